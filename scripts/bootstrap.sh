@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything tickgraph needs on Debian 12: the Debian packages (C++ toolchain and
+# libraries, Python for tests and benches) and the npm packages in scripts/deps (TA-Lib's C source
+# as a test oracle, the S&P 500 demo data set). Idempotent: when all is present it only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(
+  cmake ninja-build ccache g++ pkg-config git
+  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-numpy python3-pandas python3-pytest
+  clang-format clang-tidy
+)
+# Node.js may come from another Debian-format repository that bundles npm; only fall back to
+# Debian's own packages when there is no npm at all.
+command -v npm >/dev/null 2>&1 || DEBIAN_PACKAGES+=(nodejs npm)
+
+missing=()
+for p in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "bootstrap: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=120 install -y \
+    --no-install-recommends "${missing[@]}"
+fi
+
+# npm packages are pinned by scripts/deps/package-lock.json. --ignore-scripts: we want the talib
+# package's C sources, not its node-gyp addon.
+if [ ! -f scripts/deps/node_modules/.package-lock.json ] ||
+   [ scripts/deps/package-lock.json -nt scripts/deps/node_modules/.package-lock.json ]; then
+  echo "bootstrap: installing npm packages in scripts/deps"
+  (cd scripts/deps && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+echo "bootstrap: all dependencies present"

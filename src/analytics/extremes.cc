@@ -1,0 +1,7 @@
+#include "analytics/kernel_util.h"
+
+namespace tickgraph::analytics {
+
+void add_extremes(std::vector<FunctionSpec>&) {}
+
+}  // namespace tickgraph::analytics

@@ -1,0 +1,124 @@
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include "analytics/function.h"
+#include "analytics/kernel_util.h"
+
+namespace tickgraph::analytics {
+
+void Params::set(std::string name, double value) {
+  for (auto& [n, v] : values_) {
+    if (n == name) {
+      v = value;
+      return;
+    }
+  }
+  values_.emplace_back(std::move(name), value);
+}
+
+bool Params::has(std::string_view name) const {
+  return std::any_of(values_.begin(), values_.end(), [&](const auto& p) { return p.first == name; });
+}
+
+double Params::get(std::string_view name) const {
+  for (const auto& [n, v] : values_) {
+    if (n == name) return v;
+  }
+  assert(false && "parameter not bound");
+  return kNaN;
+}
+
+ParamSpec period_param(double default_value, double min, double max) {
+  return {"period", ParamType::kInt, default_value, min, max, "window length in bars"};
+}
+
+namespace {
+
+std::string format_number(double v) {
+  char buf[32];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, p);
+}
+
+}  // namespace
+
+Result<Params> bind_params(const FunctionSpec& fn, const std::vector<RawParam>& raw) {
+  Params out;
+  bool has_period = false;
+  for (const RawParam& r : raw) {
+    if (r.name == "window") {
+      if (!fn.accepts_window) {
+        return Result<Params>::error("parameter 'window': " + fn.name +
+                                     " takes no time window (use period)");
+      }
+      auto d = parse_duration(r.text);
+      if (!d) return Result<Params>::error("parameter 'window': " + d.message());
+      out.window = *d;
+      continue;
+    }
+    auto spec = std::find_if(fn.params.begin(), fn.params.end(),
+                             [&](const ParamSpec& p) { return p.name == r.name; });
+    if (spec == fn.params.end()) {
+      std::string known;
+      for (const auto& p : fn.params) known += (known.empty() ? "" : ", ") + p.name;
+      if (fn.accepts_window) known += (known.empty() ? "" : ", ") + std::string("window");
+      return Result<Params>::error("unknown parameter '" + r.name + "' for " + fn.name +
+                                   (known.empty() ? " (it takes none)" : " (expected " + known + ")"));
+    }
+    double v = 0;
+    const char* end = r.text.data() + r.text.size();
+    auto [p, ec] = std::from_chars(r.text.data(), end, v);
+    if (ec != std::errc() || p != end || !std::isfinite(v)) {
+      return Result<Params>::error("parameter '" + r.name + "': '" + r.text +
+                                   "' is not a number");
+    }
+    if (spec->type == ParamType::kInt && v != std::floor(v)) {
+      return Result<Params>::error("parameter '" + r.name + "': '" + r.text +
+                                   "' is not an integer");
+    }
+    if (v < spec->min || v > spec->max) {
+      return Result<Params>::error("parameter '" + r.name + "' = " + r.text +
+                                   " is out of range [" + format_number(spec->min) + ", " +
+                                   format_number(spec->max) + "]");
+    }
+    if (r.name == "period") has_period = true;
+    out.set(r.name, v);
+  }
+  if (out.window != 0 && has_period) {
+    return Result<Params>::error("parameters 'period' and 'window' exclude each other");
+  }
+  for (const ParamSpec& p : fn.params) {
+    if (!out.has(p.name) && !(p.name == fn.constant_param)) out.set(p.name, p.default_value);
+  }
+  return out;
+}
+
+Registry::Registry(std::vector<FunctionSpec> functions) : functions_(std::move(functions)) {
+  std::sort(functions_.begin(), functions_.end(),
+            [](const FunctionSpec& a, const FunctionSpec& b) { return a.name < b.name; });
+}
+
+const FunctionSpec* Registry::find(std::string_view name) const {
+  auto it = std::lower_bound(functions_.begin(), functions_.end(), name,
+                             [](const FunctionSpec& f, std::string_view n) { return f.name < n; });
+  return it != functions_.end() && it->name == name ? &*it : nullptr;
+}
+
+const Registry& registry() {
+  static const Registry kRegistry = [] {
+    std::vector<FunctionSpec> all;
+    add_moving_averages(all);
+    add_deviation(all);
+    add_momentum(all);
+    add_range(all);
+    add_extremes(all);
+    add_volume(all);
+    add_pairs(all);
+    add_arithmetic(all);
+    return Registry(std::move(all));
+  }();
+  return kRegistry;
+}
+
+}  // namespace tickgraph::analytics
