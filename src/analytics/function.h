@@ -77,6 +77,9 @@ struct FunctionSpec {
   bool accepts_window = false;
   std::function<Lookback(const Params&)> lookback;
   std::function<std::unique_ptr<Kernel>(const Params&)> make;
+  // Optional check of constraints between parameters (e.g. macd's fast < slow), run by
+  // bind_params after each value passed its own range check. The message names the parameters.
+  std::function<Status(const Params&)> check;
 
   std::size_t output_count() const { return outputs.empty() ? 1 : outputs.size(); }
   // Number of series inputs a node with these params reads.

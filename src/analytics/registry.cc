@@ -91,6 +91,9 @@ Result<Params> bind_params(const FunctionSpec& fn, const std::vector<RawParam>& 
   for (const ParamSpec& p : fn.params) {
     if (!out.has(p.name) && !(p.name == fn.constant_param)) out.set(p.name, p.default_value);
   }
+  if (fn.check) {
+    if (Status s = fn.check(out); !s.ok()) return s;
+  }
   return out;
 }
 
