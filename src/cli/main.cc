@@ -1,0 +1,35 @@
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace tickgraph::cli;
+  CLI::App app{"tickgraph: market-data analytics as an explicit graph, pulled over history or "
+               "pushed tick by tick"};
+  app.set_version_flag("--version", "tickgraph 0.1.0");
+  app.require_subcommand(1);
+  Action action;
+  add_compute_command(app, action);
+  add_functions_command(app, action);
+  add_graph_command(app, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  try {
+    return action ? action() : kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "tickgraph: internal error: " << e.what() << "\n";
+    return 3;
+  }
+}

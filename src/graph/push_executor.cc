@@ -1,0 +1,147 @@
+#include "graph/push_executor.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tickgraph::graph {
+
+struct PushExecutor::Hot {
+  analytics::Kernel* kernel = nullptr;
+  std::unique_ptr<analytics::Kernel> owned;
+  int input_count = 0;
+  std::array<int, kMaxInputs> input_slots{};
+  int output_slot = 0;
+  int output_count = 0;
+  bool started = false;
+};
+
+namespace {
+
+double field_value(const Candle& c, Field f) {
+  switch (f) {
+    case Field::kOpen: return c.open;
+    case Field::kHigh: return c.high;
+    case Field::kLow: return c.low;
+    case Field::kClose: return c.close;
+    case Field::kVolume: return c.volume;
+  }
+  return analytics::kNaN;
+}
+
+}  // namespace
+
+PushExecutor::PushExecutor(std::shared_ptr<const Plan> plan) : plan_(std::move(plan)) {
+  const auto& nodes = plan_->graph->nodes();
+  values_.assign(static_cast<std::size_t>(plan_->slot_count), analytics::kNaN);
+  hot_.resize(plan_->instances.size());
+  join_queues_.resize(plan_->instances.size());
+  for (std::size_t i = 0; i < plan_->instances.size(); ++i) {
+    const auto& inst = plan_->instances[i];
+    const CompiledNode& cn = nodes[static_cast<std::size_t>(inst.node)];
+    Hot& h = hot_[i];
+    h.owned = cn.fn->make(cn.params);
+    h.kernel = h.owned.get();
+    h.input_count = inst.input_count;
+    h.input_slots = inst.input_slots;
+    h.output_slot = inst.output_slot;
+    h.output_count = inst.output_count;
+    if (inst.join) join_queues_[i].resize(static_cast<std::size_t>(inst.input_count));
+  }
+}
+
+PushExecutor::~PushExecutor() = default;
+PushExecutor::PushExecutor(PushExecutor&&) noexcept = default;
+PushExecutor& PushExecutor::operator=(PushExecutor&&) noexcept = default;
+
+void PushExecutor::on_bar(int asset, const Candle& bar) {
+  for (const Plan::Source& s : plan_->sources[static_cast<std::size_t>(asset)]) {
+    values_[static_cast<std::size_t>(s.slot)] = field_value(bar, s.field);
+  }
+  run_domain(asset, bar.time);
+}
+
+void PushExecutor::fire(int instance, Timestamp t, const double* in) {
+  Hot& h = hot_[static_cast<std::size_t>(instance)];
+  double* out = values_.data() + h.output_slot;
+  if (!h.started) {
+    for (int k = 0; k < h.input_count; ++k) {
+      if (std::isnan(in[k])) {
+        std::fill(out, out + h.output_count, analytics::kNaN);
+        return;
+      }
+    }
+    h.started = true;
+  }
+  h.kernel->push(t, in, out);
+}
+
+void PushExecutor::run_domain(int domain, Timestamp t) {
+  const double* v = values_.data();
+  for (int i : plan_->schedule[static_cast<std::size_t>(domain)]) {
+    const Hot& h = hot_[static_cast<std::size_t>(i)];
+    double in[kMaxInputs];
+    for (int k = 0; k < h.input_count; ++k) in[k] = v[h.input_slots[static_cast<std::size_t>(k)]];
+    fire(i, t, in);
+  }
+  if (listener_) listener_(t, domain);
+  for (int j : plan_->joins_fed[static_cast<std::size_t>(domain)]) feed_join(j, domain, t);
+}
+
+void PushExecutor::feed_join(int instance, int from_domain, Timestamp t) {
+  const auto& inst = plan_->instances[static_cast<std::size_t>(instance)];
+  auto& queues = join_queues_[static_cast<std::size_t>(instance)];
+  for (int k = 0; k < inst.input_count; ++k) {
+    if (inst.input_domains[static_cast<std::size_t>(k)] != from_domain) continue;
+    auto& q = queues[static_cast<std::size_t>(k)];
+    q.push_back({t, values_[static_cast<std::size_t>(inst.input_slots[static_cast<std::size_t>(k)])]});
+    if (q.size() > kMaxQueued) {
+      q.pop_front();
+      ++dropped_join_bars_;
+    }
+  }
+  // Merge-join of ordered streams: a front older than another input's front can never match.
+  for (;;) {
+    Timestamp newest = std::numeric_limits<Timestamp>::min();
+    for (const auto& q : queues) {
+      if (q.empty()) return;
+      newest = std::max(newest, q.front().t);
+    }
+    bool matched = true;
+    for (auto& q : queues) {
+      while (!q.empty() && q.front().t < newest) q.pop_front();
+      if (q.empty() || q.front().t != newest) matched = false;
+    }
+    if (!matched) continue;  // the loop returns when some queue ran dry
+    double in[kMaxInputs];
+    for (std::size_t k = 0; k < queues.size(); ++k) {
+      in[k] = queues[k].front().value;
+      queues[k].pop_front();
+    }
+    fire(instance, newest, in);
+    run_domain(inst.domain, newest);
+  }
+}
+
+void PushExecutor::peek(int asset, const Candle& bar, std::vector<double>& scratch) const {
+  scratch.assign(values_.begin(), values_.end());
+  for (const Plan::Source& s : plan_->sources[static_cast<std::size_t>(asset)]) {
+    scratch[static_cast<std::size_t>(s.slot)] = field_value(bar, s.field);
+  }
+  for (int i : plan_->schedule[static_cast<std::size_t>(asset)]) {
+    const Hot& h = hot_[static_cast<std::size_t>(i)];
+    double in[kMaxInputs];
+    bool ready = true;
+    for (int k = 0; k < h.input_count; ++k) {
+      in[k] = scratch[static_cast<std::size_t>(h.input_slots[static_cast<std::size_t>(k)])];
+      ready = ready && !std::isnan(in[k]);
+    }
+    double* out = scratch.data() + h.output_slot;
+    if (!h.started && !ready) {
+      std::fill(out, out + h.output_count, analytics::kNaN);
+    } else {
+      h.kernel->peek(bar.time, in, out);
+    }
+  }
+}
+
+}  // namespace tickgraph::graph
