@@ -11,7 +11,6 @@
 #include "cli/table_writer.h"
 #include "core/asset.h"
 #include "graph/compiled_graph.h"
-#include "graph/plan.h"
 #include "graph/pull_executor.h"
 #include "graph/push_executor.h"
 #include "ingest/csv_reader.h"
@@ -29,58 +28,6 @@ struct ComputeOptions {
   std::string to;
   std::string out = "-";
 };
-
-// Feeds every asset's bars in [start, range.to] through a push executor in time order (assets in
-// plan order on equal times) and collects the primary's outputs for the rows in range.
-graph::Table run_push(std::shared_ptr<const graph::CompiledGraph> graph, const std::string& symbol,
-                      const graph::MarketData& data, graph::TimeRange range) {
-  auto plan = graph::make_plan(graph, symbol);
-  const CandleSeries& primary = data.find(symbol)->second;
-  const Timestamp start = graph::warmup_start(*graph, primary, range.from);
-
-  graph::Table table;
-  for (std::size_t i = primary.lower_bound(range.from);
-       i < primary.size() && primary.time[i] <= range.to; ++i) {
-    table.time.push_back(primary.time[i]);
-  }
-  for (const auto& c : plan->columns) table.columns.push_back(c.name);
-  table.values.assign(plan->columns.size(), std::vector<double>(table.rows(), analytics::kNaN));
-
-  graph::PushExecutor exec(plan);
-  exec.set_listener([&](Timestamp t, int domain) {
-    auto row = std::lower_bound(table.time.begin(), table.time.end(), t);
-    if (row == table.time.end() || *row != t) return;
-    const auto r = static_cast<std::size_t>(row - table.time.begin());
-    for (std::size_t c = 0; c < plan->columns.size(); ++c) {
-      const auto& col = plan->columns[c];
-      if (plan->instances[static_cast<std::size_t>(col.instance)].domain == domain) {
-        table.values[c][r] = exec.value(col.slot);
-      }
-    }
-  });
-
-  // A k-way merge over the assets' bars.
-  std::vector<std::size_t> next(plan->assets.size());
-  for (std::size_t a = 0; a < plan->assets.size(); ++a) {
-    next[a] = data.find(plan->assets[a])->second.lower_bound(start);
-  }
-  for (;;) {
-    int best = -1;
-    Timestamp best_t = 0;
-    for (std::size_t a = 0; a < plan->assets.size(); ++a) {
-      const CandleSeries& s = data.find(plan->assets[a])->second;
-      if (next[a] < s.size() && s.time[next[a]] <= range.to &&
-          (best < 0 || s.time[next[a]] < best_t)) {
-        best = static_cast<int>(a);
-        best_t = s.time[next[a]];
-      }
-    }
-    if (best < 0) break;
-    const CandleSeries& s = data.find(plan->assets[static_cast<std::size_t>(best)])->second;
-    exec.on_bar(best, s.at(next[static_cast<std::size_t>(best)]++));
-  }
-  return table;
-}
 
 int compute(const ComputeOptions& o) {
   graph::MarketData data;
@@ -156,7 +103,12 @@ int compute(const ComputeOptions& o) {
 
   graph::Table table;
   if (o.mode == "push") {
-    table = run_push(*graph, symbol, data, range);
+    auto result = graph::run_push(*graph, symbol, data, range);
+    if (!result) {
+      std::cerr << "tickgraph: " << result.message() << "\n";
+      return kExitBadInput;
+    }
+    table = std::move(*result);
   } else {
     auto result = graph::run_pull(*graph, symbol, data, range);
     if (!result) {

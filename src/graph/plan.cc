@@ -124,6 +124,16 @@ std::shared_ptr<const Plan> make_plan(std::shared_ptr<const CompiledGraph> graph
   return plan;
 }
 
+Status check_market_data(const Plan& plan, const MarketData& data) {
+  for (std::size_t i = 0; i < plan.assets.size(); ++i) {
+    if (data.find(plan.assets[i]) == data.end()) {
+      return Status::error("no bars for asset '" + plan.assets[i] + "'" +
+                           (i == 0 ? "" : " (read by the graph)"));
+    }
+  }
+  return {};
+}
+
 Timestamp warmup_start(const CompiledGraph& graph, const CandleSeries& primary, Timestamp from) {
   if (primary.empty()) return from;
   const auto& lb = graph.lookback();

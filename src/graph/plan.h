@@ -9,6 +9,8 @@
 #pragma once
 
 #include <array>
+#include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,6 +21,14 @@
 #include "graph/compiled_graph.h"
 
 namespace tickgraph::graph {
+
+// Bars by symbol; each series strictly increasing in time.
+using MarketData = std::map<std::string, CandleSeries, std::less<>>;
+
+struct TimeRange {
+  Timestamp from = std::numeric_limits<Timestamp>::min();
+  Timestamp to = std::numeric_limits<Timestamp>::max();  // inclusive
+};
 
 struct Plan {
   struct Instance {
@@ -60,6 +70,9 @@ struct Plan {
 // would need itself was rejected by compile() as a cycle.
 std::shared_ptr<const Plan> make_plan(std::shared_ptr<const CompiledGraph> graph,
                                       std::string_view primary);
+
+// OK when `data` holds bars for every asset of the plan; else names the missing one.
+Status check_market_data(const Plan& plan, const MarketData& data);
 
 // The first bar time a run needs so that every value from `from` on is warmed up: `from` moved
 // back by the graph's lookback in bars (plus settle bars), counted on `primary`'s bars, and by

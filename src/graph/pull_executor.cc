@@ -38,12 +38,7 @@ std::vector<Timestamp> intersect(const std::vector<Timestamp>& a, const std::vec
 Result<Table> run_pull(std::shared_ptr<const CompiledGraph> graph, std::string_view symbol,
                        const MarketData& data, TimeRange range) {
   const auto plan = make_plan(graph, symbol);
-  for (const std::string& a : plan->assets) {
-    if (data.find(a) == data.end()) {
-      return Result<Table>::error("no bars for asset '" + a + "'" +
-                                  (a == symbol ? "" : " (read by the graph)"));
-    }
-  }
+  if (Status s = check_market_data(*plan, data); !s.ok()) return s;
   const CandleSeries& primary = data.find(symbol)->second;
   const Timestamp start = warmup_start(*graph, primary, range.from);
 

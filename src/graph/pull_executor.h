@@ -12,17 +12,10 @@
 #include "core/candle.h"
 #include "core/result.h"
 #include "graph/compiled_graph.h"
+#include "graph/plan.h"
 #include "graph/table.h"
 
 namespace tickgraph::graph {
-
-// Bars by symbol; each series strictly increasing in time.
-using MarketData = std::map<std::string, CandleSeries, std::less<>>;
-
-struct TimeRange {
-  Timestamp from = std::numeric_limits<Timestamp>::min();
-  Timestamp to = std::numeric_limits<Timestamp>::max();  // inclusive
-};
 
 // Evaluates `graph` for `symbol` over `range`. `data` must hold bars for `symbol` and for every
 // other asset the graph reads (else an error naming the asset); bars before range.from are used

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace tickgraph::graph {
 
@@ -142,6 +143,59 @@ void PushExecutor::peek(int asset, const Candle& bar, std::vector<double>& scrat
       h.kernel->peek(bar.time, in, out);
     }
   }
+}
+
+// Feeds every asset's bars in [start, range.to] through a push executor in time order (assets in
+// plan order on equal times) and collects the primary's outputs for the rows in range.
+Result<Table> run_push(std::shared_ptr<const CompiledGraph> graph, std::string_view symbol,
+                       const MarketData& data, TimeRange range) {
+  auto plan = make_plan(graph, symbol);
+  if (Status s = check_market_data(*plan, data); !s.ok()) return s;
+  const CandleSeries& primary = data.find(symbol)->second;
+  const Timestamp start = warmup_start(*graph, primary, range.from);
+
+  Table table;
+  for (std::size_t i = primary.lower_bound(range.from);
+       i < primary.size() && primary.time[i] <= range.to; ++i) {
+    table.time.push_back(primary.time[i]);
+  }
+  for (const auto& c : plan->columns) table.columns.push_back(c.name);
+  table.values.assign(plan->columns.size(), std::vector<double>(table.rows(), analytics::kNaN));
+
+  PushExecutor exec(plan);
+  exec.set_listener([&](Timestamp t, int domain) {
+    auto row = std::lower_bound(table.time.begin(), table.time.end(), t);
+    if (row == table.time.end() || *row != t) return;
+    const auto r = static_cast<std::size_t>(row - table.time.begin());
+    for (std::size_t c = 0; c < plan->columns.size(); ++c) {
+      const auto& col = plan->columns[c];
+      if (plan->instances[static_cast<std::size_t>(col.instance)].domain == domain) {
+        table.values[c][r] = exec.value(col.slot);
+      }
+    }
+  });
+
+  // A k-way merge over the assets' bars.
+  std::vector<std::size_t> next(plan->assets.size());
+  for (std::size_t a = 0; a < plan->assets.size(); ++a) {
+    next[a] = data.find(plan->assets[a])->second.lower_bound(start);
+  }
+  for (;;) {
+    int best = -1;
+    Timestamp best_t = 0;
+    for (std::size_t a = 0; a < plan->assets.size(); ++a) {
+      const CandleSeries& s = data.find(plan->assets[a])->second;
+      if (next[a] < s.size() && s.time[next[a]] <= range.to &&
+          (best < 0 || s.time[next[a]] < best_t)) {
+        best = static_cast<int>(a);
+        best_t = s.time[next[a]];
+      }
+    }
+    if (best < 0) break;
+    const CandleSeries& s = data.find(plan->assets[static_cast<std::size_t>(best)])->second;
+    exec.on_bar(best, s.at(next[static_cast<std::size_t>(best)]++));
+  }
+  return table;
 }
 
 }  // namespace tickgraph::graph

@@ -24,6 +24,8 @@
 #include "analytics/kernel.h"
 #include "core/candle.h"
 #include "graph/plan.h"
+#include "graph/pull_executor.h"
+#include "graph/table.h"
 
 namespace tickgraph::graph {
 
@@ -73,5 +75,12 @@ class PushExecutor {
   Listener listener_;
   std::uint64_t dropped_join_bars_ = 0;
 };
+
+// Replays history through a fresh PushExecutor, bar by bar: every asset's bars from
+// warmup_start() to range.to, merged in time order (assets in plan order on equal times), and
+// returns the primary's outputs for its bars in range. The push counterpart of run_pull, with the
+// same arguments, rows and columns; the two must agree bit for bit.
+Result<Table> run_push(std::shared_ptr<const CompiledGraph> graph, std::string_view symbol,
+                       const MarketData& data, TimeRange range = {});
 
 }  // namespace tickgraph::graph

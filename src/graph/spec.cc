@@ -34,10 +34,12 @@ Result<GraphSpec> parse_spec(std::string_view text, std::string_view source) {
     return Result<GraphSpec>::error(spec.source + ": expected a map with a 'nodes' key");
   }
   YAML::Node nodes;
+  bool has_nodes = false;
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     if (key == "nodes") {
       nodes = kv.second;
+      has_nodes = true;
     } else if (key == "name") {
       if (!kv.second.IsScalar()) return fail(spec, kv.second, "'name' must be a string");
       spec.name = kv.second.as<std::string>();
@@ -45,7 +47,7 @@ Result<GraphSpec> parse_spec(std::string_view text, std::string_view source) {
       return fail(spec, kv.first, "unknown key '" + key + "' (expected nodes, name, description)");
     }
   }
-  if (!nodes) return Result<GraphSpec>::error(spec.source + ": missing 'nodes'");
+  if (!has_nodes) return Result<GraphSpec>::error(spec.source + ": missing 'nodes'");
   if (!nodes.IsMap()) return fail(spec, nodes, "'nodes' must be a map of node id to node");
   for (const auto& kv : nodes) {
     NodeSpec node;
