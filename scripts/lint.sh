@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Checks formatting (clang-format, .clang-format) and static analysis (clang-tidy, .clang-tidy)
+# of our C++ sources, using build/compile_commands.json. Fails on any finding.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+mapfile -t files < <(git ls-files 'src/*.cc' 'src/*.h' 'bench/*.cc' 'bench/*.h')
+echo "lint: clang-format on ${#files[@]} files"
+clang-format --dry-run --Werror "${files[@]}"
+mapfile -t units < <(git ls-files 'src/*.cc' 'bench/*.cc')
+echo "lint: clang-tidy on ${#units[@]} translation units"
+printf '%s\n' "${units[@]}" | xargs -P "$(nproc)" -n 4 clang-tidy -p "$BUILD_DIR" --quiet \
+  --warnings-as-errors='*' 2> >(grep -v -E '^[0-9]+ warnings? generated|^Suppressed|^Use -header-filter' >&2)
+echo "lint: clean"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds, and runs every test: unit and property tests (GoogleTest),
+# the TA-Lib reference comparison, the CLI end-to-end tests (pytest), and the lint checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+TICKGRAPH_WERROR=ON scripts/build.sh
+scripts/lint.sh
+ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
