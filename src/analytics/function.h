@@ -102,7 +102,7 @@ Result<Params> bind_params(const FunctionSpec& fn, const std::vector<RawParam>& 
 class Registry {
  public:
   explicit Registry(std::vector<FunctionSpec> functions);
-  const FunctionSpec* find(std::string_view name) const;  // nullptr when unknown
+  const FunctionSpec* find(std::string_view name) const;            // nullptr when unknown
   std::span<const FunctionSpec> all() const { return functions_; }  // ordered by name
 
  private:

@@ -83,13 +83,17 @@ std::vector<const double*> inputs_for(const Case& c, const Bars& b) {
   std::vector<const double*> in;
   const std::size_t k = c.fn->input_count(c.params);
   for (std::size_t i = 0; i < k; ++i) {
-    if (c.fn->inputs_default_to_fields) in.push_back(field(b, c.fn->inputs[i]).data());
-    else in.push_back(i == 0 ? b.close.data() : b.other.data());
+    if (c.fn->inputs_default_to_fields)
+      in.push_back(field(b, c.fn->inputs[i]).data());
+    else
+      in.push_back(i == 0 ? b.close.data() : b.other.data());
   }
   return in;
 }
 
-bool same(double a, double b) { return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b); }
+bool same(double a, double b) {
+  return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b);
+}
 
 // Runs a kernel bar by bar; returns outputs[o][i].
 std::vector<std::vector<double>> run_push(Kernel& k, const Case& c, const Bars& b,
@@ -111,8 +115,8 @@ std::vector<std::vector<double>> run_push(Kernel& k, const Case& c, const Bars& 
     for (std::size_t o = 0; o < outs; ++o) {
       result[o][i] = y[o];
       if (peek_first) {
-        EXPECT_TRUE(same(z[o], y[o])) << "bar " << i << " output " << o << ": peek " << z[o]
-                                      << " push " << y[o];
+        EXPECT_TRUE(same(z[o], y[o]))
+            << "bar " << i << " output " << o << ": peek " << z[o] << " push " << y[o];
       }
     }
   }

@@ -118,11 +118,11 @@ ParamSpec period_param(double default_value, double min = 1, double max = 100000
 // Registration entry points, one per family file (the single list is in registry.cc).
 void add_moving_averages(std::vector<FunctionSpec>& out);  // sma ema wma dema tema macd
 void add_deviation(std::vector<FunctionSpec>& out);        // stddev var bbands zscore volatility
-void add_momentum(std::vector<FunctionSpec>& out);  // rsi mom roc pct_change log_return
-void add_range(std::vector<FunctionSpec>& out);     // trange atr willr cci stoch
-void add_extremes(std::vector<FunctionSpec>& out);  // rolling_max rolling_min drawdown
-void add_volume(std::vector<FunctionSpec>& out);    // obv vwap
-void add_pairs(std::vector<FunctionSpec>& out);     // correlation beta
-void add_arithmetic(std::vector<FunctionSpec>& out);  // add sub mul div
+void add_momentum(std::vector<FunctionSpec>& out);         // rsi mom roc pct_change log_return
+void add_range(std::vector<FunctionSpec>& out);            // trange atr willr cci stoch
+void add_extremes(std::vector<FunctionSpec>& out);         // rolling_max rolling_min drawdown
+void add_volume(std::vector<FunctionSpec>& out);           // obv vwap
+void add_pairs(std::vector<FunctionSpec>& out);            // correlation beta
+void add_arithmetic(std::vector<FunctionSpec>& out);       // add sub mul div
 
 }  // namespace tickgraph::analytics

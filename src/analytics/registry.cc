@@ -18,7 +18,8 @@ void Params::set(std::string name, double value) {
 }
 
 bool Params::has(std::string_view name) const {
-  return std::any_of(values_.begin(), values_.end(), [&](const auto& p) { return p.first == name; });
+  return std::any_of(values_.begin(), values_.end(),
+                     [&](const auto& p) { return p.first == name; });
 }
 
 double Params::get(std::string_view name) const {
@@ -63,24 +64,24 @@ Result<Params> bind_params(const FunctionSpec& fn, const std::vector<RawParam>& 
       std::string known;
       for (const auto& p : fn.params) known += (known.empty() ? "" : ", ") + p.name;
       if (fn.accepts_window) known += (known.empty() ? "" : ", ") + std::string("window");
-      return Result<Params>::error("unknown parameter '" + r.name + "' for " + fn.name +
-                                   (known.empty() ? " (it takes none)" : " (expected " + known + ")"));
+      return Result<Params>::error(
+          "unknown parameter '" + r.name + "' for " + fn.name +
+          (known.empty() ? " (it takes none)" : " (expected " + known + ")"));
     }
     double v = 0;
     const char* end = r.text.data() + r.text.size();
     auto [p, ec] = std::from_chars(r.text.data(), end, v);
     if (ec != std::errc() || p != end || !std::isfinite(v)) {
-      return Result<Params>::error("parameter '" + r.name + "': '" + r.text +
-                                   "' is not a number");
+      return Result<Params>::error("parameter '" + r.name + "': '" + r.text + "' is not a number");
     }
     if (spec->type == ParamType::kInt && v != std::floor(v)) {
       return Result<Params>::error("parameter '" + r.name + "': '" + r.text +
                                    "' is not an integer");
     }
     if (v < spec->min || v > spec->max) {
-      return Result<Params>::error("parameter '" + r.name + "' = " + r.text +
-                                   " is out of range [" + format_number(spec->min) + ", " +
-                                   format_number(spec->max) + "]");
+      return Result<Params>::error("parameter '" + r.name + "' = " + r.text + " is out of range [" +
+                                   format_number(spec->min) + ", " + format_number(spec->max) +
+                                   "]");
     }
     if (r.name == "period") has_period = true;
     out.set(r.name, v);

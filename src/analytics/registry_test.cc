@@ -9,11 +9,11 @@ namespace {
 
 // The functions the platform promises (issue #2); each must be in the registry.
 const char* const kRequired[] = {
-    "sma",  "ema",     "wma",        "dema",       "tema",        "rsi",         "macd",
-    "bbands", "stddev", "var",       "atr",        "trange",      "mom",         "roc",
-    "willr", "cci",    "stoch",      "obv",        "vwap",        "pct_change",  "log_return",
+    "sma",        "ema",    "wma",      "dema",        "tema",        "rsi",         "macd",
+    "bbands",     "stddev", "var",      "atr",         "trange",      "mom",         "roc",
+    "willr",      "cci",    "stoch",    "obv",         "vwap",        "pct_change",  "log_return",
     "volatility", "zscore", "drawdown", "rolling_max", "rolling_min", "correlation", "beta",
-    "add",  "sub",     "mul",        "div"};
+    "add",        "sub",    "mul",      "div"};
 
 TEST(Registry, HasEveryPromisedFunction) {
   // Checks that every function named in the product's contract can be looked up by name.

@@ -1,7 +1,6 @@
 // tickgraph compute --csv [SYMBOL=]FILE ... --spec SPEC [--symbol S] [--mode pull|push]
 //                   [--from DATE] [--to DATE] [--out FILE|-]
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>

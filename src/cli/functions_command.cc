@@ -1,9 +1,8 @@
 // tickgraph functions [--json]: the function registry, as the graph compiler sees it.
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <charconv>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "analytics/function.h"
 #include "cli/commands.h"
@@ -64,16 +63,17 @@ int print_functions(bool as_json) {
       if (p.name == f.constant_param) {
         std::cout << ", replaces the last input by a constant";
       } else {
-        std::cout << ", default " << number(p.default_value) << ", range " << number(p.min)
-                  << ".." << number(p.max);
+        std::cout << ", default " << number(p.default_value) << ", range " << number(p.min) << ".."
+                  << number(p.max);
       }
       std::cout << ") " << p.help << "\n";
     }
     if (f.accepts_window) {
-      std::cout << "  param:   window (duration such as 5m, in place of period) time-based window\n";
+      std::cout
+          << "  param:   window (duration such as 5m, in place of period) time-based window\n";
     }
-    std::cout << "  outputs: " << (f.outputs.empty() ? "<node>" : "<node>." + join(f.outputs, ", <node>."))
-              << "\n";
+    std::cout << "  outputs: "
+              << (f.outputs.empty() ? "<node>" : "<node>." + join(f.outputs, ", <node>.")) << "\n";
     if (auto defaults = analytics::bind_params(f, {})) {
       std::cout << "  lookback at defaults: " << f.lookback(*defaults).bars << " bars\n";
     }

@@ -1,6 +1,5 @@
 // tickgraph graph validate SPEC [--assets A,B,…]
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <iostream>
 
@@ -57,7 +56,8 @@ void add_graph_command(CLI::App& app, Action& action) {
   v->add_option("spec", *path, "Graph spec (YAML or JSON)")->required();
   v->add_option("--assets", *assets, "Assets that exist (checks SYMBOL:name references)")
       ->delimiter(',');
-  v->callback([&action, path, assets] { action = [path, assets] { return validate(*path, *assets); }; });
+  v->callback(
+      [&action, path, assets] { action = [path, assets] { return validate(*path, *assets); }; });
 }
 
 }  // namespace tickgraph::cli

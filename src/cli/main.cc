@@ -1,13 +1,13 @@
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
   using namespace tickgraph::cli;
-  CLI::App app{"tickgraph: market-data analytics as an explicit graph, pulled over history or "
-               "pushed tick by tick"};
+  CLI::App app{
+      "tickgraph: market-data analytics as an explicit graph, pulled over history or "
+      "pushed tick by tick"};
   app.set_version_flag("--version", "tickgraph 0.1.0");
   app.require_subcommand(1);
   Action action;

@@ -23,8 +23,8 @@ struct Asset {
   std::string symbol;   // unique, e.g. "SPX", "AAPL", "BTC-USD"
   std::string name;     // "S&P 500 index"
   AssetClass asset_class = AssetClass::kEquity;
-  std::string currency;  // ISO 4217, e.g. "USD"
-  std::string exchange;  // MIC or free text
+  std::string currency;                           // ISO 4217, e.g. "USD"
+  std::string exchange;                           // MIC or free text
   std::map<std::string, std::string> attributes;  // free-form (sector, isin, …)
 };
 

@@ -23,8 +23,14 @@ TEST(AssetRegistry, FiltersBySymbolNameClassAndExchange) {
   // Checks listing with each filter field returns exactly the matching assets, by symbol.
   AssetRegistry reg;
   ASSERT_TRUE(reg.upsert({.symbol = "AAPL", .name = "Apple Inc.", .exchange = "XNAS"}).ok());
-  ASSERT_TRUE(reg.upsert({.symbol = "SPY", .name = "SPDR S&P 500 ETF", .asset_class = AssetClass::kEtf, .exchange = "ARCX"}).ok());
-  ASSERT_TRUE(reg.upsert({.symbol = "SPX", .name = "S&P 500 index", .asset_class = AssetClass::kIndex}).ok());
+  ASSERT_TRUE(reg.upsert({.symbol = "SPY",
+                          .name = "SPDR S&P 500 ETF",
+                          .asset_class = AssetClass::kEtf,
+                          .exchange = "ARCX"})
+                  .ok());
+  ASSERT_TRUE(
+      reg.upsert({.symbol = "SPX", .name = "S&P 500 index", .asset_class = AssetClass::kIndex})
+          .ok());
   auto symbols = [](const std::vector<const Asset*>& v) {
     std::vector<std::string> s;
     for (auto* a : v) s.push_back(a->symbol);
@@ -33,7 +39,8 @@ TEST(AssetRegistry, FiltersBySymbolNameClassAndExchange) {
   EXPECT_EQ(symbols(reg.list()), (std::vector<std::string>{"AAPL", "SPX", "SPY"}));
   EXPECT_EQ(symbols(reg.list({.text = "s&p"})), (std::vector<std::string>{"SPX", "SPY"}));
   EXPECT_EQ(symbols(reg.list({.text = "apple"})), (std::vector<std::string>{"AAPL"}));
-  EXPECT_EQ(symbols(reg.list({.asset_class = AssetClass::kEtf})), (std::vector<std::string>{"SPY"}));
+  EXPECT_EQ(symbols(reg.list({.asset_class = AssetClass::kEtf})),
+            (std::vector<std::string>{"SPY"}));
   EXPECT_EQ(symbols(reg.list({.exchange = "XNAS"})), (std::vector<std::string>{"AAPL"}));
 }
 

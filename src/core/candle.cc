@@ -28,11 +28,16 @@ Candle CandleSeries::at(std::size_t i) const {
 
 std::span<const double> CandleSeries::field(Field f) const {
   switch (f) {
-    case Field::kOpen: return open;
-    case Field::kHigh: return high;
-    case Field::kLow: return low;
-    case Field::kClose: return close;
-    case Field::kVolume: return volume;
+    case Field::kOpen:
+      return open;
+    case Field::kHigh:
+      return high;
+    case Field::kLow:
+      return low;
+    case Field::kClose:
+      return close;
+    case Field::kVolume:
+      return volume;
   }
   return {};
 }

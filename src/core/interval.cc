@@ -9,10 +9,10 @@ struct IntervalInfo {
   Duration duration;
 };
 constexpr IntervalInfo kInfo[] = {
-    {Interval::k1s, "1s", kSecond},      {Interval::k1m, "1m", kMinute},
-    {Interval::k5m, "5m", 5 * kMinute},  {Interval::k15m, "15m", 15 * kMinute},
-    {Interval::k1h, "1h", kHour},        {Interval::k4h, "4h", 4 * kHour},
-    {Interval::k1d, "1d", kDay},         {Interval::k1w, "1w", kWeek},
+    {Interval::k1s, "1s", kSecond},     {Interval::k1m, "1m", kMinute},
+    {Interval::k5m, "5m", 5 * kMinute}, {Interval::k15m, "15m", 15 * kMinute},
+    {Interval::k1h, "1h", kHour},       {Interval::k4h, "4h", 4 * kHour},
+    {Interval::k1d, "1d", kDay},        {Interval::k1w, "1w", kWeek},
 };
 // 1970-01-05 was the first Monday after the epoch.
 constexpr Timestamp kFirstMonday = 4 * kDay;

@@ -67,11 +67,16 @@ Result<Timestamp> parse_timestamp(std::string_view text) {
     if (ec != std::errc() || p == text.data()) return bad_timestamp(text);
     const std::string_view unit(p, static_cast<std::size_t>(end - p));
     std::int64_t mult = 0;
-    if (unit == "s") mult = kSecond;
-    else if (unit == "ms") mult = kMillisecond;
-    else if (unit == "us") mult = kMicrosecond;
-    else if (unit == "ns") mult = 1;
-    else return bad_timestamp(text);
+    if (unit == "s")
+      mult = kSecond;
+    else if (unit == "ms")
+      mult = kMillisecond;
+    else if (unit == "us")
+      mult = kMicrosecond;
+    else if (unit == "ns")
+      mult = 1;
+    else
+      return bad_timestamp(text);
     if (v > INT64_MAX / mult || v < INT64_MIN / mult) return bad_timestamp(text);
     return v * mult;
   }
@@ -165,14 +170,22 @@ Result<Duration> parse_duration(std::string_view text) {
   auto [p, ec] = std::from_chars(text.data(), end, v);
   const std::string_view unit(p, static_cast<std::size_t>(end - p));
   Duration mult = 0;
-  if (unit == "ns") mult = 1;
-  else if (unit == "us") mult = kMicrosecond;
-  else if (unit == "ms") mult = kMillisecond;
-  else if (unit == "s") mult = kSecond;
-  else if (unit == "m") mult = kMinute;
-  else if (unit == "h") mult = kHour;
-  else if (unit == "d") mult = kDay;
-  else if (unit == "w") mult = kWeek;
+  if (unit == "ns")
+    mult = 1;
+  else if (unit == "us")
+    mult = kMicrosecond;
+  else if (unit == "ms")
+    mult = kMillisecond;
+  else if (unit == "s")
+    mult = kSecond;
+  else if (unit == "m")
+    mult = kMinute;
+  else if (unit == "h")
+    mult = kHour;
+  else if (unit == "d")
+    mult = kDay;
+  else if (unit == "w")
+    mult = kWeek;
   if (ec != std::errc() || p == text.data() || v <= 0 || mult == 0 || v > INT64_MAX / mult) {
     return Result<Duration>::error("invalid duration '" + std::string(text) +
                                    "' (expected a positive integer and a unit: ns us ms s m h "
@@ -186,8 +199,8 @@ std::string format_duration(Duration d) {
     Duration size;
     const char* name;
   };
-  static constexpr Unit kUnits[] = {{kWeek, "w"},        {kDay, "d"},         {kHour, "h"},
-                                    {kMinute, "m"},      {kSecond, "s"},      {kMillisecond, "ms"},
+  static constexpr Unit kUnits[] = {{kWeek, "w"},         {kDay, "d"},        {kHour, "h"},
+                                    {kMinute, "m"},       {kSecond, "s"},     {kMillisecond, "ms"},
                                     {kMicrosecond, "us"}, {kNanosecond, "ns"}};
   for (const auto& u : kUnits) {
     if (d != 0 && d % u.size == 0) return std::to_string(d / u.size) + u.name;

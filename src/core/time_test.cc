@@ -35,8 +35,7 @@ TEST(Time, FormatsRoundTrip) {
   // Checks formatting gives dates for midnights and full times otherwise, and parses back.
   EXPECT_EQ(format_timestamp(*parse_timestamp("2020-04-17")), "2020-04-17");
   EXPECT_EQ(format_timestamp(*parse_timestamp("2020-04-17T09:31:05Z")), "2020-04-17T09:31:05Z");
-  EXPECT_EQ(format_timestamp(*parse_timestamp("2020-04-17T09:31:05.5Z")),
-            "2020-04-17T09:31:05.5Z");
+  EXPECT_EQ(format_timestamp(*parse_timestamp("2020-04-17T09:31:05.5Z")), "2020-04-17T09:31:05.5Z");
   EXPECT_EQ(format_timestamp(0, false), "1970-01-01T00:00:00Z");
   for (Timestamp t : {Timestamp{0}, -kDay - 1, 1587081600 * kSecond + 123456789}) {
     EXPECT_EQ(*parse_timestamp(format_timestamp(t)), t);

@@ -39,7 +39,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   for (std::size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
     for (std::size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      cur[j] =
+          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
     }
     std::swap(prev, cur);
   }
@@ -179,7 +180,8 @@ Result<std::shared_ptr<const CompiledGraph>> compile(const GraphSpec& spec,
         if (output.empty()) {
           if (outs.size() > 1) {
             std::string names;
-            for (const auto& o : outs) names += (names.empty() ? "" : ", ") + std::string(name) + "." + o;
+            for (const auto& o : outs)
+              names += (names.empty() ? "" : ", ") + std::string(name) + "." + o;
             error(ns, "input '" + text + "' has several outputs; name one of " + names);
             continue;
           }
@@ -187,7 +189,8 @@ Result<std::shared_ptr<const CompiledGraph>> compile(const GraphSpec& spec,
           auto o = std::find(outs.begin(), outs.end(), output);
           if (o == outs.end()) {
             std::string names = outs.empty() ? std::string(name) : std::string();
-            for (const auto& x : outs) names += (names.empty() ? "" : ", ") + std::string(name) + "." + x;
+            for (const auto& x : outs)
+              names += (names.empty() ? "" : ", ") + std::string(name) + "." + x;
             error(ns, "input '" + text + "': node '" + std::string(name) + "' has no output '" +
                           std::string(output) + "' (it has " + names + ")");
             continue;
@@ -218,7 +221,8 @@ Result<std::shared_ptr<const CompiledGraph>> compile(const GraphSpec& spec,
         std::set<int> members(from, stack.end());
         if (reported.insert(members).second) {
           std::string path;
-          for (auto it = from; it != stack.end(); ++it) path += spec.nodes[static_cast<std::size_t>(*it)].id + " -> ";
+          for (auto it = from; it != stack.end(); ++it)
+            path += spec.nodes[static_cast<std::size_t>(*it)].id + " -> ";
           path += spec.nodes[static_cast<std::size_t>(d)].id;
           error(spec.nodes[static_cast<std::size_t>(d)], "cycle: " + path);
         }
@@ -255,7 +259,8 @@ Result<std::shared_ptr<const CompiledGraph>> compile(const GraphSpec& spec,
     }
   }
   std::vector<int> new_index(nodes.size());
-  for (std::size_t k = 0; k < order.size(); ++k) new_index[static_cast<std::size_t>(order[k])] = static_cast<int>(k);
+  for (std::size_t k = 0; k < order.size(); ++k)
+    new_index[static_cast<std::size_t>(order[k])] = static_cast<int>(k);
 
   auto graph = std::make_shared<CompiledGraph>();
   graph->name_ = spec.name;
@@ -265,7 +270,8 @@ Result<std::shared_ptr<const CompiledGraph>> compile(const GraphSpec& spec,
     for (InputRef& ref : cn.inputs) {
       if (ref.kind == InputRef::Kind::kNode) {
         ref.node = new_index[static_cast<std::size_t>(ref.node)];
-        upstream = max_of(upstream, graph->nodes_[static_cast<std::size_t>(ref.node)].total_lookback);
+        upstream =
+            max_of(upstream, graph->nodes_[static_cast<std::size_t>(ref.node)].total_lookback);
       }
     }
     cn.total_lookback = upstream.then(cn.lookback);

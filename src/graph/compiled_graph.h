@@ -32,7 +32,7 @@ struct CompiledNode {
   std::string id;
   const analytics::FunctionSpec* fn = nullptr;
   analytics::Params params;
-  std::vector<InputRef> inputs;          // series inputs, in the function's input order
+  std::vector<InputRef> inputs;           // series inputs, in the function's input order
   std::vector<std::string> output_names;  // "sma20", or "bb.upper", "bb.middle", "bb.lower"
   analytics::Lookback lookback;           // of this function alone
   analytics::Lookback total_lookback;     // including everything upstream

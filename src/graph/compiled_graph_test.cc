@@ -27,7 +27,8 @@ TEST(Compile, OrdersNodesAfterTheirInputsAndNamesOutputs) {
   EXPECT_EQ(order, (std::vector<std::string>{"bb", "ret", "vol", "z"}));
   std::vector<std::string> cols;
   for (const auto& c : (*g)->outputs()) cols.push_back(c.name);
-  EXPECT_EQ(cols, (std::vector<std::string>{"vol", "bb.upper", "bb.middle", "bb.lower", "ret", "z"}));
+  EXPECT_EQ(cols,
+            (std::vector<std::string>{"vol", "bb.upper", "bb.middle", "bb.lower", "ret", "z"}));
 }
 
 TEST(Compile, TotalLookbackAddsAlongTheLongestChain) {
@@ -109,7 +110,8 @@ TEST(Compile, UnknownAssetIsReportedWhenAssetsAreKnown) {
   options.asset_exists = [](std::string_view s) { return s == "SPY"; };
   auto ok = compile_text("nodes:\n  c: {fn: correlation, inputs: [close, 'SPY:close']}\n", options);
   EXPECT_TRUE(ok.ok()) << ok.message();
-  auto bad = compile_text("nodes:\n  c: {fn: correlation, inputs: [close, 'QQQ:close']}\n", options);
+  auto bad =
+      compile_text("nodes:\n  c: {fn: correlation, inputs: [close, 'QQQ:close']}\n", options);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.message().find("node 'c': input 'QQQ:close': unknown asset 'QQQ'"),
             std::string::npos)

@@ -61,7 +61,8 @@ std::string random_spec(std::mt19937_64& rng, bool cross_asset) {
         }
         if (p.type == analytics::ParamType::kInt) {
           const double hi = std::min(p.max, p.min + 25);
-          params.push_back({p.name, std::to_string(static_cast<long>(p.min + std::floor(u(rng) * (hi - p.min + 1))))});
+          params.push_back({p.name, std::to_string(static_cast<long>(
+                                        p.min + std::floor(u(rng) * (hi - p.min + 1))))});
         } else if (p.name == "k") {
           params.push_back({p.name, std::to_string(0.5 + 2.5 * u(rng))});
         }
@@ -79,8 +80,10 @@ std::string random_spec(std::mt19937_64& rng, bool cross_asset) {
     if (!(f.inputs_default_to_fields && u(rng) < 0.5)) {
       yaml << ", inputs: [";
       for (std::size_t k = 0; k < inputs; ++k) {
-        std::string ref = (names.empty() || u(rng) < 0.4) ? fields[static_cast<std::size_t>(u(rng) * 5)]
-                                                          : names[static_cast<std::size_t>(u(rng) * static_cast<double>(names.size()))];
+        std::string ref =
+            (names.empty() || u(rng) < 0.4)
+                ? fields[static_cast<std::size_t>(u(rng) * 5)]
+                : names[static_cast<std::size_t>(u(rng) * static_cast<double>(names.size()))];
         if (cross_asset && u(rng) < 0.25) ref = "B:" + ref;
         yaml << (k ? ", " : "") << '"' << ref << '"';
       }
@@ -134,7 +137,8 @@ TEST(PushEqualsPull, RandomGraphsBitForBit) {
     ASSERT_TRUE(pull.ok() && push.ok()) << pull.message() << push.message();
     expect_tables_identical(*pull, *push, text);
     for (const auto& col : pull->values) {
-      non_nan += static_cast<std::size_t>(std::count_if(col.begin(), col.end(), [](double v) { return !std::isnan(v); }));
+      non_nan += static_cast<std::size_t>(
+          std::count_if(col.begin(), col.end(), [](double v) { return !std::isnan(v); }));
     }
   }
   EXPECT_GT(non_nan, 100000u);  // the comparison saw real values, not just warm-up NaNs
@@ -168,7 +172,8 @@ TEST(PushExecutor, PeekThenPushEqualsPush) {
     peeked.on_bar(0, s.at(i));
     plain.on_bar(0, s.at(i));
     for (std::size_t k = 0; k < scratch.size(); ++k) {
-      ASSERT_TRUE(same(scratch[k], plain.value(static_cast<int>(k)))) << "bar " << i << " slot " << k;
+      ASSERT_TRUE(same(scratch[k], plain.value(static_cast<int>(k))))
+          << "bar " << i << " slot " << k;
       ASSERT_TRUE(same(peeked.value(static_cast<int>(k)), plain.value(static_cast<int>(k))));
     }
   }
@@ -192,16 +197,17 @@ TEST(PushExecutor, OnlyNodesDownstreamOfTheTickingAssetFire) {
   const int a = plan->asset_index("A"), b = plan->asset_index("B");
   ASSERT_EQ(a, 0);
   ASSERT_EQ(b, 1);
-  const int join_domain = plan->instances[static_cast<std::size_t>(plan->columns[1].instance)].domain;
+  const int join_domain =
+      plan->instances[static_cast<std::size_t>(plan->columns[1].instance)].domain;
   EXPECT_GE(join_domain, 2);
 
   auto bar = [](Timestamp t, double c) { return Candle{t, c, c, c, c, 1}; };
   exec.on_bar(a, bar(1, 100));
   exec.on_bar(a, bar(2, 110));  // A ahead of B
   exec.on_bar(b, bar(1, 50));
-  exec.on_bar(b, bar(2, 55));   // now both have t=2: rel fires for t=2 (t=1 has NaN returns)
-  exec.on_bar(b, bar(3, 66));   // B alone: no join
-  exec.on_bar(a, bar(4, 99));   // A skips 3, B skips 4: no join for either
+  exec.on_bar(b, bar(2, 55));  // now both have t=2: rel fires for t=2 (t=1 has NaN returns)
+  exec.on_bar(b, bar(3, 66));  // B alone: no join
+  exec.on_bar(a, bar(4, 99));  // A skips 3, B skips 4: no join for either
   const std::vector<std::pair<Timestamp, int>> expected = {
       {1, a}, {2, a}, {1, b}, {1, join_domain}, {2, b}, {2, join_domain}, {3, b}, {4, a}};
   EXPECT_EQ(fired, expected);

@@ -17,9 +17,9 @@ int Plan::asset_index(std::string_view symbol) const {
 std::shared_ptr<const Plan> make_plan(std::shared_ptr<const CompiledGraph> graph,
                                       std::string_view primary) {
   auto plan = std::make_shared<Plan>();
-  plan->graph = graph;
+  plan->graph = std::move(graph);
   plan->assets.emplace_back(primary);
-  const auto& nodes = graph->nodes();
+  const auto& nodes = plan->graph->nodes();
 
   auto asset_of = [&](const std::string& symbol) {
     int a = plan->asset_index(symbol);
@@ -116,7 +116,7 @@ std::shared_ptr<const Plan> make_plan(std::shared_ptr<const CompiledGraph> graph
       }
     }
   }
-  for (const OutputColumn& c : graph->outputs()) {
+  for (const OutputColumn& c : plan->graph->outputs()) {
     const int inst = instance_of.at({0, c.node});
     plan->columns.push_back(
         {c.name, inst, plan->instances[static_cast<std::size_t>(inst)].output_slot + c.output});

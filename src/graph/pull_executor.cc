@@ -35,7 +35,7 @@ std::vector<Timestamp> intersect(const std::vector<Timestamp>& a, const std::vec
 
 }  // namespace
 
-Result<Table> run_pull(std::shared_ptr<const CompiledGraph> graph, std::string_view symbol,
+Result<Table> run_pull(const std::shared_ptr<const CompiledGraph>& graph, std::string_view symbol,
                        const MarketData& data, TimeRange range) {
   const auto plan = make_plan(graph, symbol);
   if (Status s = check_market_data(*plan, data); !s.ok()) return s;
@@ -67,7 +67,9 @@ Result<Table> run_pull(std::shared_ptr<const CompiledGraph> graph, std::string_v
     if (inst.join) {
       tl = timeline[static_cast<std::size_t>(inst.input_domains[0])];
       for (int k = 1; k < inst.input_count; ++k) {
-        tl = intersect(tl, timeline[static_cast<std::size_t>(inst.input_domains[static_cast<std::size_t>(k)])]);
+        tl = intersect(
+            tl,
+            timeline[static_cast<std::size_t>(inst.input_domains[static_cast<std::size_t>(k)])]);
       }
       gathered.resize(static_cast<std::size_t>(inst.input_count));
       for (int k = 0; k < inst.input_count; ++k) {

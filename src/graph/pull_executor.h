@@ -21,7 +21,7 @@ namespace tickgraph::graph {
 // other asset the graph reads (else an error naming the asset); bars before range.from are used
 // for warm-up when present. Rows are the primary asset's bars inside the range; a cross-asset node
 // is NaN on rows where one of its assets has no bar.
-Result<Table> run_pull(std::shared_ptr<const CompiledGraph> graph, std::string_view symbol,
+Result<Table> run_pull(const std::shared_ptr<const CompiledGraph>& graph, std::string_view symbol,
                        const MarketData& data, TimeRange range = {});
 
 }  // namespace tickgraph::graph

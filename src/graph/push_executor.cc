@@ -20,11 +20,16 @@ namespace {
 
 double field_value(const Candle& c, Field f) {
   switch (f) {
-    case Field::kOpen: return c.open;
-    case Field::kHigh: return c.high;
-    case Field::kLow: return c.low;
-    case Field::kClose: return c.close;
-    case Field::kVolume: return c.volume;
+    case Field::kOpen:
+      return c.open;
+    case Field::kHigh:
+      return c.high;
+    case Field::kLow:
+      return c.low;
+    case Field::kClose:
+      return c.close;
+    case Field::kVolume:
+      return c.volume;
   }
   return analytics::kNaN;
 }
@@ -94,7 +99,8 @@ void PushExecutor::feed_join(int instance, int from_domain, Timestamp t) {
   for (int k = 0; k < inst.input_count; ++k) {
     if (inst.input_domains[static_cast<std::size_t>(k)] != from_domain) continue;
     auto& q = queues[static_cast<std::size_t>(k)];
-    q.push_back({t, values_[static_cast<std::size_t>(inst.input_slots[static_cast<std::size_t>(k)])]});
+    q.push_back(
+        {t, values_[static_cast<std::size_t>(inst.input_slots[static_cast<std::size_t>(k)])]});
     if (q.size() > kMaxQueued) {
       q.pop_front();
       ++dropped_join_bars_;
@@ -147,7 +153,7 @@ void PushExecutor::peek(int asset, const Candle& bar, std::vector<double>& scrat
 
 // Feeds every asset's bars in [start, range.to] through a push executor in time order (assets in
 // plan order on equal times) and collects the primary's outputs for the rows in range.
-Result<Table> run_push(std::shared_ptr<const CompiledGraph> graph, std::string_view symbol,
+Result<Table> run_push(const std::shared_ptr<const CompiledGraph>& graph, std::string_view symbol,
                        const MarketData& data, TimeRange range) {
   auto plan = make_plan(graph, symbol);
   if (Status s = check_market_data(*plan, data); !s.ok()) return s;

@@ -59,7 +59,7 @@ class PushExecutor {
   std::uint64_t dropped_join_bars() const { return dropped_join_bars_; }
 
  private:
-  struct Hot;     // per-instance state laid out for the firing loop
+  struct Hot;      // per-instance state laid out for the firing loop
   struct Queued {  // a join input waiting for its partners
     Timestamp t;
     double value;
@@ -80,7 +80,7 @@ class PushExecutor {
 // warmup_start() to range.to, merged in time order (assets in plan order on equal times), and
 // returns the primary's outputs for its bars in range. The push counterpart of run_pull, with the
 // same arguments, rows and columns; the two must agree bit for bit.
-Result<Table> run_push(std::shared_ptr<const CompiledGraph> graph, std::string_view symbol,
+Result<Table> run_push(const std::shared_ptr<const CompiledGraph>& graph, std::string_view symbol,
                        const MarketData& data, TimeRange range = {});
 
 }  // namespace tickgraph::graph

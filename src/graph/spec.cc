@@ -62,7 +62,8 @@ Result<GraphSpec> parse_spec(std::string_view text, std::string_view source) {
       }
     }
     const YAML::Node& body = kv.second;
-    if (!body.IsMap()) return fail(spec, body, prefix + "expected a map like {fn: sma, input: close}");
+    if (!body.IsMap())
+      return fail(spec, body, prefix + "expected a map like {fn: sma, input: close}");
     bool has_input = false;
     for (const auto& field : body) {
       const std::string key = field.first.as<std::string>();

@@ -23,14 +23,14 @@ namespace tickgraph::graph {
 struct NodeSpec {
   std::string id;
   std::string fn;
-  std::vector<std::string> inputs;  // as written: "close", "ret", "bb.upper", "SPY:ret"
+  std::vector<std::string> inputs;          // as written: "close", "ret", "bb.upper", "SPY:ret"
   std::vector<analytics::RawParam> params;  // every other key, in spec order
   int line = 0;                             // 1-based line of the node's key; 0 if unknown
 };
 
 struct GraphSpec {
-  std::string name;    // optional `name:`
-  std::string source;  // where it came from ("spec.yaml", "request body"), for messages
+  std::string name;             // optional `name:`
+  std::string source;           // where it came from ("spec.yaml", "request body"), for messages
   std::vector<NodeSpec> nodes;  // in spec order
 };
 

@@ -30,8 +30,8 @@ nodes:
 TEST(Spec, JsonGivesTheSameSpecAsYaml) {
   // Checks JSON with the same structure parses to the same nodes as its YAML twin.
   auto yaml = parse_spec("nodes:\n  m: {fn: macd, input: close, fast: 5, slow: 9}\n", "a.yaml");
-  auto json = parse_spec(R"({"nodes": {"m": {"fn": "macd", "input": "close", "fast": 5, "slow": 9}}})",
-                         "a.json");
+  auto json = parse_spec(
+      R"({"nodes": {"m": {"fn": "macd", "input": "close", "fast": 5, "slow": 9}}})", "a.json");
   ASSERT_TRUE(yaml.ok() && json.ok()) << yaml.message() << json.message();
   ASSERT_EQ(json->nodes.size(), 1u);
   EXPECT_EQ(json->nodes[0].fn, yaml->nodes[0].fn);
@@ -70,9 +70,10 @@ TEST(Spec, ShapeErrorsNameSourceLineAndNode) {
 
 TEST(Spec, YamlRoundTrip) {
   // Checks a spec written back as YAML parses to the same nodes.
-  auto spec = parse_spec("nodes:\n  bb: {fn: bbands, input: close, period: 20, k: 2.5}\n"
-                         "  c: {fn: correlation, inputs: [close, 'SPY:close']}\n",
-                         "x");
+  auto spec = parse_spec(
+      "nodes:\n  bb: {fn: bbands, input: close, period: 20, k: 2.5}\n"
+      "  c: {fn: correlation, inputs: [close, 'SPY:close']}\n",
+      "x");
   ASSERT_TRUE(spec.ok());
   auto again = parse_spec(to_yaml(*spec), "y");
   ASSERT_TRUE(again.ok()) << again.message();

@@ -104,7 +104,9 @@ Result<CandleSeries> read_yahoo_csv(std::istream& in, const std::string& source)
       return fail("expected " + std::to_string(header_fields) + " fields, found " +
                   std::to_string(fields.size()));
     }
-    auto field = [&](int c) { return trim(fields[static_cast<std::size_t>(index[static_cast<std::size_t>(c)])]); };
+    auto field = [&](int c) {
+      return trim(fields[static_cast<std::size_t>(index[static_cast<std::size_t>(c)])]);
+    };
     Candle bar;
     auto t = parse_timestamp(field(kDate));
     if (!t) return fail("field 'Date': " + t.message());
@@ -121,9 +123,9 @@ Result<CandleSeries> read_yahoo_csv(std::istream& in, const std::string& source)
       }
       return {};
     };
-    for (auto [c, v] : {std::pair{kOpen, &bar.open}, std::pair{kHigh, &bar.high},
-                        std::pair{kLow, &bar.low}, std::pair{kClose, &bar.close},
-                        std::pair{kVolume, &bar.volume}}) {
+    for (auto [c, v] :
+         {std::pair{kOpen, &bar.open}, std::pair{kHigh, &bar.high}, std::pair{kLow, &bar.low},
+          std::pair{kClose, &bar.close}, std::pair{kVolume, &bar.volume}}) {
       if (Status s = number(c, *v); !s.ok()) return fail(s.message());
     }
     if (bar.high < bar.low) {
@@ -137,7 +139,8 @@ Result<CandleSeries> read_yahoo_csv(std::istream& in, const std::string& source)
       return fail("field 'Close': " + std::string(field(kClose)) + " is outside [Low, High]");
     }
     if (bar.low <= 0) return fail("field 'Low': prices must be positive");
-    if (bar.volume < 0) return fail("field 'Volume': " + std::string(field(kVolume)) + " is negative");
+    if (bar.volume < 0)
+      return fail("field 'Volume': " + std::string(field(kVolume)) + " is negative");
     if (!out.empty() && bar.time <= out.time.back()) {
       return fail("field 'Date': " + std::string(field(kDate)) +
                   (bar.time == out.time.back()
