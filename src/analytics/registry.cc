@@ -34,15 +34,14 @@ ParamSpec period_param(double default_value, double min, double max) {
   return {"period", ParamType::kInt, default_value, min, max, "window length in bars"};
 }
 
-namespace {
-
 std::string format_number(double v) {
-  char buf[32];
-  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  char buf[64];
+  // Whole numbers in plain digits (100000, not 1e+05); others in their shortest exact form.
+  auto [p, ec] = v == std::floor(v) && std::abs(v) < 1e15
+                     ? std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed)
+                     : std::to_chars(buf, buf + sizeof buf, v);
   return std::string(buf, p);
 }
-
-}  // namespace
 
 Result<Params> bind_params(const FunctionSpec& fn, const std::vector<RawParam>& raw) {
   Params out;

@@ -1,6 +1,5 @@
 // tickgraph functions [--json]: the function registry, as the graph compiler sees it.
 #include <CLI/CLI.hpp>
-#include <charconv>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -10,12 +9,6 @@
 namespace tickgraph::cli {
 
 namespace {
-
-std::string number(double v) {
-  char buf[32];
-  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, p);
-}
 
 std::string join(const std::vector<std::string>& v, const char* sep) {
   std::string out;
@@ -63,8 +56,8 @@ int print_functions(bool as_json) {
       if (p.name == f.constant_param) {
         std::cout << ", replaces the last input by a constant";
       } else {
-        std::cout << ", default " << number(p.default_value) << ", range " << number(p.min) << ".."
-                  << number(p.max);
+        std::cout << ", default " << analytics::format_number(p.default_value) << ", range "
+                  << analytics::format_number(p.min) << ".." << analytics::format_number(p.max);
       }
       std::cout << ") " << p.help << "\n";
     }

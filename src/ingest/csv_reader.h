@@ -6,8 +6,9 @@
 // CRLF line ends are accepted; blank lines are skipped.
 //
 // Every row is checked: a parseable date, finite numbers, "null" (Yahoo's missing value) refused,
-// low <= open, close <= high, volume >= 0, times strictly increasing (a duplicate names both
-// lines). The first bad row fails the whole read with "FILE:LINE: field 'High': …".
+// 0 < low <= open, close <= high (prices are positive), volume >= 0, times strictly increasing (a
+// duplicate names both lines). The first bad row fails the whole read with "FILE:LINE: field
+// 'High': …".
 #pragma once
 
 #include <istream>
