@@ -39,19 +39,31 @@ double field_value(const Candle& c, Field f) {
 PushExecutor::PushExecutor(std::shared_ptr<const Plan> plan) : plan_(std::move(plan)) {
   const auto& nodes = plan_->graph->nodes();
   values_.assign(static_cast<std::size_t>(plan_->slot_count), analytics::kNaN);
-  hot_.resize(plan_->instances.size());
   join_queues_.resize(plan_->instances.size());
-  for (std::size_t i = 0; i < plan_->instances.size(); ++i) {
-    const auto& inst = plan_->instances[i];
+  hot_index_.resize(plan_->instances.size());
+  auto add = [&](int i) {
+    const auto& inst = plan_->instances[static_cast<std::size_t>(i)];
     const CompiledNode& cn = nodes[static_cast<std::size_t>(inst.node)];
-    Hot& h = hot_[i];
+    Hot& h = hot_.emplace_back();
     h.owned = cn.fn->make(cn.params);
     h.kernel = h.owned.get();
     h.input_count = inst.input_count;
     h.input_slots = inst.input_slots;
     h.output_slot = inst.output_slot;
     h.output_count = inst.output_count;
-    if (inst.join) join_queues_[i].resize(static_cast<std::size_t>(inst.input_count));
+    hot_index_[static_cast<std::size_t>(i)] = hot_.size() - 1;
+  };
+  hot_.reserve(plan_->instances.size());
+  for (const auto& schedule : plan_->schedule) {
+    domain_begin_.push_back(hot_.size());
+    for (int i : schedule) add(i);
+  }
+  domain_begin_.push_back(hot_.size());
+  for (std::size_t i = 0; i < plan_->instances.size(); ++i) {
+    const auto& inst = plan_->instances[i];
+    if (!inst.join) continue;
+    add(static_cast<int>(i));
+    join_queues_[i].resize(static_cast<std::size_t>(inst.input_count));
   }
 }
 
@@ -66,10 +78,9 @@ void PushExecutor::on_bar(int asset, const Candle& bar) {
   run_domain(asset, bar.time);
 }
 
-void PushExecutor::fire(int instance, Timestamp t, const double* in) {
-  Hot& h = hot_[static_cast<std::size_t>(instance)];
+void PushExecutor::fire(Hot& h, Timestamp t, const double* in) {
   double* out = values_.data() + h.output_slot;
-  if (!h.started) {
+  if (!h.started) [[unlikely]] {
     for (int k = 0; k < h.input_count; ++k) {
       if (std::isnan(in[k])) {
         std::fill(out, out + h.output_count, analytics::kNaN);
@@ -83,11 +94,12 @@ void PushExecutor::fire(int instance, Timestamp t, const double* in) {
 
 void PushExecutor::run_domain(int domain, Timestamp t) {
   const double* v = values_.data();
-  for (int i : plan_->schedule[static_cast<std::size_t>(domain)]) {
-    const Hot& h = hot_[static_cast<std::size_t>(i)];
+  Hot* h = hot_.data() + domain_begin_[static_cast<std::size_t>(domain)];
+  Hot* const end = hot_.data() + domain_begin_[static_cast<std::size_t>(domain) + 1];
+  for (; h != end; ++h) {
     double in[kMaxInputs];
-    for (int k = 0; k < h.input_count; ++k) in[k] = v[h.input_slots[static_cast<std::size_t>(k)]];
-    fire(i, t, in);
+    for (int k = 0; k < h->input_count; ++k) in[k] = v[h->input_slots[static_cast<std::size_t>(k)]];
+    fire(*h, t, in);
   }
   if (listener_) listener_(t, domain);
   for (int j : plan_->joins_fed[static_cast<std::size_t>(domain)]) feed_join(j, domain, t);
@@ -124,7 +136,7 @@ void PushExecutor::feed_join(int instance, int from_domain, Timestamp t) {
       in[k] = queues[k].front().value;
       queues[k].pop_front();
     }
-    fire(instance, newest, in);
+    fire(hot_[hot_index_[static_cast<std::size_t>(instance)]], newest, in);
     run_domain(inst.domain, newest);
   }
 }
@@ -134,8 +146,9 @@ void PushExecutor::peek(int asset, const Candle& bar, std::vector<double>& scrat
   for (const Plan::Source& s : plan_->sources[static_cast<std::size_t>(asset)]) {
     scratch[static_cast<std::size_t>(s.slot)] = field_value(bar, s.field);
   }
-  for (int i : plan_->schedule[static_cast<std::size_t>(asset)]) {
-    const Hot& h = hot_[static_cast<std::size_t>(i)];
+  for (std::size_t i = domain_begin_[static_cast<std::size_t>(asset)];
+       i < domain_begin_[static_cast<std::size_t>(asset) + 1]; ++i) {
+    const Hot& h = hot_[i];
     double in[kMaxInputs];
     bool ready = true;
     for (int k = 0; k < h.input_count; ++k) {

@@ -66,10 +66,15 @@ class PushExecutor {
   };
   void run_domain(int domain, Timestamp t);
   void feed_join(int instance, int from_domain, Timestamp t);
-  void fire(int instance, Timestamp t, const double* in);
+  void fire(Hot& h, Timestamp t, const double* in);
 
   std::shared_ptr<const Plan> plan_;
+  // Per-instance state, laid out domain by domain in schedule order so that a bar walks one
+  // contiguous range: domain d's non-join instances are hot_[domain_begin_[d], domain_begin_[d+1]).
+  // Joins follow all domains; hot_index_ maps an instance to its entry.
   std::vector<Hot> hot_;
+  std::vector<std::size_t> domain_begin_;
+  std::vector<std::size_t> hot_index_;
   std::vector<double> values_;
   std::vector<std::vector<std::deque<Queued>>> join_queues_;  // [instance][input] (joins only)
   Listener listener_;
