@@ -7,6 +7,7 @@
 #include <cassert>
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -104,6 +105,18 @@ class RingBuffer {
   std::size_t head_ = 0;
   std::size_t size_ = 0;
 };
+
+// Two doubles in one SSE2 (or NEON) register, a GCC and Clang vector extension. Each lane is IEEE
+// arithmetic like the scalar operation, so results are bit for bit those of the scalar code:
+// batch loops use it to work on two bars (or two sums) at once without leaving push's arithmetic.
+using Pair = double __attribute__((vector_size(16)));
+
+inline Pair load_pair(const double* p) {
+  Pair v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store_pair(double* p, Pair v) { std::memcpy(p, &v, sizeof v); }
 
 // Bars of history an exponential smoothing with factor alpha needs before its seed weighs less
 // than 1e-6: ceil(ln(1e-6) / ln(1 - alpha)).
