@@ -39,17 +39,10 @@ double std_from_moments(double mean, double mean_sq) {
   const double v = mean_sq - mean * mean;
   return v < kZeroVariance ? 0.0 : std::sqrt(v);
 }
-Pair sqrt_each(Pair v) {
-#if defined(__SSE2__)
-  return _mm_sqrt_pd(v);
-#else
-  return Pair{std::sqrt(v[0]), std::sqrt(v[1])};
-#endif
-}
 
 Pair std_from_moments(Pair mean, Pair mean_sq) {
   const Pair v = mean_sq - mean * mean;
-  return v < kZeroVariance ? Pair{} : sqrt_each(v);
+  return v < kZeroVariance ? Pair{} : sqrt_pair(v);
 }
 
 double zero_where_zero(double d, double r) { return d == 0.0 ? 0.0 : r; }
@@ -329,7 +322,7 @@ class Volatility {
         const std::int64_t run_first = xs[0] != x[i - 1] ? 1 : run + 1;
         run = xs[1] != xs[0] ? 1 : run_first + 1;
         const Pair v = Pair{m2_first, m2} * scale;
-        const Pair sd = v < 0.0 ? Pair{} : sqrt_each(v);
+        const Pair sd = v < 0.0 ? Pair{} : sqrt_pair(v);
         y[i] = run_first >= period ? 0.0 : sd[0];
         y[i + 1] = run >= period ? 0.0 : sd[1];
       }

@@ -8,6 +8,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <memory>
 #include <utility>
 #include <vector>
@@ -117,6 +120,14 @@ inline Pair load_pair(const double* p) {
   return v;
 }
 inline void store_pair(double* p, Pair v) { std::memcpy(p, &v, sizeof v); }
+// Square root of each lane (one instruction for both on SSE2).
+inline Pair sqrt_pair(Pair v) {
+#if defined(__SSE2__)
+  return _mm_sqrt_pd(v);
+#else
+  return Pair{std::sqrt(v[0]), std::sqrt(v[1])};
+#endif
+}
 
 // Bars of history an exponential smoothing with factor alpha needs before its seed weighs less
 // than 1e-6: ceil(ln(1e-6) / ln(1 - alpha)).
