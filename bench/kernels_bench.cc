@@ -159,9 +159,10 @@ std::map<std::string, TalibCall> talib_calls() {
   };
   using HlcPeriodFn = TA_RetCode (*)(int, int, const double[], const double[], const double[], int,
                                      int*, int*, double[]);
-  for (auto [name, fn] : std::initializer_list<std::pair<const char*, HlcPeriodFn>>{
+  for (const auto& entry : std::initializer_list<std::pair<const char*, HlcPeriodFn>>{
            {"atr", TA_ATR}, {"willr", TA_WILLR}, {"cci", TA_CCI}}) {
-    m[name] = [=](const Params& p, const Data& d, Buffers& b) {
+    const HlcPeriodFn fn = entry.second;
+    m[entry.first] = [=](const Params& p, const Data& d, Buffers& b) {
       int beg, nb;
       return fn(0, last(d), d.high.data(), d.low.data(), d.close.data(), p.get_int("period"), &beg,
                 &nb, b.ptrs[0]);
@@ -203,9 +204,10 @@ std::map<std::string, TalibCall> talib_calls() {
                    b.ptrs[0]);
   };
   using PairFn = TA_RetCode (*)(int, int, const double[], const double[], int*, int*, double[]);
-  for (auto [name, fn] : std::initializer_list<std::pair<const char*, PairFn>>{
+  for (const auto& entry : std::initializer_list<std::pair<const char*, PairFn>>{
            {"add", TA_ADD}, {"sub", TA_SUB}, {"mul", TA_MULT}, {"div", TA_DIV}}) {
-    m[name] = [=](const Params&, const Data& d, Buffers& b) {
+    const PairFn fn = entry.second;
+    m[entry.first] = [=](const Params&, const Data& d, Buffers& b) {
       int beg, nb;
       return fn(0, last(d), d.close.data(), d.other.data(), &beg, &nb, b.ptrs[0]);
     };

@@ -324,29 +324,30 @@ const std::vector<Row>& table() {
     auto period = [](int p) { return std::vector<RawParam>{{"period", std::to_string(p)}}; };
     auto window = [](const char* w) { return std::vector<RawParam>{{"window", w}}; };
 
-    for (std::vector<RawParam> p : {period(1), period(2), period(30), std::vector<RawParam>{}}) {
+    for (const std::vector<RawParam>& p :
+         {period(1), period(2), period(30), std::vector<RawParam>{}}) {
       add("pct_change", p, close, ref_lag<false>);
       add("log_return", p, close, ref_lag<true>);
     }
     auto vol = [](int p, const char* ppy) {
       return std::vector<RawParam>{{"period", std::to_string(p)}, {"periods_per_year", ppy}};
     };
-    for (auto p : {vol(2, "252"), vol(20, "252"), vol(60, "52"), vol(30, "525600"),
-                   std::vector<RawParam>{}}) {
+    for (const auto& p : {vol(2, "252"), vol(20, "252"), vol(60, "52"), vol(30, "525600"),
+                          std::vector<RawParam>{}}) {
       add("volatility", p, ret, ref_volatility);
     }
-    for (auto p : {period(2), period(5), period(20), std::vector<RawParam>{}}) {
+    for (const auto& p : {period(2), period(5), period(20), std::vector<RawParam>{}}) {
       add("zscore", p, close, ref_spread<true>);
     }
-    for (auto p :
+    for (const auto& p :
          {period(0), period(1), period(2), period(20), period(200), std::vector<RawParam>{}}) {
       add("drawdown", p, close, ref_drawdown);
     }
-    for (auto p : {period(1), period(2), period(20), period(100), std::vector<RawParam>{}}) {
+    for (const auto& p : {period(1), period(2), period(20), period(100), std::vector<RawParam>{}}) {
       add("vwap", p, hlcv, ref_vwap);
     }
     const std::vector<In> pair{In::kClose, In::kOther};
-    for (std::vector<RawParam> p : std::vector<std::vector<RawParam>>{
+    for (const std::vector<RawParam>& p : std::vector<std::vector<RawParam>>{
              {}, {{"value", "2.5"}}, {{"value", "-1"}}, {{"value", "0"}}}) {
       const std::vector<In> in = p.empty() ? pair : close;
       add("add", p, in, ref_arithmetic<std::plus<long double>>);

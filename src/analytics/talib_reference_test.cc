@@ -441,15 +441,15 @@ const std::vector<Row>& table() {
     };
     // Not signal 1: TA-Lib accepts it but TA_EMA_Lookback(1) is -1, so its MACD comes out two
     // bars short and shifted (reference_test.cc checks our signal-1 form instead).
-    for (auto params : {macd(2, 3, 2), macd(5, 35, 5), macd(8, 17, 9), macd(12, 26, 9),
-                        std::vector<RawParam>{}}) {
+    for (const auto& params : {macd(2, 3, 2), macd(5, 35, 5), macd(8, 17, 9), macd(12, 26, 9),
+                               std::vector<RawParam>{}}) {
       r.push_back({"macd", params, close, "TA_MACD", ta_macd, Scale::kInput});
     }
     auto bb = [](int p, const char* k) {
       return std::vector<RawParam>{{"period", std::to_string(p)}, {"k", k}};
     };
-    for (auto params : {bb(2, "1"), bb(2, "2"), bb(10, "1.5"), bb(20, "2"), bb(50, "3"),
-                        std::vector<RawParam>{}}) {
+    for (const auto& params : {bb(2, "1"), bb(2, "2"), bb(10, "1.5"), bb(20, "2"), bb(50, "3"),
+                               std::vector<RawParam>{}}) {
       r.push_back(
           {"bbands", params, close, "TA_BBANDS(SMA)", ta_bbands, Scale::kInput, exact_bbands});
     }
@@ -458,8 +458,8 @@ const std::vector<Row>& table() {
                                    {"slowk", std::to_string(slowk)},
                                    {"slowd", std::to_string(slowd)}};
     };
-    for (auto params : {stoch(1, 1, 1), stoch(2, 1, 2), stoch(5, 3, 3), stoch(14, 3, 3),
-                        stoch(14, 1, 5), std::vector<RawParam>{}}) {
+    for (const auto& params : {stoch(1, 1, 1), stoch(2, 1, 2), stoch(5, 3, 3), stoch(14, 3, 3),
+                               stoch(14, 1, 5), std::vector<RawParam>{}}) {
       r.push_back({"stoch", params, hlc, "TA_STOCH(SMA, SMA)", ta_stoch, Scale::kPercent});
     }
     return r;

@@ -6,7 +6,7 @@ namespace tickgraph::graph {
 namespace {
 
 Result<std::shared_ptr<const CompiledGraph>> compile_text(const std::string& text,
-                                                          CompileOptions options = {}) {
+                                                          const CompileOptions& options = {}) {
   auto spec = parse_spec(text, "g.yaml");
   EXPECT_TRUE(spec.ok()) << spec.message();
   if (!spec) return spec.status();

@@ -86,10 +86,11 @@ Result<Table> run_pull(const std::shared_ptr<const CompiledGraph>& graph, std::s
     const std::size_t n = tl.size();
     double* out[kMaxInputs + 4] = {};
     for (int o = 0; o < inst.output_count; ++o) {
-      auto& st = storage[static_cast<std::size_t>(inst.output_slot + o)];
+      auto& st = storage[static_cast<std::size_t>(inst.output_slot) + static_cast<std::size_t>(o)];
       st.assign(n, analytics::kNaN);
       out[o] = st.data();
-      slot_ptr[static_cast<std::size_t>(inst.output_slot + o)] = st.data();
+      slot_ptr[static_cast<std::size_t>(inst.output_slot) + static_cast<std::size_t>(o)] =
+          st.data();
     }
     // Leading bars where an input is still NaN are warm-up: the node starts after them.
     std::size_t first = 0;
