@@ -103,11 +103,11 @@ class Store {
   virtual Result<std::optional<GraphVersion>> get_graph(std::string_view name,
                                                         std::int64_t version = 0) = 0;
   virtual Result<std::vector<GraphVersion>> list_graphs() = 0;  // latest version of each
-  virtual Status delete_graph(std::string_view name) = 0;      // all versions and results
+  virtual Status delete_graph(std::string_view name) = 0;       // all versions and results
 
   // --- materialised analytics ---
-  virtual Status write_analytics(std::int64_t asset_id, std::int64_t graph_id,
-                                 std::int64_t version, std::span<const AnalyticsSeries> series) = 0;
+  virtual Status write_analytics(std::int64_t asset_id, std::int64_t graph_id, std::int64_t version,
+                                 std::span<const AnalyticsSeries> series) = 0;
   virtual Result<AnalyticsSeries> read_analytics(std::int64_t asset_id, std::int64_t graph_id,
                                                  std::int64_t version, std::string_view output,
                                                  TimeRange range) = 0;
