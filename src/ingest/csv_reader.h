@@ -13,14 +13,24 @@
 
 #include <istream>
 #include <string>
+#include <vector>
 
 #include "core/candle.h"
 #include "core/result.h"
 
 namespace tickgraph::ingest {
 
+struct CsvOptions {
+  // false: the first bad row fails the read. true: bad rows are skipped, and each is reported in
+  // `skipped` as "FILE:LINE: reason"; header errors still fail.
+  bool skip_bad_rows = false;
+};
+
 // `source` names the input in messages (usually the file path).
-Result<CandleSeries> read_yahoo_csv(std::istream& in, const std::string& source);
-Result<CandleSeries> read_yahoo_csv_file(const std::string& path);
+Result<CandleSeries> read_yahoo_csv(std::istream& in, const std::string& source,
+                                    const CsvOptions& options = {},
+                                    std::vector<std::string>* skipped = nullptr);
+Result<CandleSeries> read_yahoo_csv_file(const std::string& path, const CsvOptions& options = {},
+                                         std::vector<std::string>* skipped = nullptr);
 
 }  // namespace tickgraph::ingest

@@ -289,5 +289,32 @@ TEST(CsvReader, FileReaderNamesThePath) {
   EXPECT_NE(r.message().find(missing), std::string::npos) << r.message();
 }
 
+TEST(CsvReaderSkip, SkipsEveryBadRowAndReportsEachWithItsLine) {
+  // Checks --on-error skip: good rows are kept in order, every bad row is named with its line and
+  // reason, and a header problem still fails the read.
+  std::istringstream in(
+      "Date,Open,High,Low,Close,Adj Close,Volume\n"
+      "2020-01-02,10,11,9,10.5,10.5,100\n"
+      "2020-01-03,10,abc,9,10.5,10.5,100\n"  // line 3: not a number
+      "2020-01-06,10,11,9,10.5,10.5,100\n"
+      "2020-01-06,10,11,9,10.5,10.5,100\n"  // line 5: duplicate of line 4
+      "2020-01-07,10,8,9,10.5,10.5,100\n"   // line 6: high below low
+      "2020-01-08,10,11,9,10.5,10.5,200\n");
+  std::vector<std::string> skipped;
+  auto r = read_yahoo_csv(in, "bars.csv", {.skip_bad_rows = true}, &skipped);
+  ASSERT_TRUE(r.ok()) << r.message();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ(r->volume.back(), 200);
+  ASSERT_EQ(skipped.size(), 3u);
+  EXPECT_NE(skipped[0].find("bars.csv:3: field 'High': 'abc' is not a number"), std::string::npos)
+      << skipped[0];
+  EXPECT_NE(skipped[1].find("bars.csv:5: field 'Date'"), std::string::npos) << skipped[1];
+  EXPECT_NE(skipped[1].find("line 4"), std::string::npos) << skipped[1];
+  EXPECT_NE(skipped[2].find("bars.csv:6: field 'High'"), std::string::npos) << skipped[2];
+
+  std::istringstream bad_header("Date,Open,High,Low,Close,Volume,Extra\n2020-01-02,1,1,1,1,1,1\n");
+  EXPECT_FALSE(read_yahoo_csv(bad_header, "bars.csv", {.skip_bad_rows = true}, &skipped).ok());
+}
+
 }  // namespace
 }  // namespace tickgraph::ingest
