@@ -94,9 +94,6 @@ struct RawParam {
   std::string text;
 };
 
-// A parameter value as messages and listings print it: 100000, 0.5.
-std::string format_number(double v);
-
 // Validates raw parameters against the function: unknown names, non-numbers, non-integers for
 // integer parameters, values out of range, `window` given where not accepted or together with
 // `period`. The message names the parameter, its value and the valid range.

@@ -4,6 +4,7 @@
 
 #include "analytics/function.h"
 #include "analytics/kernel_util.h"
+#include "core/number_format.h"
 
 namespace tickgraph::analytics {
 
@@ -32,15 +33,6 @@ double Params::get(std::string_view name) const {
 
 ParamSpec period_param(double default_value, double min, double max) {
   return {"period", ParamType::kInt, default_value, min, max, "window length in bars"};
-}
-
-std::string format_number(double v) {
-  char buf[64];
-  // Whole numbers in plain digits (100000, not 1e+05); others in their shortest exact form.
-  auto [p, ec] = v == std::floor(v) && std::abs(v) < 1e15
-                     ? std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed)
-                     : std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, p);
 }
 
 Result<Params> bind_params(const FunctionSpec& fn, const std::vector<RawParam>& raw) {

@@ -5,6 +5,7 @@
 
 #include "analytics/function.h"
 #include "cli/commands.h"
+#include "core/number_format.h"
 
 namespace tickgraph::cli {
 
@@ -56,8 +57,8 @@ int print_functions(bool as_json) {
       if (p.name == f.constant_param) {
         std::cout << ", replaces the last input by a constant";
       } else {
-        std::cout << ", default " << analytics::format_number(p.default_value) << ", range "
-                  << analytics::format_number(p.min) << ".." << analytics::format_number(p.max);
+        std::cout << ", default " << format_number(p.default_value) << ", range "
+                  << format_number(p.min) << ".." << format_number(p.max);
       }
       std::cout << ") " << p.help << "\n";
     }

@@ -1,8 +1,8 @@
 #include "cli/table_writer.h"
 
-#include <charconv>
 #include <cmath>
 
+#include "core/number_format.h"
 #include "core/time.h"
 
 namespace tickgraph::cli {
@@ -13,14 +13,15 @@ void write_csv(const graph::Table& table, std::ostream& out) {
   out << '\n';
   bool intraday = false;
   for (Timestamp t : table.time) intraday = intraday || t % kDay != 0;
-  char buf[64];
+  std::string cell;
   for (std::size_t r = 0; r < table.rows(); ++r) {
     out << format_timestamp(table.time[r], !intraday);
     for (const auto& col : table.values) {
       out << ',';
       if (!std::isnan(col[r])) {
-        auto [p, ec] = std::to_chars(buf, buf + sizeof buf, col[r]);
-        out.write(buf, p - buf);
+        cell.clear();
+        append_number(cell, col[r]);
+        out << cell;
       }
     }
     out << '\n';

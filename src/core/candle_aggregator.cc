@@ -5,15 +5,11 @@
 #include <cstdio>
 #include <string>
 
+#include "core/number_format.h"
+
 namespace tickgraph {
 
 namespace {
-
-std::string format_number(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", x);
-  return buf;
-}
 
 // a + b, clamped to the largest Timestamp (bars in the last week before year 2262).
 Timestamp saturating_add(Timestamp a, Duration b) {
