@@ -5,8 +5,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 
 #include "cli/commands.h"
+#include "cli/database.h"
 #include "cli/table_writer.h"
 #include "core/asset.h"
 #include "graph/compiled_graph.h"
@@ -20,6 +22,8 @@ namespace {
 
 struct ComputeOptions {
   std::vector<std::string> csv;
+  std::string db;
+  std::string interval = "1d";
   std::string spec;
   std::string symbol;
   std::string mode = "pull";
@@ -28,10 +32,10 @@ struct ComputeOptions {
   std::string out = "-";
 };
 
-int compute(const ComputeOptions& o) {
-  graph::MarketData data;
+// Reads the --csv files into `data`; returns the first file's symbol.
+Result<std::string> load_csv_files(const std::vector<std::string>& args, graph::MarketData& data) {
   std::string first_symbol;
-  for (const std::string& arg : o.csv) {
+  for (const std::string& arg : args) {
     std::string symbol, path = arg;
     if (auto eq = arg.find('='); eq != std::string::npos) {
       symbol = arg.substr(0, eq);
@@ -42,27 +46,55 @@ int compute(const ComputeOptions& o) {
                      [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     }
     if (Status s = validate_symbol(symbol); !s.ok()) {
-      std::cerr << "tickgraph: --csv " << arg << ": " << s.message()
-                << "; name it with SYMBOL=FILE\n";
-      return kExitBadInput;
+      return Result<std::string>::error("--csv " + arg + ": " + s.message() +
+                                        "; name it with SYMBOL=FILE");
     }
     auto series = ingest::read_yahoo_csv_file(path);
-    if (!series) {
-      std::cerr << "tickgraph: " << series.message() << "\n";
-      return kExitBadInput;
-    }
+    if (!series) return series.status();
     if (data.count(symbol)) {
-      std::cerr << "tickgraph: --csv " << arg << ": symbol '" << symbol << "' given twice\n";
-      return kExitBadInput;
+      return Result<std::string>::error("--csv " + arg + ": symbol '" + symbol + "' given twice");
     }
     if (first_symbol.empty()) first_symbol = symbol;
     data.emplace(symbol, std::move(*series));
   }
-  const std::string symbol = o.symbol.empty() ? first_symbol : o.symbol;
-  if (!data.count(symbol)) {
-    std::cerr << "tickgraph: --symbol " << symbol << ": no --csv file gives that asset\n";
-    return kExitBadInput;
+  return first_symbol;
+}
+
+// Reads from the store what a run over `range` needs: for every asset the graph reads, its bars
+// from the warm-up start (the graph's lookback counted back from range.from on the primary's
+// bars) to range.to.
+Status load_from_store(store::Store& db, const graph::CompiledGraph& graph,
+                       const std::string& symbol, Interval interval, graph::TimeRange range,
+                       graph::MarketData& data) {
+  std::vector<std::string> symbols{symbol};
+  for (const auto& s : graph.referenced_symbols()) {
+    if (s != symbol) symbols.push_back(s);
   }
+  std::vector<std::int64_t> ids;
+  for (const auto& s : symbols) {
+    auto asset = db.find_asset(s);
+    if (!asset) return asset.status();
+    if (!asset->has_value()) return Status::error("unknown asset '" + s + "' in the database");
+    ids.push_back((*asset)->id);
+  }
+  Timestamp start = range.from;
+  if (range.from != std::numeric_limits<Timestamp>::min()) {
+    const auto& lb = graph.lookback();
+    auto before = db.latest_candles(ids[0], interval, static_cast<std::size_t>(lb.bars + lb.settle),
+                                    range.from - 1);
+    if (!before) return before.status();
+    if (!before->empty()) start = std::min(start, before->time.front());
+    if (lb.time > 0) start = std::min(start, range.from - lb.time);
+  }
+  for (std::size_t i = 0; i < symbols.size(); ++i) {
+    auto bars = db.read_candles(ids[i], interval, {start, range.to});
+    if (!bars) return bars.status();
+    data.emplace(symbols[i], std::move(*bars));
+  }
+  return {};
+}
+
+int compute(const ComputeOptions& o) {
   graph::TimeRange range;
   if (!o.from.empty()) {
     auto t = parse_timestamp(o.from);
@@ -79,12 +111,15 @@ int compute(const ComputeOptions& o) {
       return kExitBadInput;
     }
     range.to = *t;
-    if (o.to.find('T') == std::string::npos && o.to.find(' ') == std::string::npos) {
-      range.to += kDay - 1;  // a date alone includes that whole day
-    }
+    if (o.to.find_first_of("T ") == std::string::npos) range.to += kDay - 1;  // the whole day
   }
   if (range.from > range.to) {
     std::cerr << "tickgraph: --from " << o.from << " is after --to " << o.to << "\n";
+    return kExitBadInput;
+  }
+  auto interval = parse_interval(o.interval);
+  if (!interval) {
+    std::cerr << "tickgraph: --interval: " << interval.message() << "\n";
     return kExitBadInput;
   }
   auto spec = graph::load_spec_file(o.spec);
@@ -92,45 +127,77 @@ int compute(const ComputeOptions& o) {
     std::cerr << "tickgraph: " << spec.message() << "\n";
     return kExitBadInput;
   }
+
+  // Bars come from --csv files, or else from the database.
+  graph::MarketData data;
+  std::unique_ptr<store::Store> db;
+  std::string symbol = o.symbol;
   graph::CompileOptions copts;
-  copts.asset_exists = [&](std::string_view s) { return data.find(s) != data.end(); };
+  if (!o.csv.empty()) {
+    auto first = load_csv_files(o.csv, data);
+    if (!first) {
+      std::cerr << "tickgraph: " << first.message() << "\n";
+      return kExitBadInput;
+    }
+    if (symbol.empty()) symbol = *first;
+    if (!data.count(symbol)) {
+      std::cerr << "tickgraph: --symbol " << symbol << ": no --csv file gives that asset\n";
+      return kExitBadInput;
+    }
+    copts.asset_exists = [&](std::string_view s) { return data.find(s) != data.end(); };
+  } else {
+    if (symbol.empty()) {
+      std::cerr << "tickgraph: --symbol is required when reading from the database\n";
+      return kExitUsage;
+    }
+    auto opened = open_database(o.db);
+    if (!opened) {
+      std::cerr << "tickgraph: " << opened.message() << "\n";
+      return kExitFailure;
+    }
+    db = std::move(*opened);
+    copts.asset_exists = [&](std::string_view s) {
+      auto a = db->find_asset(s);
+      return a.ok() && a->has_value();
+    };
+    if (!copts.asset_exists(symbol)) {
+      std::cerr << "tickgraph: --symbol " << symbol << ": unknown asset in the database\n";
+      return kExitBadInput;
+    }
+  }
   auto graph = graph::compile(*spec, copts);
   if (!graph) {
     std::cerr << "tickgraph: invalid graph:\n" << graph.message() << "\n";
     return kExitBadInput;
   }
+  if (db) {
+    if (Status s = load_from_store(*db, **graph, symbol, *interval, range, data); !s.ok()) {
+      std::cerr << "tickgraph: " << s.message() << "\n";
+      return kExitFailure;
+    }
+  }
 
-  graph::Table table;
-  if (o.mode == "push") {
-    auto result = graph::run_push(*graph, symbol, data, range);
-    if (!result) {
-      std::cerr << "tickgraph: " << result.message() << "\n";
-      return kExitBadInput;
-    }
-    table = std::move(*result);
-  } else {
-    auto result = graph::run_pull(*graph, symbol, data, range);
-    if (!result) {
-      std::cerr << "tickgraph: " << result.message() << "\n";
-      return kExitBadInput;
-    }
-    table = std::move(*result);
+  auto result = o.mode == "push" ? graph::run_push(*graph, symbol, data, range)
+                                 : graph::run_pull(*graph, symbol, data, range);
+  if (!result) {
+    std::cerr << "tickgraph: " << result.message() << "\n";
+    return kExitBadInput;
   }
   if (o.out == "-") {
-    write_csv(table, std::cout);
+    write_csv(*result, std::cout);
     std::cout.flush();
-    return std::cout ? kExitOk : kExitBadInput;
+    return std::cout ? kExitOk : kExitFailure;
   }
   std::ofstream out(o.out, std::ios::binary);
   if (!out) {
     std::cerr << "tickgraph: --out " << o.out << ": cannot open for writing\n";
     return kExitBadInput;
   }
-  write_csv(table, out);
+  write_csv(*result, out);
   out.close();
   if (!out) {
     std::cerr << "tickgraph: --out " << o.out << ": write failed\n";
-    return kExitBadInput;
+    return kExitFailure;
   }
   return kExitOk;
 }
@@ -139,9 +206,13 @@ int compute(const ComputeOptions& o) {
 
 void add_compute_command(CLI::App& app, Action& action) {
   auto o = std::make_shared<ComputeOptions>();
-  CLI::App* cmd = app.add_subcommand("compute", "Evaluate a graph over bars from CSV files");
-  cmd->add_option("--csv", o->csv, "Bars in Yahoo CSV format, as [SYMBOL=]FILE (repeatable)")
-      ->required();
+  CLI::App* cmd =
+      app.add_subcommand("compute", "Evaluate a graph over bars from CSV files or the database");
+  cmd->add_option("--csv", o->csv,
+                  "Bars in Yahoo CSV format, as [SYMBOL=]FILE (repeatable); without it, bars "
+                  "come from the database");
+  cmd->add_option("--db", o->db, "sqlite:PATH or postgresql://… (default: the local database)");
+  cmd->add_option("--interval", o->interval, "Bar interval read from the database");
   cmd->add_option("--spec", o->spec, "Graph spec (YAML or JSON)")->required();
   cmd->add_option("--symbol", o->symbol, "Asset to evaluate the graph for (default: first --csv)");
   cmd->add_option("--mode", o->mode, "pull: batch over the range; push: bar by bar")

@@ -14,6 +14,9 @@ int main(int argc, char** argv) {
   add_compute_command(app, action);
   add_functions_command(app, action);
   add_graph_command(app, action);
+  add_import_command(app, action);
+  add_query_command(app, action);
+  add_fetch_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -8,9 +8,14 @@
 //
 // Writes are idempotent on their natural key: candles on (asset, interval, time), ticks on
 // (asset, time, seq), analytics on (asset, graph version, output, time). Writing a candle that
-// differs from the stored one replaces it and deletes the materialised analytics of that asset
-// from its time on (they were computed from the old bar). Every write call is one transaction:
-// it is applied whole or not at all, and once it returns OK it survives a crash.
+// differs from the stored one replaces it; writing one the store did not have adds it. Either
+// deletes the materialised analytics of that asset from that bar's time on, for every graph
+// (they were computed without it); re-writing an identical bar changes nothing. Every write call
+// is one transaction: it is applied whole or not at all, and once it returns OK it survives a
+// crash. Non-finite prices, sizes or volumes fail the whole call, as does an unknown asset id.
+//
+// Listing order: assets by symbol, graphs by name. Deleting a graph that does not exist is an
+// error; a name put again after deletion starts again at version 1.
 //
 // Errors are values: every call returns Status or Result with a message naming what failed.
 // Thread-safety: a Store may be used from several threads; implementations serialise or pool

@@ -1,0 +1,754 @@
+// The conformance suite: what every Store implementation must do, written against store.h only.
+//
+// Backends. Every test runs against a fresh SQLite file ("sqlite:<new temp dir>/test.db", removed
+// after the test) and, when TICKGRAPH_TEST_PG_URL is set, against that PostgreSQL database
+// (scripts/pg-test.sh -- build/bin/store_tests starts a throw-away server and sets it).
+//
+// Isolation without cleanup. The suite knows nothing but store.h, so it never empties a
+// database. Instead each test names everything it creates (symbols, graph names, offset sources)
+// with a prefix unique to that test and process (sym(), graph_name(), source()), and looks only at
+// its own rows: list results are filtered to the prefix (mine()), and every other read is keyed
+// by an asset id, graph or source the test created itself. So tests may share one PostgreSQL
+// database, with each other and with rows left over from earlier runs.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/store.h"
+
+namespace tickgraph {
+// Readable failure messages for bars.
+void PrintTo(const Candle& c, std::ostream* os) {
+  *os << "{t=" << c.time << " o=" << c.open << " h=" << c.high << " l=" << c.low << " c=" << c.close
+      << " v=" << c.volume << "}";
+}
+}  // namespace tickgraph
+
+namespace tickgraph::store {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr Timestamp kDay0 = 1'577'836'800 * kSecond;  // 2020-01-01
+constexpr std::int64_t kNoSuchAsset = std::numeric_limits<std::int64_t>::max() - 7;
+
+// MUST(call): the value of a Result that must hold one (or nothing, for a Status). Otherwise fails
+// the test at the caller's line and stops it (gtest reports the exception).
+#define MUST(...) must_at(__FILE__, __LINE__, __VA_ARGS__)
+
+[[noreturn]] void stop_test(const char* file, int line, const std::string& message) {
+  ADD_FAILURE_AT(file, line) << message;
+  throw std::runtime_error("stopping the test: " + message);
+}
+
+template <class T>
+T must_at(const char* file, int line, Result<T> r) {
+  if (!r.ok()) stop_test(file, line, r.message());
+  return std::move(r).value();
+}
+
+void must_at(const char* file, int line, const Status& s) {
+  if (!s.ok()) stop_test(file, line, s.message());
+}
+
+// n daily bars from `start` with distinct, unround values.
+std::vector<Candle> daily_bars(int n, Timestamp start = kDay0, double base = 100.0) {
+  std::vector<Candle> bars;
+  for (int i = 0; i < n; ++i) {
+    const double c = base + 0.37 * i + 0.01 * (i % 7);
+    bars.push_back(Candle{start + i * kDay, c - 0.11, c + 0.53, c - 0.71, c, 1000.0 + 17.0 * i});
+  }
+  return bars;
+}
+
+std::vector<Candle> rows_of(const CandleSeries& s) {
+  std::vector<Candle> out;
+  for (std::size_t i = 0; i < s.size(); ++i) out.push_back(s.at(i));
+  return out;
+}
+
+bool same_series(const CandleSeries& a, const CandleSeries& b) {
+  return a.time == b.time && a.open == b.open && a.high == b.high && a.low == b.low &&
+         a.close == b.close && a.volume == b.volume;
+}
+
+bool same_values(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) != std::isnan(b[i]) || (!std::isnan(a[i]) && a[i] != b[i])) return false;
+  }
+  return true;
+}
+
+bool same_ticks(const std::vector<StoredTick>& a, const std::vector<StoredTick>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].time != b[i].time || a[i].seq != b[i].seq || a[i].price != b[i].price ||
+        a[i].size != b[i].size) {
+      return false;
+    }
+  }
+  return true;
+}
+
+struct Backend {
+  std::string name;  // "sqlite" or "postgres"
+  std::string url;   // empty for sqlite: each test makes its own file
+};
+
+void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
+
+std::vector<Backend> backends() {
+  std::vector<Backend> out{{"sqlite", ""}};
+  if (const char* pg = std::getenv("TICKGRAPH_TEST_PG_URL"); pg && *pg) {
+    out.push_back({"postgres", pg});
+  }
+  return out;
+}
+
+class StoreConformance : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    std::random_device rd;
+    const std::uint64_t token =
+        (static_cast<std::uint64_t>(rd()) << 32) ^ static_cast<std::uint64_t>(::getpid()) ^
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(token));
+    prefix_ = "T" + std::string(hex, 8) + "-";
+
+    if (GetParam().name == "sqlite") {
+      std::string dir_template =
+          (std::filesystem::temp_directory_path() / "tickgraph-store-XXXXXX").string();
+      ASSERT_NE(::mkdtemp(dir_template.data()), nullptr);
+      dir_ = dir_template;
+      url_ = "sqlite:" + dir_ + "/test.db";
+    } else {
+      url_ = GetParam().url;
+    }
+    store_ = MUST(open_store(url_));
+  }
+
+  void TearDown() override {
+    store_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  std::string sym(std::string_view s) const { return prefix_ + std::string(s); }
+  std::string graph_name(std::string_view s) const { return prefix_ + std::string(s); }
+  std::string source(std::string_view s) const { return prefix_ + std::string(s); }
+
+  std::vector<Asset> mine(const std::vector<Asset>& assets) const {
+    std::vector<Asset> out;
+    for (const Asset& a : assets) {
+      if (a.symbol.starts_with(prefix_)) out.push_back(a);
+    }
+    return out;
+  }
+  std::vector<std::string> symbols(const std::vector<Asset>& assets) const {
+    std::vector<std::string> out;
+    for (const Asset& a : mine(assets)) out.push_back(a.symbol.substr(prefix_.size()));
+    return out;
+  }
+
+  Asset add_asset(std::string_view symbol, std::string name = "",
+                  AssetClass c = AssetClass::kEquity, std::string exchange = "XNAS") {
+    Asset a;
+    a.symbol = sym(symbol);
+    a.name = std::move(name);
+    a.asset_class = c;
+    a.currency = "USD";
+    a.exchange = std::move(exchange);
+    return MUST(store_->upsert_asset(a));
+  }
+
+  CandleSeries all_candles(std::int64_t asset, Interval interval = Interval::k1d) {
+    return MUST(store_->read_candles(asset, interval, TimeRange{}));
+  }
+
+  std::string prefix_;
+  std::string dir_;
+  std::string url_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreConformance, AssetsUpsertFindAndListWithFilters) {
+  // Assets are stored with all their fields, updated by symbol, and listed by each filter.
+  Asset aapl;
+  aapl.symbol = sym("AAPL");
+  aapl.name = "Apple Inc.";
+  aapl.asset_class = AssetClass::kEquity;
+  aapl.currency = "USD";
+  aapl.exchange = "XNAS";
+  aapl.attributes = {{"sector", "Technology"}, {"isin", "US0378331005"}, {"note", "quote \" ü"}};
+  const Asset stored = MUST(store_->upsert_asset(aapl));
+  EXPECT_GT(stored.id, 0);
+  EXPECT_EQ(stored.symbol, aapl.symbol);
+
+  const Asset msft = add_asset("MSFT", "Microsoft Corporation");
+  const Asset spy = add_asset("SPY", "SPDR S&P 500 ETF Trust", AssetClass::kEtf, "ARCX");
+  const Asset btc = add_asset("BTC-USD", "Bitcoin", AssetClass::kCrypto, "");
+  EXPECT_NE(msft.id, stored.id);
+  EXPECT_NE(spy.id, msft.id);
+  EXPECT_NE(btc.id, spy.id);
+
+  const std::optional<Asset> found = MUST(store_->find_asset(aapl.symbol));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->id, stored.id);
+  EXPECT_EQ(found->name, "Apple Inc.");
+  EXPECT_EQ(found->asset_class, AssetClass::kEquity);
+  EXPECT_EQ(found->currency, "USD");
+  EXPECT_EQ(found->exchange, "XNAS");
+  EXPECT_EQ(found->attributes, aapl.attributes);
+  EXPECT_FALSE(MUST(store_->find_asset(sym("NOPE"))).has_value());
+
+  // An upsert of a known symbol keeps its id and replaces every descriptive field.
+  Asset renamed = aapl;
+  renamed.name = "Apple";
+  renamed.exchange = "XNGS";
+  renamed.attributes = {{"sector", "IT"}};
+  EXPECT_EQ(MUST(store_->upsert_asset(renamed)).id, stored.id);
+  const Asset again = *MUST(store_->find_asset(aapl.symbol));
+  EXPECT_EQ(again.name, "Apple");
+  EXPECT_EQ(again.exchange, "XNGS");
+  EXPECT_EQ(again.attributes, renamed.attributes);
+
+  using V = std::vector<std::string>;
+  EXPECT_EQ(symbols(MUST(store_->list_assets())), (V{"AAPL", "BTC-USD", "MSFT", "SPY"}));
+  // Text: a case-insensitive substring of the symbol or the name.
+  EXPECT_EQ(symbols(MUST(store_->list_assets({.text = "aPPLE"}))), (V{"AAPL"}));
+  EXPECT_EQ(symbols(MUST(store_->list_assets({.text = "btc"}))), (V{"BTC-USD"}));
+  EXPECT_EQ(symbols(MUST(store_->list_assets({.text = "CORPOR"}))), (V{"MSFT"}));
+  EXPECT_EQ(symbols(MUST(store_->list_assets({.asset_class = AssetClass::kEtf}))), (V{"SPY"}));
+  EXPECT_EQ(symbols(MUST(store_->list_assets({.exchange = "ARCX"}))), (V{"SPY"}));
+  EXPECT_EQ(symbols(MUST(store_->list_assets(
+                {.text = "s", .asset_class = AssetClass::kEquity, .exchange = "XNAS"}))),
+            (V{"MSFT"}));
+  EXPECT_TRUE(symbols(MUST(store_->list_assets({.text = "zzzz"}))).empty());
+}
+
+TEST_P(StoreConformance, InvalidSymbolIsRefused) {
+  // An asset whose symbol breaks the symbol rules is refused with a message, and not stored.
+  Asset bad;
+  bad.symbol = prefix_ + "has space";
+  const Result<Asset> r = store_->upsert_asset(bad);
+  EXPECT_FALSE(r.ok());
+  EXPECT_FALSE(r.message().empty());
+  EXPECT_FALSE(MUST(store_->find_asset(bad.symbol)).has_value());
+}
+
+TEST_P(StoreConformance, CandlesRoundTripExactly) {
+  // Bars come back bit for bit: awkward doubles, nanosecond and pre-1970 times, in time order.
+  const Asset a = add_asset("RT");
+  std::vector<Candle> bars = {
+      {-86'400 * kSecond + 1, 0.1 + 0.2, 1e-300, -37.63, 123456.789012345, 0.0},
+      {0, 1.0 / 3.0, 2.0 / 3.0, 5e-324, 1.7976931348623157e308, 1e15 + 0.5},
+      {kDay0 + 123'456'789, 99.99, 100.01, 99.5, 100.0, 12345678901.0},
+      {kDay0 + kDay, -0.5, 3.14159265358979, 2.718281828459045, 1e-9, 42.0},
+  };
+  const std::vector<Candle> in_order = bars;
+  std::swap(bars[0], bars[3]);  // written out of order, read back sorted
+  const WriteStats st = MUST(store_->write_candles(a.id, Interval::k1d, bars));
+  EXPECT_EQ(st.inserted, 4);
+  EXPECT_EQ(st.replaced, 0);
+  EXPECT_EQ(st.unchanged, 0);
+  EXPECT_EQ(rows_of(all_candles(a.id)), in_order);
+  EXPECT_EQ(MUST(store_->count_candles(a.id, Interval::k1d)), 4);
+  // An asset without bars reads empty; so does an id no asset has.
+  const Asset empty = add_asset("EMPTY");
+  EXPECT_TRUE(all_candles(empty.id).empty());
+  EXPECT_TRUE(all_candles(kNoSuchAsset).empty());
+  EXPECT_EQ(MUST(store_->count_candles(empty.id, Interval::k1d)), 0);
+}
+
+TEST_P(StoreConformance, RangeReadsIncludeBothBounds) {
+  // read_candles returns exactly the bars with from <= time <= to.
+  const Asset a = add_asset("RANGE");
+  const std::vector<Candle> bars = daily_bars(10);
+  MUST(store_->write_candles(a.id, Interval::k1d, bars));
+  auto read = [&](Timestamp from, Timestamp to) {
+    return rows_of(MUST(store_->read_candles(a.id, Interval::k1d, TimeRange{from, to})));
+  };
+  const auto sub = [&](std::size_t b, std::size_t e) {
+    return std::vector<Candle>(bars.begin() + static_cast<std::ptrdiff_t>(b),
+                               bars.begin() + static_cast<std::ptrdiff_t>(e));
+  };
+  EXPECT_EQ(read(bars[2].time, bars[5].time), sub(2, 6));
+  EXPECT_EQ(read(bars[2].time + 1, bars[5].time - 1), sub(3, 5));
+  EXPECT_EQ(read(bars[4].time, bars[4].time), sub(4, 5));
+  EXPECT_EQ(read(INT64_MIN, bars[0].time), sub(0, 1));
+  EXPECT_EQ(read(bars[9].time, INT64_MAX), sub(9, 10));
+  EXPECT_EQ(read(INT64_MIN, INT64_MAX), bars);
+  EXPECT_TRUE(read(bars[5].time, bars[2].time).empty());
+  EXPECT_TRUE(read(bars[9].time + 1, INT64_MAX).empty());
+  EXPECT_TRUE(read(INT64_MIN, bars[0].time - 1).empty());
+}
+
+TEST_P(StoreConformance, LimitKeepsTheFirstBars) {
+  // A limit returns the first `limit` bars of the range; 0 means no limit.
+  const Asset a = add_asset("LIMIT");
+  const std::vector<Candle> bars = daily_bars(10);
+  MUST(store_->write_candles(a.id, Interval::k1d, bars));
+  const TimeRange from3{bars[3].time, INT64_MAX};
+  EXPECT_EQ(rows_of(MUST(store_->read_candles(a.id, Interval::k1d, from3, 2))),
+            (std::vector<Candle>{bars[3], bars[4]}));
+  EXPECT_EQ(MUST(store_->read_candles(a.id, Interval::k1d, TimeRange{}, 1)).size(), 1u);
+  EXPECT_EQ(MUST(store_->read_candles(a.id, Interval::k1d, TimeRange{}, 100)).size(), 10u);
+  EXPECT_EQ(MUST(store_->read_candles(a.id, Interval::k1d, TimeRange{}, 0)).size(), 10u);
+}
+
+TEST_P(StoreConformance, LatestCandlesBeforeATime) {
+  // latest_candles gives the last n bars at or before `before`, in ascending order.
+  const Asset a = add_asset("LATEST");
+  const std::vector<Candle> bars = daily_bars(10);
+  MUST(store_->write_candles(a.id, Interval::k1d, bars));
+  auto latest = [&](std::size_t n, Timestamp before) {
+    return rows_of(MUST(store_->latest_candles(a.id, Interval::k1d, n, before)));
+  };
+  EXPECT_EQ(latest(3, INT64_MAX), (std::vector<Candle>{bars[7], bars[8], bars[9]}));
+  EXPECT_EQ(rows_of(MUST(store_->latest_candles(a.id, Interval::k1d, 2))),
+            (std::vector<Candle>{bars[8], bars[9]}));
+  EXPECT_EQ(latest(3, bars[5].time), (std::vector<Candle>{bars[3], bars[4], bars[5]}));
+  EXPECT_EQ(latest(2, bars[5].time - 1), (std::vector<Candle>{bars[3], bars[4]}));
+  EXPECT_EQ(latest(100, bars[1].time), (std::vector<Candle>{bars[0], bars[1]}));
+  EXPECT_EQ(latest(100, INT64_MAX), bars);
+  EXPECT_TRUE(latest(3, bars[0].time - 1).empty());
+  EXPECT_TRUE(latest(0, INT64_MAX).empty());
+}
+
+TEST_P(StoreConformance, IntervalsAreSeparate) {
+  // Bars of one interval never show up in another, even at equal times.
+  const Asset a = add_asset("IV");
+  const std::vector<Candle> days = daily_bars(5, kDay0, 100.0);
+  const std::vector<Candle> hours = daily_bars(3, kDay0, 200.0);  // same times, other values
+  MUST(store_->write_candles(a.id, Interval::k1d, days));
+  const WriteStats st = MUST(store_->write_candles(a.id, Interval::k1h, hours));
+  EXPECT_EQ(st.inserted, 3);  // not "replaced": another interval's bars are other keys
+  EXPECT_EQ(rows_of(all_candles(a.id, Interval::k1d)), days);
+  EXPECT_EQ(rows_of(all_candles(a.id, Interval::k1h)), hours);
+  EXPECT_TRUE(all_candles(a.id, Interval::k1m).empty());
+  EXPECT_EQ(MUST(store_->count_candles(a.id, Interval::k1d)), 5);
+  EXPECT_EQ(MUST(store_->count_candles(a.id, Interval::k1h)), 3);
+  EXPECT_EQ(MUST(store_->count_candles(a.id, Interval::k1w)), 0);
+}
+
+TEST_P(StoreConformance, RewritingTheSameBarsChangesNothing) {
+  // A re-import of identical bars counts them unchanged and leaves bars and analytics alone.
+  const Asset a = add_asset("SAME");
+  const std::vector<Candle> bars = daily_bars(20);
+  MUST(store_->write_candles(a.id, Interval::k1d, bars));
+  const GraphVersion g = MUST(store_->put_graph(graph_name("g"), "nodes: [sma]"));
+  AnalyticsSeries sma{"sma", {}, {}};
+  for (const Candle& b : bars) {
+    sma.time.push_back(b.time);
+    sma.values.push_back(b.close / 2);
+  }
+  MUST(store_->write_analytics(a.id, g.graph_id, g.version, {&sma, 1}));
+
+  const WriteStats st = MUST(store_->write_candles(a.id, Interval::k1d, bars));
+  EXPECT_EQ(st.inserted, 0);
+  EXPECT_EQ(st.replaced, 0);
+  EXPECT_EQ(st.unchanged, 20);
+  EXPECT_EQ(rows_of(all_candles(a.id)), bars);
+  EXPECT_EQ(MUST(store_->count_candles(a.id, Interval::k1d)), 20);
+  const AnalyticsSeries back =
+      MUST(store_->read_analytics(a.id, g.graph_id, g.version, "sma", TimeRange{}));
+  EXPECT_EQ(back.time, sma.time);
+  EXPECT_TRUE(same_values(back.values, sma.values));
+
+  // A subset re-sent in another order is just as unchanged.
+  const std::vector<Candle> some = {bars[7], bars[3], bars[19]};
+  const WriteStats st2 = MUST(store_->write_candles(a.id, Interval::k1d, some));
+  EXPECT_EQ(st2.unchanged, 3);
+  EXPECT_EQ(st2.inserted + st2.replaced, 0);
+}
+
+TEST_P(StoreConformance, CorrectedBarReplacesAndInvalidatesLaterAnalytics) {
+  // A changed bar replaces the stored one and deletes that asset's analytics from its time on,
+  // for every graph and version; earlier analytics and other assets' analytics stay.
+  const Asset a = add_asset("FIX");
+  const Asset other = add_asset("OTHER");
+  const std::vector<Candle> bars = daily_bars(10);
+  MUST(store_->write_candles(a.id, Interval::k1d, bars));
+  MUST(store_->write_candles(other.id, Interval::k1d, bars));
+  const GraphVersion g1 = MUST(store_->put_graph(graph_name("g"), "v: 1"));
+  const GraphVersion g2 = MUST(store_->put_graph(graph_name("g"), "v: 2"));
+  const GraphVersion h1 = MUST(store_->put_graph(graph_name("h"), "v: 1"));
+  std::vector<AnalyticsSeries> series = {{"sma", {}, {}}, {"bb.upper", {}, {}}};
+  for (const Candle& b : bars) {
+    for (AnalyticsSeries& s : series) {
+      s.time.push_back(b.time);
+      s.values.push_back(b.close + static_cast<double>(s.output.size()));
+    }
+  }
+  for (const GraphVersion& g : {g1, g2, h1}) {
+    for (const Asset& x : {a, other})
+      MUST(store_->write_analytics(x.id, g.graph_id, g.version, series));
+  }
+
+  std::vector<Candle> fixed = bars;
+  fixed[6].close += 0.25;
+  fixed.push_back(daily_bars(12)[10]);
+  fixed.push_back(daily_bars(12)[11]);
+  const WriteStats st = MUST(store_->write_candles(a.id, Interval::k1d, fixed));
+  EXPECT_EQ(st.inserted, 2);
+  EXPECT_EQ(st.replaced, 1);
+  EXPECT_EQ(st.unchanged, 9);
+  EXPECT_EQ(rows_of(all_candles(a.id)), fixed);
+
+  for (const GraphVersion& g : {g1, g2, h1}) {
+    for (const AnalyticsSeries& s : series) {
+      const AnalyticsSeries kept =
+          MUST(store_->read_analytics(a.id, g.graph_id, g.version, s.output, TimeRange{}));
+      EXPECT_EQ(kept.time, std::vector<Timestamp>(s.time.begin(), s.time.begin() + 6))
+          << g.name << " v" << g.version << " " << s.output;
+      const AnalyticsSeries untouched =
+          MUST(store_->read_analytics(other.id, g.graph_id, g.version, s.output, TimeRange{}));
+      EXPECT_EQ(untouched.time, s.time);
+    }
+  }
+  EXPECT_EQ(rows_of(all_candles(other.id)), bars);
+}
+
+TEST_P(StoreConformance, BackfilledBarInvalidatesLaterAnalytics) {
+  // A bar added inside the stored history (a gap filled) changes every window holding it, so the
+  // asset's analytics from its time on are deleted, as for a corrected bar; earlier ones stay.
+  const Asset a = add_asset("GAP");
+  std::vector<Candle> bars = daily_bars(10);
+  const Candle missing = bars[4];
+  bars.erase(bars.begin() + 4);
+  MUST(store_->write_candles(a.id, Interval::k1d, bars));
+  const GraphVersion g = MUST(store_->put_graph(graph_name("g"), "v: 1"));
+  AnalyticsSeries sma{"sma", {}, {}};
+  for (const Candle& b : bars) {
+    sma.time.push_back(b.time);
+    sma.values.push_back(b.close);
+  }
+  MUST(store_->write_analytics(a.id, g.graph_id, g.version, {&sma, 1}));
+
+  const WriteStats st = MUST(store_->write_candles(a.id, Interval::k1d, {&missing, 1}));
+  EXPECT_EQ(st.inserted, 1);
+  const AnalyticsSeries kept =
+      MUST(store_->read_analytics(a.id, g.graph_id, g.version, "sma", TimeRange{}));
+  EXPECT_EQ(kept.time, std::vector<Timestamp>(sma.time.begin(), sma.time.begin() + 4));
+}
+
+TEST_P(StoreConformance, FailedWriteLeavesTheStoreAsItWas) {
+  // A write that fails part-way (NaN price, unknown asset or graph) changes nothing at all.
+  const Asset a = add_asset("FAIL");
+  const std::vector<Candle> bars = daily_bars(10);
+  MUST(store_->write_candles(a.id, Interval::k1d, bars));
+  const std::vector<StoredTick> ticks = {{kDay0, 0, 10.0, 1.0}, {kDay0 + 1, 0, 10.5, 2.0}};
+  MUST(store_->write_ticks(a.id, ticks));
+  const GraphVersion g = MUST(store_->put_graph(graph_name("g"), "x"));
+  AnalyticsSeries sma{"sma", {}, {}};
+  for (const Candle& b : bars) {
+    sma.time.push_back(b.time);
+    sma.values.push_back(b.close);
+  }
+  MUST(store_->write_analytics(a.id, g.graph_id, g.version, {&sma, 1}));
+
+  const CandleSeries candles_before = all_candles(a.id);
+  const auto ticks_before = MUST(store_->read_ticks(a.id, TimeRange{}));
+  auto analytics_now = [&] {
+    return MUST(store_->read_analytics(a.id, g.graph_id, g.version, "sma", TimeRange{}));
+  };
+  const AnalyticsSeries analytics_before = analytics_now();
+  auto expect_unchanged = [&](const char* what) {
+    EXPECT_TRUE(same_series(all_candles(a.id), candles_before)) << what;
+    EXPECT_EQ(MUST(store_->count_candles(a.id, Interval::k1d)), 10) << what;
+    EXPECT_TRUE(same_ticks(MUST(store_->read_ticks(a.id, TimeRange{})), ticks_before)) << what;
+    const AnalyticsSeries now = analytics_now();
+    EXPECT_EQ(now.time, analytics_before.time) << what;
+    EXPECT_TRUE(same_values(now.values, analytics_before.values)) << what;
+  };
+
+  // New bars, a correction (which would delete analytics), then a NaN: all or nothing.
+  std::vector<Candle> bad = daily_bars(13);
+  bad[4].close += 1.0;
+  bad[12].close = kNaN;
+  const Result<WriteStats> r1 = store_->write_candles(a.id, Interval::k1d, bad);
+  EXPECT_FALSE(r1.ok());
+  EXPECT_FALSE(r1.message().empty());
+  expect_unchanged("after a NaN close");
+
+  bad[12].close = 1.0;
+  bad[12].volume = std::numeric_limits<double>::infinity();
+  EXPECT_FALSE(store_->write_candles(a.id, Interval::k1d, bad).ok());
+  expect_unchanged("after an infinite volume");
+
+  const Result<WriteStats> r2 = store_->write_candles(kNoSuchAsset, Interval::k1d, bars);
+  EXPECT_FALSE(r2.ok());
+  EXPECT_FALSE(r2.message().empty());
+  EXPECT_TRUE(all_candles(kNoSuchAsset).empty());
+  expect_unchanged("after an unknown asset");
+
+  const std::vector<StoredTick> bad_ticks = {{kDay0 + 2, 0, 11.0, 1.0}, {kDay0 + 3, 0, kNaN, 1.0}};
+  EXPECT_FALSE(store_->write_ticks(a.id, bad_ticks).ok());
+  EXPECT_FALSE(store_->write_ticks(kNoSuchAsset, ticks).ok());
+  expect_unchanged("after bad ticks");
+
+  AnalyticsSeries more = sma;
+  for (double& v : more.values) v += 1.0;
+  EXPECT_FALSE(store_->write_analytics(a.id, g.graph_id, g.version + 1, {&more, 1}).ok());
+  EXPECT_FALSE(store_->write_analytics(kNoSuchAsset, g.graph_id, g.version, {&more, 1}).ok());
+  AnalyticsSeries ragged = more;
+  ragged.values.pop_back();
+  const std::vector<AnalyticsSeries> mixed = {more, ragged};
+  EXPECT_FALSE(store_->write_analytics(a.id, g.graph_id, g.version, mixed).ok());
+  expect_unchanged("after bad analytics");
+}
+
+TEST_P(StoreConformance, TicksAreIdempotentOnAssetTimeAndSeq) {
+  // Ticks are keyed by (asset, time, seq): re-sent ones are unchanged, changed ones replaced.
+  const Asset a = add_asset("TICK");
+  const Asset b = add_asset("TOCK");
+  const std::vector<StoredTick> ticks = {{kDay0 + 5, 1, 10.25, 3.0},
+                                         {kDay0, 0, 10.0, 1.0},
+                                         {kDay0 + 5, 0, 10.5, 2.0},
+                                         {kDay0 + 9, 0, 10.75, 0.5}};
+  WriteStats st = MUST(store_->write_ticks(a.id, ticks));
+  EXPECT_EQ(st.inserted, 4);
+  MUST(store_->write_ticks(b.id, {ticks.data(), 1}));
+
+  const std::vector<StoredTick> sorted = {ticks[1], ticks[2], ticks[0], ticks[3]};
+  EXPECT_TRUE(same_ticks(MUST(store_->read_ticks(a.id, TimeRange{})), sorted));
+
+  st = MUST(store_->write_ticks(a.id, ticks));
+  EXPECT_EQ(st.inserted, 0);
+  EXPECT_EQ(st.replaced, 0);
+  EXPECT_EQ(st.unchanged, 4);
+
+  std::vector<StoredTick> changed = {ticks[0], {kDay0 + 5, 2, 10.3, 1.0}};
+  changed[0].size = 4.0;
+  st = MUST(store_->write_ticks(a.id, changed));
+  EXPECT_EQ(st.inserted, 1);
+  EXPECT_EQ(st.replaced, 1);
+  EXPECT_EQ(st.unchanged, 0);
+  const std::vector<StoredTick> now = MUST(store_->read_ticks(a.id, TimeRange{}));
+  ASSERT_EQ(now.size(), 5u);
+  EXPECT_EQ(now[2].seq, 1);
+  EXPECT_EQ(now[2].size, 4.0);
+  EXPECT_EQ(now[3].seq, 2);
+
+  const std::vector<StoredTick> mid = MUST(store_->read_ticks(a.id, {kDay0 + 5, kDay0 + 5}));
+  EXPECT_EQ(mid.size(), 3u);
+  const std::vector<StoredTick> first2 = MUST(store_->read_ticks(a.id, TimeRange{}, 2));
+  ASSERT_EQ(first2.size(), 2u);
+  EXPECT_EQ(first2[1].time, kDay0 + 5);
+  EXPECT_EQ(first2[1].seq, 0);
+  EXPECT_EQ(MUST(store_->read_ticks(b.id, TimeRange{})).size(), 1u);
+}
+
+TEST_P(StoreConformance, GraphsAreVersionedByTheirText) {
+  // Same text keeps the version, changed text makes version + 1; get, list and delete by name.
+  const std::string name = graph_name("momentum");
+  const GraphVersion v1 = MUST(store_->put_graph(name, "nodes: [a]"));
+  EXPECT_EQ(v1.name, name);
+  EXPECT_EQ(v1.version, 1);
+  EXPECT_EQ(v1.spec, "nodes: [a]");
+  const GraphVersion same = MUST(store_->put_graph(name, "nodes: [a]"));
+  EXPECT_EQ(same.version, 1);
+  EXPECT_EQ(same.graph_id, v1.graph_id);
+  EXPECT_EQ(same.created, v1.created);
+
+  const GraphVersion v2 = MUST(store_->put_graph(name, "nodes: [a, b]"));
+  EXPECT_EQ(v2.version, 2);
+  EXPECT_EQ(MUST(store_->put_graph(name, "nodes: [a, b]")).version, 2);
+  // Going back to an older text is a change too.
+  const GraphVersion v3 = MUST(store_->put_graph(name, "nodes: [a]"));
+  EXPECT_EQ(v3.version, 3);
+
+  const std::optional<GraphVersion> latest = MUST(store_->get_graph(name));
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->version, 3);
+  EXPECT_EQ(latest->graph_id, v3.graph_id);
+  const std::optional<GraphVersion> second = MUST(store_->get_graph(name, 2));
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->spec, "nodes: [a, b]");
+  EXPECT_EQ(second->graph_id, v2.graph_id);
+  EXPECT_FALSE(MUST(store_->get_graph(name, 4)).has_value());
+  EXPECT_FALSE(MUST(store_->get_graph(graph_name("absent"))).has_value());
+
+  const GraphVersion other = MUST(store_->put_graph(graph_name("carry"), "{\"nodes\": []}"));
+  std::vector<std::pair<std::string, std::int64_t>> listed;
+  for (const GraphVersion& g : MUST(store_->list_graphs())) {
+    if (g.name.starts_with(prefix_)) listed.emplace_back(g.name, g.version);
+  }
+  EXPECT_EQ(listed,
+            (std::vector<std::pair<std::string, std::int64_t>>{{other.name, 1}, {name, 3}}));
+
+  // Deleting removes every version and its analytics.
+  const Asset a = add_asset("G");
+  MUST(store_->write_candles(a.id, Interval::k1d, daily_bars(3)));
+  const AnalyticsSeries s{"x", {kDay0}, {1.0}};
+  MUST(store_->write_analytics(a.id, v1.graph_id, v1.version, {&s, 1}));
+  MUST(store_->write_analytics(a.id, v3.graph_id, v3.version, {&s, 1}));
+  MUST(store_->delete_graph(name));
+  EXPECT_FALSE(MUST(store_->get_graph(name)).has_value());
+  EXPECT_FALSE(MUST(store_->get_graph(name, 1)).has_value());
+  for (const GraphVersion& g : MUST(store_->list_graphs())) EXPECT_NE(g.name, name);
+  EXPECT_TRUE(MUST(store_->get_graph(other.name)).has_value());
+  for (const GraphVersion& g : {v1, v3}) {
+    EXPECT_TRUE(MUST(store_->read_analytics(a.id, g.graph_id, g.version, "x", {})).time.empty());
+  }
+  EXPECT_FALSE(store_->delete_graph(name).ok());  // nothing left to delete
+  // A name put again after deletion starts over.
+  EXPECT_EQ(MUST(store_->put_graph(name, "nodes: [c]")).version, 1);
+}
+
+TEST_P(StoreConformance, AnalyticsRoundTripWithNaN) {
+  // Analytics come back per output and range, NaN (warm-up) included, and upsert on their key.
+  const Asset a = add_asset("AN");
+  const GraphVersion g = MUST(store_->put_graph(graph_name("g"), "spec"));
+  const std::vector<AnalyticsSeries> series = {
+      {"bb.upper",
+       {kDay0, kDay0 + kDay, kDay0 + 2 * kDay, kDay0 + 3 * kDay},
+       {kNaN, kNaN, 101.25, 1.0 / 3.0}},
+      {"bb.lower", {kDay0 + 2 * kDay, kDay0 + 3 * kDay}, {-0.0001, 99.0}},
+  };
+  MUST(store_->write_analytics(a.id, g.graph_id, g.version, series));
+  for (const AnalyticsSeries& s : series) {
+    const AnalyticsSeries back =
+        MUST(store_->read_analytics(a.id, g.graph_id, g.version, s.output, TimeRange{}));
+    EXPECT_EQ(back.output, s.output);
+    EXPECT_EQ(back.time, s.time);
+    EXPECT_TRUE(same_values(back.values, s.values)) << s.output;
+  }
+  const AnalyticsSeries mid = MUST(store_->read_analytics(a.id, g.graph_id, g.version, "bb.upper",
+                                                          {kDay0 + kDay, kDay0 + 2 * kDay}));
+  EXPECT_EQ(mid.time, (std::vector<Timestamp>{kDay0 + kDay, kDay0 + 2 * kDay}));
+  EXPECT_TRUE(std::isnan(mid.values[0]));
+  EXPECT_EQ(mid.values[1], 101.25);
+  EXPECT_TRUE(
+      MUST(store_->read_analytics(a.id, g.graph_id, g.version, "bb.middle", {})).time.empty());
+
+  // Re-writing a point replaces its value (a NaN can become a number and back).
+  const AnalyticsSeries update{"bb.upper", {kDay0 + kDay, kDay0 + 2 * kDay}, {7.5, kNaN}};
+  MUST(store_->write_analytics(a.id, g.graph_id, g.version, {&update, 1}));
+  const AnalyticsSeries now =
+      MUST(store_->read_analytics(a.id, g.graph_id, g.version, "bb.upper", TimeRange{}));
+  EXPECT_TRUE(same_values(now.values, (std::vector<double>{kNaN, 7.5, kNaN, 1.0 / 3.0})));
+}
+
+TEST_P(StoreConformance, OffsetsSetGetAndOverwrite) {
+  // Offsets are kept per (source, partition) and the last one set wins.
+  const std::string src = source("kafka:ticks");
+  EXPECT_FALSE(MUST(store_->get_offset(src, "0")).has_value());
+  MUST(store_->set_offset(src, "0", 41));
+  MUST(store_->set_offset(src, "1", 7));
+  MUST(store_->set_offset(source("nats"), "0", -1));
+  EXPECT_EQ(MUST(store_->get_offset(src, "0")), std::optional<std::int64_t>(41));
+  MUST(store_->set_offset(src, "0", 1'234'567'890'123));
+  EXPECT_EQ(MUST(store_->get_offset(src, "0")), std::optional<std::int64_t>(1'234'567'890'123));
+  MUST(store_->set_offset(src, "0", 3));  // no monotonic rule: the caller decides
+  EXPECT_EQ(MUST(store_->get_offset(src, "0")), std::optional<std::int64_t>(3));
+  EXPECT_EQ(MUST(store_->get_offset(src, "1")), std::optional<std::int64_t>(7));
+  EXPECT_EQ(MUST(store_->get_offset(source("nats"), "0")), std::optional<std::int64_t>(-1));
+  EXPECT_FALSE(MUST(store_->get_offset(source("nats"), "1")).has_value());
+}
+
+TEST_P(StoreConformance, ReopeningTheSameUrlKeepsEverything) {
+  // Everything written is there again after the store is closed and opened anew.
+  const Asset a = add_asset("KEEP", "Kept Corp");
+  const std::vector<Candle> bars = daily_bars(50);
+  MUST(store_->write_candles(a.id, Interval::k1d, bars));
+  MUST(store_->write_candles(a.id, Interval::k1w, daily_bars(2)));
+  const std::vector<StoredTick> ticks = {{kDay0, 0, 1.5, 2.5}};
+  MUST(store_->write_ticks(a.id, ticks));
+  const GraphVersion g = MUST(store_->put_graph(graph_name("g"), "text"));
+  const AnalyticsSeries s{"out", {kDay0, kDay0 + kDay}, {kNaN, 2.0}};
+  MUST(store_->write_analytics(a.id, g.graph_id, g.version, {&s, 1}));
+  MUST(store_->set_offset(source("src"), "p", 99));
+
+  store_.reset();
+  store_ = MUST(open_store(url_));
+
+  const std::optional<Asset> back = MUST(store_->find_asset(a.symbol));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->id, a.id);
+  EXPECT_EQ(back->name, "Kept Corp");
+  EXPECT_EQ(rows_of(all_candles(a.id)), bars);
+  EXPECT_EQ(MUST(store_->count_candles(a.id, Interval::k1w)), 2);
+  EXPECT_TRUE(same_ticks(MUST(store_->read_ticks(a.id, TimeRange{})), ticks));
+  const std::optional<GraphVersion> gb = MUST(store_->get_graph(g.name));
+  ASSERT_TRUE(gb.has_value());
+  EXPECT_EQ(gb->graph_id, g.graph_id);
+  EXPECT_EQ(gb->version, g.version);
+  EXPECT_EQ(gb->spec, "text");
+  EXPECT_EQ(gb->created, g.created);
+  const AnalyticsSeries sb =
+      MUST(store_->read_analytics(a.id, g.graph_id, g.version, "out", TimeRange{}));
+  EXPECT_EQ(sb.time, s.time);
+  EXPECT_TRUE(same_values(sb.values, s.values));
+  EXPECT_EQ(MUST(store_->get_offset(source("src"), "p")), std::optional<std::int64_t>(99));
+  // And writing after the reopen still classifies against what was stored before.
+  EXPECT_EQ(MUST(store_->write_candles(a.id, Interval::k1d, bars)).unchanged, 50);
+}
+
+// Two threads each write `calls` batches of `per_call` bars for their own asset through
+// store_for(thread); returns the number of failed calls.
+int write_concurrently(const std::function<Store&(int)>& store_for, const Asset (&assets)[2],
+                       int calls, int per_call) {
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      const std::vector<Candle> bars = daily_bars(calls * per_call, kDay0, 10.0 * (t + 1));
+      for (int c = 0; c < calls; ++c) {
+        const std::span<const Candle> batch(bars.data() + static_cast<std::size_t>(c * per_call),
+                                            static_cast<std::size_t>(per_call));
+        if (!store_for(t).write_candles(assets[t].id, Interval::k1m, batch).ok()) ++failures;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  return failures.load();
+}
+
+TEST_P(StoreConformance, ConcurrentWritersThroughOneStoreBothLand) {
+  // Two threads writing different assets through one Store both get all their bars stored.
+  const Asset assets[2] = {add_asset("CW1"), add_asset("CW2")};
+  EXPECT_EQ(write_concurrently([&](int) -> Store& { return *store_; }, assets, 40, 250), 0);
+  for (int t = 0; t < 2; ++t) {
+    EXPECT_EQ(MUST(store_->count_candles(assets[t].id, Interval::k1m)), 10'000);
+    EXPECT_EQ(rows_of(all_candles(assets[t].id, Interval::k1m)),
+              daily_bars(10'000, kDay0, 10.0 * (t + 1)));
+  }
+}
+
+TEST_P(StoreConformance, ConcurrentWritersThroughTwoStoresBothLand) {
+  // Two Stores opened on the same URL (as two processes would) can write at the same time.
+  const Asset assets[2] = {add_asset("CS1"), add_asset("CS2")};
+  std::unique_ptr<Store> second = MUST(open_store(url_));
+  Store* stores[2] = {store_.get(), second.get()};
+  EXPECT_EQ(write_concurrently([&](int t) -> Store& { return *stores[t]; }, assets, 40, 250), 0);
+  for (int t = 0; t < 2; ++t) {
+    for (Store* s : stores) {
+      EXPECT_EQ(MUST(s->count_candles(assets[t].id, Interval::k1m)), 10'000);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, StoreConformance, ::testing::ValuesIn(backends()),
+                         [](const ::testing::TestParamInfo<Backend>& param) {
+                           return param.param.name;
+                         });
+
+}  // namespace
+}  // namespace tickgraph::store
