@@ -400,10 +400,6 @@ std::unique_ptr<Kernel> make_moments(const Params& p, Out finish) {
   return make_kernel<MomentsCount<Out>>(p.get_int("period"), finish);
 }
 
-Lookback window_lookback(const Params& p) {
-  return p.window ? Lookback{0, p.window, 0} : Lookback{p.get_int("period") - 1, 0, 0};
-}
-
 }  // namespace
 
 void add_deviation(std::vector<FunctionSpec>& out) {
@@ -414,7 +410,7 @@ void add_deviation(std::vector<FunctionSpec>& out) {
       .inputs = {"input"},
       .params = {window_period_param()},
       .accepts_window = true,
-      .lookback = window_lookback,
+      .lookback = period_or_time_window_lookback,
       .make = [](const Params& p) { return make_moments(p, StddevOut{}); },
   });
   out.push_back({
@@ -422,10 +418,7 @@ void add_deviation(std::vector<FunctionSpec>& out) {
       .summary = "rolling population variance (TA-Lib VAR, nbdev 1)",
       .inputs = {"input"},
       .params = {period_param(20, 1)},
-      .lookback =
-          [](const Params& p) {
-            return Lookback{p.get_int("period") - 1, 0, 0};
-          },
+      .lookback = period_window_lookback,
       .make =
           [](const Params& p) {
             return make_kernel<MomentsCount<VarOut>>(p.get_int("period"), VarOut{});
@@ -440,10 +433,7 @@ void add_deviation(std::vector<FunctionSpec>& out) {
                  {"k", ParamType::kReal, 2, 0, 100,
                   "band width in standard deviations, for both bands"}},
       .outputs = {"upper", "middle", "lower"},
-      .lookback =
-          [](const Params& p) {
-            return Lookback{p.get_int("period") - 1, 0, 0};
-          },
+      .lookback = period_window_lookback,
       .make =
           [](const Params& p) {
             return make_kernel<MomentsCount<BbandsOut>>(p.get_int("period"), BbandsOut{p.get("k")});
@@ -456,7 +446,7 @@ void add_deviation(std::vector<FunctionSpec>& out) {
       .inputs = {"input"},
       .params = {window_period_param()},
       .accepts_window = true,
-      .lookback = window_lookback,
+      .lookback = period_or_time_window_lookback,
       .make = [](const Params& p) { return make_moments(p, ZscoreOut{}); },
   });
   out.push_back({
@@ -467,10 +457,7 @@ void add_deviation(std::vector<FunctionSpec>& out) {
       .params = {period_param(20, 2),
                  {"periods_per_year", ParamType::kReal, 252, 1, 1e9,
                   "bars per year, e.g. 252 for daily bars"}},
-      .lookback =
-          [](const Params& p) {
-            return Lookback{p.get_int("period") - 1, 0, 0};
-          },
+      .lookback = period_window_lookback,
       .make =
           [](const Params& p) {
             return make_kernel<Volatility>(p.get_int("period"), p.get("periods_per_year"));

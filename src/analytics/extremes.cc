@@ -121,10 +121,6 @@ std::unique_ptr<Kernel> make_rolling(const Params& p) {
   return make_kernel<RollingCount<kMax, ExtremeItself>>(p.get_int("period"));
 }
 
-Lookback rolling_lookback(const Params& p) {
-  return p.window ? Lookback{0, p.window, 0} : Lookback{p.get_int("period") - 1, 0, 0};
-}
-
 }  // namespace
 
 void add_extremes(std::vector<FunctionSpec>& out) {
@@ -134,7 +130,7 @@ void add_extremes(std::vector<FunctionSpec>& out) {
       .inputs = {"input"},
       .params = {period_param(20, 2)},
       .accepts_window = true,
-      .lookback = rolling_lookback,
+      .lookback = period_or_time_window_lookback,
       .make = make_rolling<true>,
   });
   out.push_back({
@@ -143,7 +139,7 @@ void add_extremes(std::vector<FunctionSpec>& out) {
       .inputs = {"input"},
       .params = {period_param(20, 2)},
       .accepts_window = true,
-      .lookback = rolling_lookback,
+      .lookback = period_or_time_window_lookback,
       .make = make_rolling<false>,
   });
   out.push_back({

@@ -136,6 +136,13 @@ inline std::int64_t settle_bars(double alpha) {
   return static_cast<std::int64_t>(std::ceil(std::log(1e-6) / std::log1p(-alpha)));
 }
 
+// Lookbacks of the common windows: `period` bars, whose first full window ends at bar period-1;
+// or, when the node gives `window`, a time window (valid once the data spans it).
+inline Lookback period_window_lookback(const Params& p) { return {p.get_int("period") - 1, 0, 0}; }
+inline Lookback period_or_time_window_lookback(const Params& p) {
+  return p.window ? Lookback{0, p.window, 0} : period_window_lookback(p);
+}
+
 // The common parameter specs, so every function spells them the same way.
 ParamSpec period_param(double default_value, double min = 1, double max = 100000);
 

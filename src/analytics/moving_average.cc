@@ -436,10 +436,7 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
       .inputs = {"input"},
       .params = {period_param(20, 1)},
       .accepts_window = true,
-      .lookback =
-          [](const Params& p) {
-            return p.window ? Lookback{0, p.window, 0} : Lookback{p.get_int("period") - 1, 0, 0};
-          },
+      .lookback = period_or_time_window_lookback,
       .make =
           [](const Params& p) {
             return p.window ? make_kernel<SmaTime>(p.window)
@@ -464,10 +461,7 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
       .summary = "weighted moving average, linear weights 1..period with the newest heaviest",
       .inputs = {"input"},
       .params = {period_param(20, 2)},
-      .lookback =
-          [](const Params& p) {
-            return Lookback{p.get_int("period") - 1, 0, 0};
-          },
+      .lookback = period_window_lookback,
       .make = [](const Params& p) { return make_kernel<Wma>(p.get_int("period")); },
   });
   out.push_back({

@@ -198,10 +198,7 @@ void add_pairs(std::vector<FunctionSpec>& out) {
       .summary = "Pearson correlation of a and b over the window (TA-Lib CORREL)",
       .inputs = {"a", "b"},
       .params = {period_param(20, 1)},
-      .lookback =
-          [](const Params& p) {
-            return Lookback{p.get_int("period") - 1, 0, 0};
-          },
+      .lookback = period_window_lookback,
       .make =
           [](const Params& p) {
             return make_kernel<PairWindow<CorrelationSums, false>>(p.get_int("period"));
@@ -213,10 +210,7 @@ void add_pairs(std::vector<FunctionSpec>& out) {
                  "(TA-Lib BETA takes prices)",
       .inputs = {"a", "b"},
       .params = {period_param(20, 1)},
-      .lookback =
-          [](const Params& p) {
-            return Lookback{p.get_int("period") - 1, 0, 0};
-          },
+      .lookback = period_window_lookback,
       .make =
           [](const Params& p) {
             return make_kernel<PairWindow<BetaSums, true>>(p.get_int("period"));

@@ -495,10 +495,7 @@ void add_range(std::vector<FunctionSpec>& out) {
       .inputs = {"high", "low", "close"},
       .inputs_default_to_fields = true,
       .params = {period_param(14, 2)},
-      .lookback =
-          [](const Params& p) {
-            return Lookback{p.get_int("period") - 1, 0, 0};
-          },
+      .lookback = period_window_lookback,
       .make = [](const Params& p) { return make_kernel<WillR>(p.get_int("period")); },
   });
   out.push_back({
@@ -507,10 +504,7 @@ void add_range(std::vector<FunctionSpec>& out) {
       .inputs = {"high", "low", "close"},
       .inputs_default_to_fields = true,
       .params = {period_param(14, 2)},
-      .lookback =
-          [](const Params& p) {
-            return Lookback{p.get_int("period") - 1, 0, 0};
-          },
+      .lookback = period_window_lookback,
       .make = [](const Params& p) { return make_kernel<Cci>(p.get_int("period")); },
   });
   out.push_back({

@@ -261,10 +261,7 @@ void add_volume(std::vector<FunctionSpec>& out) {
       .inputs_default_to_fields = true,
       .params = {period_param(20, 1)},
       .accepts_window = true,
-      .lookback =
-          [](const Params& p) {
-            return p.window ? Lookback{0, p.window, 0} : Lookback{p.get_int("period") - 1, 0, 0};
-          },
+      .lookback = period_or_time_window_lookback,
       .make =
           [](const Params& p) {
             return p.window ? make_kernel<VwapTime>(p.window)
