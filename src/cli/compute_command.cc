@@ -77,14 +77,18 @@ Status load_from_store(store::Store& db, const graph::CompiledGraph& graph,
     if (!asset->has_value()) return Status::error("unknown asset '" + s + "' in the database");
     ids.push_back((*asset)->id);
   }
+  // Each asset walks back the lookback on its own bars (calendars differ); all start at the
+  // earliest of these, and graph::warmup_start then picks its start inside what was loaded.
   Timestamp start = range.from;
   if (range.from != std::numeric_limits<Timestamp>::min()) {
     const auto& lb = graph.lookback();
-    auto before = db.latest_candles(ids[0], interval, static_cast<std::size_t>(lb.bars + lb.settle),
-                                    range.from - 1);
-    if (!before) return before.status();
-    if (!before->empty()) start = std::min(start, before->time.front());
-    if (lb.time > 0) start = std::min(start, range.from - lb.time);
+    for (const std::int64_t id : ids) {
+      auto before = db.latest_candles(id, interval, static_cast<std::size_t>(lb.bars + lb.settle),
+                                      range.from - 1);
+      if (!before) return before.status();
+      if (!before->empty()) start = std::min(start, before->time.front());
+    }
+    if (lb.time > 0) start = std::min(start, saturating_sub(range.from, lb.time));
   }
   for (std::size_t i = 0; i < symbols.size(); ++i) {
     auto bars = db.read_candles(ids[i], interval, {start, range.to});
@@ -110,8 +114,7 @@ int compute(const ComputeOptions& o) {
       std::cerr << "tickgraph: --to: " << t.message() << "\n";
       return kExitBadInput;
     }
-    range.to = *t;
-    if (o.to.find_first_of("T ") == std::string::npos) range.to += kDay - 1;  // the whole day
+    range.to = is_date_only(o.to) ? saturating_add(*t, kDay - 1) : *t;  // a date: the whole day
   }
   if (range.from > range.to) {
     std::cerr << "tickgraph: --from " << o.from << " is after --to " << o.to << "\n";

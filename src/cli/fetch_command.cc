@@ -4,7 +4,9 @@
 
 #include "cli/commands.h"
 #include "cli/database.h"
+#include "core/asset.h"
 #include "core/interval.h"
+#include "ingest/yahoo_chart.h"
 #include "ingest/yahoo_client.h"
 
 namespace tickgraph::cli {
@@ -40,6 +42,16 @@ int fetch_yahoo(const FetchOptions& o) {
     std::cerr << "tickgraph: --range '" << o.range
               << "' (expected 1d 5d 1mo 3mo 6mo 1y 2y 5y 10y ytd max)\n";
     return kExitBadInput;
+  }
+  if (auto name = ingest::yahoo_interval_name(*interval); !name) {
+    std::cerr << "tickgraph: --interval: " << name.message() << "\n";
+    return kExitBadInput;
+  }
+  for (const std::string& symbol : o.symbols) {
+    if (Status s = validate_symbol(symbol); !s.ok()) {
+      std::cerr << "tickgraph: " << s.message() << "\n";
+      return kExitBadInput;
+    }
   }
   auto db = open_database(o.db);
   if (!db) {

@@ -33,6 +33,6 @@ int main(int argc, char** argv) {
     return action ? action() : kExitUsage;
   } catch (const std::exception& e) {
     std::cerr << "tickgraph: internal error: " << e.what() << "\n";
-    return 3;
+    return kExitFailure;
   }
 }

@@ -135,7 +135,7 @@ int query_candles(const QueryOptions& o) {
     }
     *target = *t;
   }
-  if (!o.to.empty() && o.to.find_first_of("T ") == std::string::npos) range.to += kDay - 1;
+  if (is_date_only(o.to)) range.to = saturating_add(range.to, kDay - 1);  // the whole day
   auto db = open_database(o.db);
   if (!db) {
     std::cerr << "tickgraph: " << db.message() << "\n";

@@ -9,16 +9,6 @@
 
 namespace tickgraph {
 
-namespace {
-
-// a + b, clamped to the largest Timestamp (bars in the last week before year 2262).
-Timestamp saturating_add(Timestamp a, Duration b) {
-  return a > std::numeric_limits<Timestamp>::max() - b ? std::numeric_limits<Timestamp>::max()
-                                                       : a + b;
-}
-
-}  // namespace
-
 std::string_view invalid_reason_name(InvalidReason r) {
   switch (r) {
     case InvalidReason::kNone:

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <limits>
 
 namespace tickgraph {
 
@@ -128,6 +129,29 @@ Result<Timestamp> parse_timestamp(std::string_view text) {
     return t - sign * (oh * kHour + om * kMinute);
   }
   return bad_timestamp(text);
+}
+
+bool is_date_only(std::string_view text) {
+  std::size_t pos = 0;
+  int y = 0, m = 0, d = 0;
+  return text.size() == 10 && read_digits(text, pos, 4, y) && text[pos++] == '-' &&
+         read_digits(text, pos, 2, m) && text[pos++] == '-' && read_digits(text, pos, 2, d);
+}
+
+Timestamp saturating_add(Timestamp t, Duration d) {
+  Timestamp out = 0;
+  if (__builtin_add_overflow(t, d, &out)) {
+    return d > 0 ? std::numeric_limits<Timestamp>::max() : std::numeric_limits<Timestamp>::min();
+  }
+  return out;
+}
+
+Timestamp saturating_sub(Timestamp t, Duration d) {
+  Timestamp out = 0;
+  if (__builtin_sub_overflow(t, d, &out)) {
+    return d > 0 ? std::numeric_limits<Timestamp>::min() : std::numeric_limits<Timestamp>::max();
+  }
+  return out;
 }
 
 std::string format_date(Timestamp t) {

@@ -40,6 +40,14 @@ std::string format_duration(Duration d);  // largest exact unit: 300s -> "5m"
 std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d);
 void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d);
 
+// True for text of the form YYYY-MM-DD (a date without a time): callers read an upper bound given
+// that way as the end of that day.
+bool is_date_only(std::string_view text);
+
+// t + d and t - d, clamped to the representable range instead of overflowing.
+Timestamp saturating_add(Timestamp t, Duration d);
+Timestamp saturating_sub(Timestamp t, Duration d);
+
 // Floor division that rounds towards negative infinity (for times before 1970).
 constexpr std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   std::int64_t q = a / b;

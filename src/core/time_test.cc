@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "core/interval.h"
 
 namespace tickgraph {
@@ -69,6 +71,20 @@ TEST(Interval, NamesAndBarBoundaries) {
   EXPECT_TRUE(interval_divides(Interval::k1m, Interval::k1h));
   EXPECT_TRUE(interval_divides(Interval::k1d, Interval::k1w));
   EXPECT_FALSE(interval_divides(Interval::k1h, Interval::k1m));
+}
+
+TEST(Time, DateOnlyTextAndSaturatingArithmetic) {
+  // Checks which upper bounds mean "the whole day" and that open-range arithmetic never wraps.
+  EXPECT_TRUE(is_date_only("2020-04-17"));
+  EXPECT_FALSE(is_date_only("2020-04-17T00:00:01Z"));
+  EXPECT_FALSE(is_date_only("946944001s"));
+  EXPECT_FALSE(is_date_only("20200417"));
+  constexpr Timestamp kMax = std::numeric_limits<Timestamp>::max();
+  constexpr Timestamp kMin = std::numeric_limits<Timestamp>::min();
+  EXPECT_EQ(saturating_add(kMax - 5, 10), kMax);
+  EXPECT_EQ(saturating_sub(kMin + 5, 10), kMin);
+  EXPECT_EQ(saturating_add(100, -10), 90);
+  EXPECT_EQ(saturating_sub(100, 10), 90);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <functional>
+#include <iterator>
 #include <map>
 
 namespace tickgraph::graph {
@@ -134,15 +135,39 @@ Status check_market_data(const Plan& plan, const MarketData& data) {
   return {};
 }
 
-Timestamp warmup_start(const CompiledGraph& graph, const CandleSeries& primary, Timestamp from) {
-  if (primary.empty()) return from;
-  const auto& lb = graph.lookback();
-  const std::size_t first = primary.lower_bound(from);
+Timestamp warmup_start(const Plan& plan, const MarketData& data, Timestamp from) {
+  constexpr Timestamp kMin = std::numeric_limits<Timestamp>::min();
+  if (from == kMin) return from;
+  const auto& lb = plan.graph->lookback();
   const auto back = static_cast<std::size_t>(lb.bars + lb.settle);
-  const std::size_t start = first > back ? first - back : 0;
-  Timestamp t = start < primary.size() ? primary.time[start] : from;
-  if (lb.time > 0) t = std::min(t, from - lb.time);
-  return std::min(t, from);
+  // Each domain's bars before `from`: assets from the data, joins as the intersection of their
+  // inputs' domains (domains are numbered so that a join's inputs come first).
+  std::vector<std::vector<Timestamp>> before(static_cast<std::size_t>(plan.domain_count));
+  for (std::size_t a = 0; a < plan.assets.size(); ++a) {
+    const CandleSeries& s = data.find(plan.assets[a])->second;
+    before[a].assign(s.time.begin(),
+                     s.time.begin() + static_cast<std::ptrdiff_t>(s.lower_bound(from)));
+  }
+  for (const Plan::Instance& inst : plan.instances) {
+    if (!inst.join) continue;
+    auto& mine = before[static_cast<std::size_t>(inst.domain)];
+    mine = before[static_cast<std::size_t>(inst.input_domains[0])];
+    for (int k = 1; k < inst.input_count; ++k) {
+      const auto& other =
+          before[static_cast<std::size_t>(inst.input_domains[static_cast<std::size_t>(k)])];
+      std::vector<Timestamp> common;
+      std::set_intersection(mine.begin(), mine.end(), other.begin(), other.end(),
+                            std::back_inserter(common));
+      mine = std::move(common);
+    }
+  }
+  Timestamp start = from;
+  for (const auto& times : before) {
+    if (times.empty()) continue;
+    start = std::min(start, times[times.size() > back ? times.size() - back : 0]);
+  }
+  if (lb.time > 0) start = std::min(start, saturating_sub(from, lb.time));
+  return start;
 }
 
 }  // namespace tickgraph::graph

@@ -75,8 +75,10 @@ std::shared_ptr<const Plan> make_plan(std::shared_ptr<const CompiledGraph> graph
 Status check_market_data(const Plan& plan, const MarketData& data);
 
 // The first bar time a run needs so that every value from `from` on is warmed up: `from` moved
-// back by the graph's lookback in bars (plus settle bars), counted on `primary`'s bars, and by
-// its lookback in time. Both executors start there, which is what makes them agree.
-Timestamp warmup_start(const CompiledGraph& graph, const CandleSeries& primary, Timestamp from);
+// back by the graph's lookback in bars (plus settle bars), counted on the timeline of every clock
+// domain (each asset's bars, and each cross-asset join's common bars), and by its lookback in
+// time; the earliest of these. Both executors start there, which is what makes them agree.
+// Saturates instead of overflowing for open ranges. Precondition: check_market_data(plan, data).
+Timestamp warmup_start(const Plan& plan, const MarketData& data, Timestamp from);
 
 }  // namespace tickgraph::graph

@@ -39,8 +39,7 @@ Result<Table> run_pull(const std::shared_ptr<const CompiledGraph>& graph, std::s
                        const MarketData& data, TimeRange range) {
   const auto plan = make_plan(graph, symbol);
   if (Status s = check_market_data(*plan, data); !s.ok()) return s;
-  const CandleSeries& primary = data.find(symbol)->second;
-  const Timestamp start = warmup_start(*graph, primary, range.from);
+  const Timestamp start = warmup_start(*plan, data, range.from);
 
   // Each domain's timeline, and each slot's values on its domain's timeline.
   std::vector<std::vector<Timestamp>> timeline(static_cast<std::size_t>(plan->domain_count));

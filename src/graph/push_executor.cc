@@ -171,7 +171,7 @@ Result<Table> run_push(const std::shared_ptr<const CompiledGraph>& graph, std::s
   auto plan = make_plan(graph, symbol);
   if (Status s = check_market_data(*plan, data); !s.ok()) return s;
   const CandleSeries& primary = data.find(symbol)->second;
-  const Timestamp start = warmup_start(*graph, primary, range.from);
+  const Timestamp start = warmup_start(*plan, data, range.from);
 
   Table table;
   for (std::size_t i = primary.lower_bound(range.from);

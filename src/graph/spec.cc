@@ -36,6 +36,7 @@ Result<GraphSpec> parse_spec(std::string_view text, std::string_view source) {
   YAML::Node nodes;
   bool has_nodes = false;
   for (const auto& kv : root) {
+    if (!kv.first.IsScalar()) return fail(spec, kv.first, "keys must be plain names");
     const std::string key = kv.first.as<std::string>();
     if (key == "nodes") {
       nodes = kv.second;
@@ -66,6 +67,8 @@ Result<GraphSpec> parse_spec(std::string_view text, std::string_view source) {
       return fail(spec, body, prefix + "expected a map like {fn: sma, input: close}");
     bool has_input = false;
     for (const auto& field : body) {
+      if (!field.first.IsScalar())
+        return fail(spec, field.first, prefix + "keys must be plain names");
       const std::string key = field.first.as<std::string>();
       const YAML::Node& value = field.second;
       if (key == "fn") {

@@ -60,6 +60,9 @@ TEST(Spec, ShapeErrorsNameSourceLineAndNode) {
       {"nodes:\n  a: sma\n", "s.yaml:2: node 'a': expected a map"},
       {"nodes: {a: {fn: sma, input: close}\n", "s.yaml:"},  // unbalanced: a YAML syntax error
       {"[]", "s.yaml: expected a map with a 'nodes' key"},
+      {"nodes:\n  a: {fn: sma, input: close, [x]: 1}\n",
+       "s.yaml:2: node 'a': keys must be plain names"},
+      {"[a]: 1\n", "s.yaml:1: keys must be plain names"},
   };
   for (const Case& c : cases) {
     auto r = parse_spec(c.text, "s.yaml");

@@ -660,3 +660,25 @@ def test_usage_errors_exit_2(args, db_path):
     assert r.returncode == EXIT_USAGE, f"{args}: exit {r.returncode}: {r.stderr}"
     assert r.stderr != ""
     assert not db_path.exists()
+
+
+@pytest.mark.parametrize("args,named", [
+    (["fetch", "yahoo", "SPY", "--interval", "1s"], "1s"),
+    (["fetch", "yahoo", "A B"], "A B"),
+])
+def test_fetch_bad_input_exits_1_before_any_request(args, named, db_path):
+    """A fetch with an interval Yahoo lacks or an invalid symbol is bad input (exit 1), refused
+    before any request: the address given for the API is unreachable on purpose."""
+    env = {"TICKGRAPH_YAHOO_URL": "http://127.0.0.1:1"}
+    r = tickgraph(*args, "--db", f"sqlite:{db_path}", env=env)
+    assert r.returncode == 1, r.stderr
+    assert named in r.stderr
+
+
+def test_query_to_as_epoch_number_is_an_instant_not_a_day(spx_db):
+    """--to 946944001s (2000-01-04T00:00:01Z) ends at that instant; only a date alone means the
+    whole day."""
+    by_epoch = query(spx_db, "SPX", "--from", "2000-01-03", "--to", "946944001s")
+    by_date = query(spx_db, "SPX", "--from", "2000-01-03", "--to", "2000-01-04")
+    assert [b[0] for b in by_epoch] == ["2000-01-03", "2000-01-04"]
+    assert by_epoch == by_date
