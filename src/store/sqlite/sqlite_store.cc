@@ -228,7 +228,10 @@ std::string describe_range(TimeRange r) {
     if (t == std::numeric_limits<Timestamp>::max()) return std::string("+inf");
     return format_timestamp(t);
   };
-  return "[" + end(r.from) + ", " + end(r.to) + "]";
+  // Built with append: GCC 12 at -O3 reports a false -Wrestrict on "literal" + std::string.
+  std::string out("[");
+  out.append(end(r.from)).append(", ").append(end(r.to)).append("]");
+  return out;
 }
 
 // The first non-finite field of a bar, or nullptr.
