@@ -9,8 +9,9 @@ DEBIAN_PACKAGES=(
   cmake ninja-build ccache g++ pkg-config git
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libsqlite3-dev sqlite3 libpqxx-dev postgresql libcurl4-openssl-dev
+  libboost-dev libboost-system-dev libprotobuf-dev protobuf-compiler wrk
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-numpy python3-pandas python3-pytest
+  python3 python3-numpy python3-pandas python3-pytest python3-requests python3-websockets python3-protobuf
   clang-format clang-tidy
 )
 # Node.js may come from another Debian-format repository that bundles npm; only fall back to
