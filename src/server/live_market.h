@@ -1,0 +1,128 @@
+// The live market: ticks in, bars and analytics out, pushed to stream clients.
+//
+// Ingest (POST /v1/ticks and the simulator take the same path, ingest()): a batch is checked
+// whole first (known symbols, finite prices > 0, sizes >= 0; the error names the tick's index and
+// field) and refused whole when one tick is bad. Then, in order: the ticks are written to the
+// store in one transaction per asset (so an acknowledged batch survives a crash), applied to one
+// CandleAggregator per (asset, interval) for every interval, bars that closed are written to the
+// store, and subscribers get the new forming candle and provisional analytics (push executor
+// peek) or, for a closed bar, the final candle and values (push executor on_bar). advance_clock()
+// closes time bars whose end has passed by the wall clock, so a quiet market still closes bars.
+//
+// After a restart the first tick of an (asset, interval) whose last stored bar is still open
+// resumes that bar (the stored bar seeds the aggregator), so a restart does not overwrite a bar
+// with a partial one.
+//
+// Streams: a subscription is (assets, interval, graph, outputs). Each (asset, interval, graph)
+// is a topic with one push executor, warmed by replaying the latest stored bars (up to
+// LiveOptions::warmup_bars) and then fed the live bars. A topic records the bars it has seen and
+// the values it computed, so a late subscriber's snapshot holds exactly the values the stream
+// continues from. Snapshot and registration happen under the engine's lock: no update is missed
+// or repeated between them.
+//
+// Thread-safety: every public function may be called from any thread; one mutex serialises the
+// engine (ingest, clock, subscriptions). Delivery to clients never blocks the engine (see
+// stream.h).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/candle.h"
+#include "core/candle_aggregator.h"
+#include "core/result.h"
+#include "server/metrics.h"
+#include "server/stream_handler.h"
+#include "store/store.h"
+
+namespace tickgraph::server {
+
+struct LiveOptions {
+  std::vector<Interval> intervals{kAllIntervals.begin(), kAllIntervals.end()};
+  std::size_t warmup_bars = 5000;     // history replayed into a new topic's executor
+  std::size_t default_history = 300;  // bars in a snapshot when the client does not say
+  std::size_t max_history = 5000;
+  StreamLimits limits;
+};
+
+struct TickInput {
+  std::string symbol;
+  Tick tick;
+};
+
+struct IngestCounts {
+  std::int64_t accepted = 0;   // applied to the live bars
+  std::int64_t late = 0;       // stored, but their bar had already closed
+  std::int64_t unchanged = 0;  // already stored (a retried batch)
+};
+
+// A subscription request, as the WebSocket message or the SSE query gives it.
+struct SubscribeRequest {
+  std::vector<std::string> assets;
+  Interval interval = Interval::k1m;
+  std::string graph;                 // "" = candles only
+  std::vector<std::string> outputs;  // "" = all of the graph's outputs
+  std::size_t history = 0;           // 0 = LiveOptions::default_history
+};
+
+// A failed request: an HTTP status, an error code and a message naming what was wrong.
+struct RequestError {
+  int status = 400;
+  std::string code = "invalid_argument";
+  std::string message;
+  std::map<std::string, std::string> details;
+};
+
+class LiveMarket : public StreamHandler {
+ public:
+  LiveMarket(store::Store& store, Metrics& metrics, LiveOptions options = {});
+  ~LiveMarket() override;
+  LiveMarket(const LiveMarket&) = delete;
+  LiveMarket& operator=(const LiveMarket&) = delete;
+
+  // See the top of this file. `source` labels the ingest metrics ("api", "simulator").
+  std::variant<IngestCounts, RequestError> ingest(std::span<const TickInput> ticks,
+                                                  std::string_view source);
+  // Closes every time bar whose end is <= now.
+  void advance_clock(Timestamp now);
+  // The forming bar of an asset at an interval, if any.
+  std::optional<Candle> forming(std::string_view symbol, Interval interval) const;
+
+  // A graph was replaced or deleted: its topics end; their clients get an error message
+  // (code "graph_changed") and must subscribe again.
+  void graph_changed(std::string_view name);
+
+  // Subscribes `client` (adding to what it has); queues the snapshot on it.
+  std::optional<RequestError> subscribe(const std::shared_ptr<StreamClient>& client,
+                                        const SubscribeRequest& request);
+  // Drops the client's subscriptions to `assets` (all when empty).
+  void unsubscribe(const std::shared_ptr<StreamClient>& client,
+                   const std::vector<std::string>& assets);
+
+  // A generation number per asset that changes whenever a bar of the asset is written (live or
+  // by bump()), so caches of candle reads know when they are stale.
+  std::uint64_t generation(std::string_view symbol) const;
+  void bump(std::string_view symbol);
+
+  std::size_t client_count() const;
+
+  // StreamHandler
+  std::shared_ptr<StreamClient> connect(StreamClient::Wake wake) override;
+  void on_message(const std::shared_ptr<StreamClient>& client, std::string_view text) override;
+  std::variant<HttpResponse, std::shared_ptr<StreamClient>> open_sse(
+      const HttpRequest& request, StreamClient::Wake wake) override;
+  void disconnect(const std::shared_ptr<StreamClient>& client) override;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;  // shared with the metrics callbacks, which hold it weakly
+};
+
+}  // namespace tickgraph::server
