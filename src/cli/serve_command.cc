@@ -1,0 +1,295 @@
+// tickgraph serve [--port 8080] [--bind 127.0.0.1] [--db URL] [--simulate SYM,SYM | --no-simulate]
+//                 [--config FILE] [--threads N] [--web-root DIR] [--seed N] [--tick-rate R]
+//
+// The service: REST, WebSocket and SSE streams, metrics and the web UI (src/server). With no
+// arguments it opens the default SQLite database (importing the demo data on first use), adds the
+// demo graph when there is no graph, runs the market simulator for ACME, GLOBEX and INITECH, and
+// serves http://127.0.0.1:8080. SIGINT or SIGTERM drains: no new connections, in-flight requests
+// finish, streams are told, the simulator stops after its last batch is stored, the store closes.
+#include <yaml-cpp/yaml.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/database.h"
+#include "ingest/market_simulator.h"
+#include "server/api.h"
+#include "server/http_server.h"
+#include "server/live_market.h"
+#include "server/metrics.h"
+#include "server/router.h"
+
+namespace tickgraph::cli {
+
+namespace {
+
+struct ServeOptions {
+  std::string config;
+  std::string bind = "127.0.0.1";
+  int port = 8080;
+  std::string db;
+  std::string simulate = "ACME,GLOBEX,INITECH";
+  bool no_simulate = false;
+  int threads = 0;
+  std::string web_root;
+  std::uint64_t seed = 42;
+  double tick_rate = 4;     // per symbol, ticks per second
+  double volatility = 0.6;  // annualised: lively on minute charts
+  double drift = 0.05;
+};
+
+Timestamp now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<std::string> split_symbols(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// Reads the YAML config: the same keys as the options (port, bind, db, threads, web_root) and a
+// `simulate` map (symbols, seed, tick_rate, volatility, drift) or `simulate: false`. Options given
+// on the command line win, so the config is applied only where the flag was not given.
+Status apply_config(const std::string& path, ServeOptions& o, const CLI::App& cmd) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    return Status::error(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  if (!root.IsMap()) return Status::error(path + ": expected a map of settings");
+  auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
+  try {
+    for (const auto& kv : root) {
+      const std::string key = kv.first.as<std::string>();
+      const YAML::Node& v = kv.second;
+      const std::string at = path + ":" + std::to_string(kv.first.Mark().line + 1) + ": ";
+      if (key == "port") {
+        if (!given("--port")) o.port = v.as<int>();
+      } else if (key == "bind") {
+        if (!given("--bind")) o.bind = v.as<std::string>();
+      } else if (key == "db") {
+        if (!given("--db")) o.db = v.as<std::string>();
+      } else if (key == "threads") {
+        if (!given("--threads")) o.threads = v.as<int>();
+      } else if (key == "web_root") {
+        if (!given("--web-root")) o.web_root = v.as<std::string>();
+      } else if (key == "simulate") {
+        if (given("--simulate") || given("--no-simulate")) continue;
+        if (v.IsScalar()) {
+          if (v.as<bool>()) return Status::error(at + "simulate: false, or a map of settings");
+          o.no_simulate = true;
+          continue;
+        }
+        if (!v.IsMap()) return Status::error(at + "simulate: expected a map");
+        for (const auto& s : v) {
+          const std::string k = s.first.as<std::string>();
+          if (k == "symbols") {
+            o.simulate.clear();
+            for (const auto& sym : s.second) {
+              o.simulate += (o.simulate.empty() ? "" : ",") + sym.as<std::string>();
+            }
+          } else if (k == "seed") {
+            o.seed = s.second.as<std::uint64_t>();
+          } else if (k == "tick_rate") {
+            o.tick_rate = s.second.as<double>();
+          } else if (k == "volatility") {
+            o.volatility = s.second.as<double>();
+          } else if (k == "drift") {
+            o.drift = s.second.as<double>();
+          } else {
+            return Status::error(at + "simulate: unknown key '" + k +
+                                 "' (expected symbols, seed, tick_rate, volatility, drift)");
+          }
+        }
+      } else {
+        return Status::error(at + "unknown key '" + key +
+                             "' (expected port, bind, db, threads, web_root, simulate)");
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    return Status::error(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  return {};
+}
+
+std::string default_web_root() {
+  const std::filesystem::path p = std::filesystem::path(TICKGRAPH_SOURCE_DIR) / "web/dist";
+  return std::filesystem::exists(p / "index.html") ? p.string() : std::string();
+}
+
+// Adds examples/demo.yaml as graph "demo" when the store has no graph at all.
+void add_demo_graph(store::Store& store) {
+  auto graphs = store.list_graphs();
+  if (!graphs || !graphs->empty()) return;
+  const std::filesystem::path p =
+      std::filesystem::path(TICKGRAPH_SOURCE_DIR) / "examples/demo.yaml";
+  std::ifstream in(p);
+  if (!in) return;
+  std::stringstream text;
+  text << in.rdbuf();
+  if (auto stored = store.put_graph("demo", text.str()); stored) {
+    std::cerr << "tickgraph: added the demo graph 'demo' (" << p.string() << ")\n";
+  }
+}
+
+// Creates the simulated assets and the simulator; each symbol starts at its last stored 1m
+// close, so a restarted demo continues its chart.
+Result<ingest::MarketSimulator> make_simulator(store::Store& store, const ServeOptions& o) {
+  ingest::SimulatorConfig config;
+  config.seed = o.seed;
+  config.start_time = now_ns();
+  config.price_increment = 0.01;
+  for (const auto& symbol : split_symbols(o.simulate)) {
+    if (Status s = validate_symbol(symbol); !s.ok())
+      return Result<ingest::MarketSimulator>::error("--simulate: " + s.message());
+    Asset asset{.symbol = symbol,
+                .name = "Simulated " + symbol,
+                .asset_class = AssetClass::kEquity,
+                .currency = "USD",
+                .exchange = "SIM",
+                .attributes = {{"source", "simulator"}}};
+    auto stored = store.upsert_asset(asset);
+    if (!stored) return stored.status();
+    double start = 100;
+    if (auto last = store.latest_candles(stored->id, Interval::k1m, 1); last && !last->empty()) {
+      start = last->close.back();
+    }
+    config.assets.push_back({.symbol = symbol,
+                             .start_price = start,
+                             .drift = o.drift,
+                             .volatility = o.volatility,
+                             .tick_rate = o.tick_rate,
+                             .arrival = ingest::TickArrival::kPoisson,
+                             .mean_size = 100,
+                             .size_dispersion = 0.5});
+  }
+  return ingest::MarketSimulator::create(std::move(config));
+}
+
+int serve(ServeOptions o, const CLI::App& cmd) {
+  if (!o.config.empty()) {
+    if (Status s = apply_config(o.config, o, cmd); !s.ok()) {
+      std::cerr << "tickgraph: --config: " << s.message() << "\n";
+      return kExitBadInput;
+    }
+  }
+  if (o.port < 0 || o.port > 65535) {
+    std::cerr << "tickgraph: --port: " << o.port << " is not a port (0 to 65535)\n";
+    return kExitBadInput;
+  }
+  auto db = open_database(o.db);
+  if (!db) {
+    std::cerr << "tickgraph: " << db.message() << "\n";
+    return kExitFailure;
+  }
+  store::Store& store = **db;
+  add_demo_graph(store);
+
+  std::optional<ingest::MarketSimulator> simulator;
+  if (!o.no_simulate && !split_symbols(o.simulate).empty()) {
+    auto sim = make_simulator(store, o);
+    if (!sim) {
+      std::cerr << "tickgraph: simulator: " << sim.message() << "\n";
+      return kExitBadInput;
+    }
+    simulator.emplace(std::move(*sim));
+  }
+
+  server::Metrics metrics;
+  server::LiveMarket live(store, metrics);
+  server::Api api(store, live, metrics);
+  server::Router router;
+  api.add_routes(router);
+
+  server::ServerOptions server_options;
+  server_options.bind = o.bind;
+  server_options.port = static_cast<std::uint16_t>(o.port);
+  server_options.threads = o.threads;
+  server_options.web_root = o.web_root.empty() ? default_web_root() : o.web_root;
+  server::HttpServer http(server_options, router, live, metrics);
+  http.on_drain = [&api] { api.set_ready(false, "shutting down"); };
+  if (Status s = http.listen(); !s.ok()) {
+    std::cerr << "tickgraph: " << s.message() << "\n";
+    return kExitFailure;
+  }
+
+  // The market clock: every 100 ms, the simulator's ticks up to now go through the same ingest
+  // path as POST /v1/ticks, and bars whose end has passed close.
+  std::mutex clock_mutex;
+  std::condition_variable clock_cv;
+  bool stopping = false;
+  std::thread clock([&] {
+    std::unique_lock lock(clock_mutex);
+    while (!clock_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping; })) {
+      const Timestamp now = now_ns();
+      if (simulator) {
+        std::vector<server::TickInput> batch;
+        for (const auto& t : simulator->next_until(now)) {
+          batch.push_back({simulator->symbol(t.asset), t.tick});
+        }
+        if (!batch.empty()) {
+          auto result = live.ingest(batch, "simulator");
+          if (const auto* e = std::get_if<server::RequestError>(&result)) {
+            std::cerr << "tickgraph: simulator: " << e->message << "\n";
+          }
+        }
+      }
+      live.advance_clock(now);
+    }
+  });
+
+  std::cout << "tickgraph: serving http://" << o.bind << ":" << http.port() << "/ (store "
+            << (o.db.empty() ? store::default_database_url() : o.db) << "; "
+            << (simulator ? "simulating " + o.simulate : std::string("no simulator"))
+            << "; Ctrl-C to stop)" << std::endl;
+  http.run(true);
+  {
+    std::lock_guard lock(clock_mutex);
+    stopping = true;
+  }
+  clock_cv.notify_all();
+  clock.join();
+  std::cout << "tickgraph: stopped" << std::endl;
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, Action& action) {
+  auto o = std::make_shared<ServeOptions>();
+  auto* cmd = app.add_subcommand(
+      "serve", "Serve the REST API, live streams, metrics and the web UI (default: the demo)");
+  cmd->add_option("--config", o->config, "YAML settings (flags given here win)");
+  cmd->add_option("--bind", o->bind, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", o->port, "Port (0: any free port, printed at start)")
+      ->capture_default_str();
+  cmd->add_option("--db", o->db,
+                  "Database URL (sqlite:PATH or postgresql://…; default: "
+                  "the embedded SQLite file)");
+  auto* sim = cmd->add_option("--simulate", o->simulate, "Symbols of the simulated market")
+                  ->capture_default_str();
+  cmd->add_flag("--no-simulate", o->no_simulate, "Run without the simulator")->excludes(sim);
+  cmd->add_option("--seed", o->seed, "Simulator seed")->capture_default_str();
+  cmd->add_option("--tick-rate", o->tick_rate, "Simulated ticks per second per symbol")
+      ->capture_default_str();
+  cmd->add_option("--threads", o->threads, "HTTP threads (0: one per core)");
+  cmd->add_option("--web-root", o->web_root, "Directory of the built web UI (default web/dist)");
+  cmd->callback([o, cmd, &action] { action = [o, cmd] { return serve(*o, *cmd); }; });
+}
+
+}  // namespace tickgraph::cli
