@@ -66,17 +66,6 @@ HttpResponse bad_param(std::string_view name, const std::string& message) {
   return bad_request(message, {{"parameter", std::string(name)}});
 }
 
-std::vector<std::string> split_list(std::string_view text) {
-  std::vector<std::string> out;
-  while (!text.empty()) {
-    const std::size_t comma = text.find(',');
-    if (comma != 0) out.emplace_back(text.substr(0, comma));
-    if (comma == std::string_view::npos) break;
-    text.remove_prefix(comma + 1);
-  }
-  return out;
-}
-
 bool valid_graph_id(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   for (const char c : id) {

@@ -39,18 +39,6 @@ RequestError bad(std::string message, std::string key, std::string value) {
   return {400, "invalid_argument", std::move(message), {{std::move(key), std::move(value)}}};
 }
 
-std::vector<std::string> split_list(std::string_view text) {
-  std::vector<std::string> out;
-  while (!text.empty()) {
-    const std::size_t comma = text.find(',');
-    std::string_view item = text.substr(0, comma);
-    if (!item.empty()) out.emplace_back(item);
-    if (comma == std::string_view::npos) break;
-    text.remove_prefix(comma + 1);
-  }
-  return out;
-}
-
 }  // namespace
 
 // One (asset, interval, graph) series that clients follow.

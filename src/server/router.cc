@@ -113,6 +113,17 @@ std::optional<ParsedTarget> parse_target(std::string_view target) {
   return parsed;
 }
 
+std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',');
+    if (comma != 0) out.emplace_back(text.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
 void Router::add(std::string method, std::string pattern, RouteDoc doc, Handler handler,
                  RouteKind kind) {
   Route route;

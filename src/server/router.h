@@ -54,6 +54,9 @@ struct ParsedTarget {
 };
 std::optional<ParsedTarget> parse_target(std::string_view target);
 
+// The items of a comma-separated query value ("SPX,AAPL"), empty items skipped.
+std::vector<std::string> split_list(std::string_view text);
+
 // Documentation of one query parameter.
 struct ParamDoc {
   std::string name;

@@ -286,5 +286,12 @@ TEST(RouterTest, RequestAccessorsFindQueryHeadersAndPathParams) {
   EXPECT_EQ(req.path_param("name"), "");
 }
 
+TEST(RouterTest, SplitListSkipsEmptyItems) {
+  EXPECT_EQ(split_list("SPX,AAPL"), (std::vector<std::string>{"SPX", "AAPL"}));
+  EXPECT_EQ(split_list(",SPX,,AAPL,"), (std::vector<std::string>{"SPX", "AAPL"}));
+  EXPECT_TRUE(split_list("").empty());
+  EXPECT_TRUE(split_list(",,").empty());
+}
+
 }  // namespace
 }  // namespace tickgraph::server
