@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include "cli/commands.h"
@@ -61,6 +62,18 @@ std::vector<std::string> split_symbols(const std::string& text) {
   return out;
 }
 
+// One setting's value; a value of the wrong type is named with its place and key.
+template <class T>
+T setting(const YAML::Node& v, const std::string& where, const char* expected) {
+  try {
+    return v.as<T>();
+  } catch (const YAML::Exception&) {
+    throw std::invalid_argument(
+        where + ": expected " + expected + ", got " +
+        (v.IsScalar() ? "'" + v.Scalar() + "'" : std::string("a list or map")));
+  }
+}
+
 // Reads the YAML config: the same keys as the options (port, bind, db, threads, web_root) and a
 // `simulate` map (symbols, seed, tick_rate, volatility, drift) or `simulate: false`. Options given
 // on the command line win, so the config is applied only where the flag was not given.
@@ -75,54 +88,62 @@ Status apply_config(const std::string& path, ServeOptions& o, const CLI::App& cm
   auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
   try {
     for (const auto& kv : root) {
-      const std::string key = kv.first.as<std::string>();
+      const std::string key = setting<std::string>(kv.first, path, "a key");
       const YAML::Node& v = kv.second;
-      const std::string at = path + ":" + std::to_string(kv.first.Mark().line + 1) + ": ";
+      const std::string at = path + ":" + std::to_string(kv.first.Mark().line + 1) + ": " + key;
       if (key == "port") {
-        if (!given("--port")) o.port = v.as<int>();
+        if (!given("--port")) o.port = setting<int>(v, at, "a port number");
       } else if (key == "bind") {
-        if (!given("--bind")) o.bind = v.as<std::string>();
+        if (!given("--bind")) o.bind = setting<std::string>(v, at, "an address");
       } else if (key == "db") {
-        if (!given("--db")) o.db = v.as<std::string>();
+        if (!given("--db")) o.db = setting<std::string>(v, at, "a database URL");
       } else if (key == "threads") {
-        if (!given("--threads")) o.threads = v.as<int>();
+        if (!given("--threads")) o.threads = setting<int>(v, at, "a number of threads");
       } else if (key == "web_root") {
-        if (!given("--web-root")) o.web_root = v.as<std::string>();
+        if (!given("--web-root")) o.web_root = setting<std::string>(v, at, "a directory");
       } else if (key == "simulate") {
         if (given("--simulate") || given("--no-simulate")) continue;
         if (v.IsScalar()) {
-          if (v.as<bool>()) return Status::error(at + "simulate: false, or a map of settings");
+          if (setting<bool>(v, at, "false or a map")) {
+            return Status::error(at + ": expected false, or a map of settings");
+          }
           o.no_simulate = true;
           continue;
         }
-        if (!v.IsMap()) return Status::error(at + "simulate: expected a map");
-        for (const auto& s : v) {
-          const std::string k = s.first.as<std::string>();
+        if (!v.IsMap()) return Status::error(at + ": expected a map");
+        for (const auto& sv : v) {
+          const std::string k = setting<std::string>(sv.first, at, "a key");
+          const std::string sat =
+              path + ":" + std::to_string(sv.first.Mark().line + 1) + ": " + key + "." + k;
           if (k == "symbols") {
+            if (!sv.second.IsSequence()) return Status::error(sat + ": expected a list of symbols");
             o.simulate.clear();
-            for (const auto& sym : s.second) {
-              o.simulate += (o.simulate.empty() ? "" : ",") + sym.as<std::string>();
+            for (const auto& sym : sv.second) {
+              o.simulate +=
+                  (o.simulate.empty() ? "" : ",") + setting<std::string>(sym, sat, "a symbol");
             }
           } else if (k == "seed") {
-            o.seed = s.second.as<std::uint64_t>();
+            if (!given("--seed")) o.seed = setting<std::uint64_t>(sv.second, sat, "a whole number");
           } else if (k == "tick_rate") {
-            o.tick_rate = s.second.as<double>();
+            if (!given("--tick-rate")) o.tick_rate = setting<double>(sv.second, sat, "a number");
           } else if (k == "volatility") {
-            o.volatility = s.second.as<double>();
+            o.volatility = setting<double>(sv.second, sat, "a number");
           } else if (k == "drift") {
-            o.drift = s.second.as<double>();
+            o.drift = setting<double>(sv.second, sat, "a number");
           } else {
-            return Status::error(at + "simulate: unknown key '" + k +
-                                 "' (expected symbols, seed, tick_rate, volatility, drift)");
+            return Status::error(sat +
+                                 ": unknown key (expected symbols, seed, tick_rate, "
+                                 "volatility, drift)");
           }
         }
       } else {
-        return Status::error(at + "unknown key '" + key +
-                             "' (expected port, bind, db, threads, web_root, simulate)");
+        return Status::error(at +
+                             ": unknown key (expected port, bind, db, threads, web_root, "
+                             "simulate)");
       }
     }
-  } catch (const YAML::Exception& e) {
-    return Status::error(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  } catch (const std::invalid_argument& e) {
+    return Status::error(e.what());
   }
   return {};
 }
@@ -192,6 +213,11 @@ int serve(ServeOptions o, const CLI::App& cmd) {
     std::cerr << "tickgraph: --port: " << o.port << " is not a port (0 to 65535)\n";
     return kExitBadInput;
   }
+  if (o.threads < 0) {
+    std::cerr << "tickgraph: --threads: " << o.threads
+              << " (expected 0 for one per core, or more)\n";
+    return kExitBadInput;
+  }
   auto db = open_database(o.db);
   if (!db) {
     std::cerr << "tickgraph: " << db.message() << "\n";
@@ -253,6 +279,7 @@ int serve(ServeOptions o, const CLI::App& cmd) {
     }
   });
 
+  http.catch_signals();
   std::cout << "tickgraph: serving http://" << o.bind << ":" << http.port() << "/ (store "
             << (o.db.empty() ? store::default_database_url() : o.db) << "; "
             << (simulator ? "simulating " + o.simulate : std::string("no simulator"))

@@ -435,6 +435,7 @@ class Server {
   Status listen();
   std::uint16_t port() const { return port_.load(); }
   void run(bool handle_signals);
+  void catch_signals();
   void stop();
   void set_ready(bool ready) { ready_.store(ready); }
   bool ready() const { return ready_.load(); }
@@ -629,10 +630,7 @@ void Server::run_io() {
 
 void Server::run(bool handle_signals) {
   if (!acceptor_.is_open() && !draining()) return;
-  if (handle_signals) {
-    signals_.emplace(accept_strand_, SIGINT, SIGTERM);
-    wait_signal();
-  }
+  if (handle_signals) catch_signals();
   net::post(accept_strand_, [this] { do_accept(); });
   std::vector<std::thread> threads;
   const int n = io_threads(options_.threads);
@@ -641,6 +639,13 @@ void Server::run(bool handle_signals) {
   run_io();
   for (auto& thread : threads) thread.join();
   signals_.reset();  // restores the default dispositions
+}
+
+void Server::catch_signals() {
+  if (signals_) return;
+  // Registering takes the signals at once; they are delivered once the io threads run.
+  signals_.emplace(accept_strand_, SIGINT, SIGTERM);
+  wait_signal();
 }
 
 void Server::stop() {
@@ -1422,6 +1427,7 @@ HttpServer::~HttpServer() = default;
 Status HttpServer::listen() { return impl_->listen(); }
 std::uint16_t HttpServer::port() const { return impl_->port(); }
 void HttpServer::run(bool handle_signals) { impl_->run(handle_signals); }
+void HttpServer::catch_signals() { impl_->catch_signals(); }
 void HttpServer::stop() { impl_->stop(); }
 void HttpServer::set_ready(bool ready) { impl_->set_ready(ready); }
 bool HttpServer::ready() const { return impl_->ready(); }

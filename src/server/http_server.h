@@ -75,6 +75,9 @@ class HttpServer {
   // `handle_signals`, SIGINT or SIGTERM; returns after the drain. A second signal during the
   // drain stops at once. Call once, after a successful listen(); returns at once otherwise.
   void run(bool handle_signals);
+  // Takes SIGINT and SIGTERM now (run(true) does it too, later): call it before announcing the
+  // server, so that a signal sent as soon as the address is printed drains instead of killing.
+  void catch_signals();
   // Begins the drain. Thread-safe, idempotent; may be called before run() (run() then drains at
   // once) or from a handler.
   void stop();

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <iostream>
 #include <set>
 
 #include "analytics/kernel.h"
@@ -17,6 +18,9 @@
 namespace tickgraph::server {
 
 namespace {
+
+// How far ahead of the wall clock a tick may be stamped.
+constexpr Duration kMaxFutureSkew = kHour;
 
 Timestamp wall_now() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -84,7 +88,7 @@ struct LiveMarket::Impl {
   struct AssetLive {
     std::int64_t id = 0;
     std::map<Interval, CandleAggregator> aggregators;
-    std::set<Interval> resumed;  // intervals whose last stored bar was checked after (re)start
+    bool resumed = false;  // forming bars rebuilt from the store after (re)start
   };
   std::map<std::string, AssetLive, std::less<>> assets;
   std::map<std::string, std::unique_ptr<Topic>, std::less<>> topics;
@@ -104,6 +108,7 @@ struct LiveMarket::Impl {
   Histogram& store_latency_ticks;
   Histogram& store_latency_candles;
   Counter& coalesced;
+  Counter& store_errors;
   Counter& too_slow;
 
   Impl(store::Store& s, Metrics& m, LiveOptions o)
@@ -122,6 +127,8 @@ struct LiveMarket::Impl {
         coalesced(m.counter("tickgraph_stream_coalesced_total",
                             "Forming-bar updates replaced by newer ones before a slow client "
                             "received them")),
+        store_errors(m.counter("tickgraph_live_store_errors_total",
+                               "Failed writes of closed live bars (kept and retried)")),
         too_slow(m.counter("tickgraph_stream_disconnects_total",
                            "Stream clients disconnected by the server", {{"reason", "too_slow"}})) {
   }
@@ -147,33 +154,88 @@ struct LiveMarket::Impl {
     return &assets.emplace(std::string(symbol), std::move(live)).first->second;
   }
 
-  // Before the first tick of (asset, interval) since start: when the last stored bar is the one
-  // this tick belongs to, it is still open; replay it into the aggregator so the bar continues.
-  void resume(AssetLive& live, Interval interval, const Tick& tick) {
-    if (!live.resumed.insert(interval).second) return;
-    auto last = store.latest_candles(live.id, interval, 1);
-    if (!last || last->empty()) return;
-    const Candle bar = last->at(0);
-    auto& agg = live.aggregators.at(interval);
-    (void)agg.on_tick({bar.time, bar.open, bar.volume});
-    (void)agg.on_tick({bar.time, bar.high, 0});
-    (void)agg.on_tick({bar.time, bar.low, 0});
-    (void)agg.on_tick({bar.time, bar.close, 0});
-    // A tick of another bar: the stored one is complete. Close it without writing it again, so
-    // that ticks older than its end are late, as they were before the restart.
-    if (bar.time != bar_open_time(tick.time, interval)) (void)agg.flush();
+  // After a (re)start, before the first batch of an asset: rebuilds the bar each interval had
+  // forming, from what the store holds, so a restart neither loses the ticks of a forming bar nor
+  // overwrites a stored bar with a partial one. Intervals go from the finest up: the finest
+  // interval's forming bar is the stored ticks since its last stored bar; each coarser one's is its
+  // stored finer bars since its own last stored bar, plus the finer forming bar. A coarse bar
+  // already stored is closed: it is replayed and flushed, so older ticks stay late.
+  // Reads are bounded by the ratio of neighbouring intervals (at most 60 finer bars), and by the
+  // ticks of one finest bar.
+  Status resume(AssetLive& live, Timestamp first_tick) {
+    if (live.resumed) return {};
+    live.resumed = true;
+    const Interval* finer = nullptr;
+    for (auto& [interval, agg] : live.aggregators) {
+      auto last = store.latest_candles(live.id, interval, 1);
+      if (!last) return last.status();
+      // The bar to rebuild: the one holding the latest content below, or the first tick's.
+      Timestamp latest = first_tick;
+      std::vector<Tick> content;
+      if (finer == nullptr) {
+        const Timestamp from = last->empty() ? bar_open_time(first_tick, interval)
+                                             : last->time.back() + interval_duration(interval);
+        auto ticks = store.read_ticks(live.id, {from, INT64_MAX});
+        if (!ticks) return ticks.status();
+        for (const auto& t : *ticks) content.push_back({t.time, t.price, t.size});
+      } else {
+        const auto& below = live.aggregators.at(*finer);
+        const Timestamp from = last->empty() ? bar_open_time(first_tick, interval)
+                                             : last->time.back() + interval_duration(interval);
+        auto bars = store.read_candles(live.id, *finer, {from, INT64_MAX});
+        if (!bars) return bars.status();
+        auto add_bar = [&](const Candle& b) {
+          content.push_back({b.time, b.open, b.volume});
+          content.push_back({b.time, b.high, 0});
+          content.push_back({b.time, b.low, 0});
+          content.push_back({b.time, b.close, 0});
+        };
+        for (std::size_t k = 0; k < bars->size(); ++k) add_bar(bars->at(k));
+        if (auto forming = below.forming(); forming && forming->time >= from) add_bar(*forming);
+      }
+      if (!content.empty()) latest = std::max(latest, content.back().time);
+      const Timestamp open = bar_open_time(latest, interval);
+      if (!last->empty() && last->time.back() >= open) {
+        // Closed and stored: replay it so that lateness continues from it, and close it unwritten.
+        const Candle bar = last->at(0);
+        (void)agg.on_tick({bar.time, bar.open, bar.volume});
+        (void)agg.on_tick({bar.time, bar.close, 0});
+        (void)agg.flush();
+      } else {
+        for (const Tick& t : content) {
+          if (t.time >= open) (void)agg.on_tick(t);
+        }
+      }
+      finer = &interval;
+    }
+    return {};
   }
 
   // Writes the closed bars (one transaction per asset and interval), then feeds them to the
   // topics in the order they closed.
-  Status apply_closed(const std::vector<Closed>& closed) {
+  // Closed bars whose store write failed: kept, in order, and written before any newer bar (the
+  // aggregators have moved past them, and their ticks are stored, so a retry would not rebuild
+  // them). Topics get a bar only once it is stored.
+  std::vector<Closed> unwritten;
+
+  Status apply_closed(std::vector<Closed> closed) {
+    if (!unwritten.empty()) {
+      closed.insert(closed.begin(), unwritten.begin(), unwritten.end());
+      unwritten.clear();
+    }
+    if (closed.empty()) return {};
     std::map<std::pair<std::string, Interval>, std::vector<Candle>> by_series;
     for (const Closed& c : closed) by_series[{c.symbol, c.interval}].push_back(c.bar);
     for (auto& [series, bars] : by_series) {
       const auto start = std::chrono::steady_clock::now();
       auto written = store.write_candles(assets.find(series.first)->second.id, series.second, bars);
       store_latency_candles.observe(seconds_since(start));
-      if (!written) return written.status();
+      if (!written) {
+        // Writes are idempotent: the series already written are rewritten unchanged next time.
+        unwritten = std::move(closed);
+        store_errors.inc();
+        return written.status();
+      }
       bump(series.first);
     }
     closed_bars.inc(static_cast<double>(closed.size()));
@@ -446,6 +508,7 @@ std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const Tick
                                                             std::string_view source) {
   const auto start = std::chrono::steady_clock::now();
   Impl& m = *impl_;
+  const Timestamp now = wall_now();
   // Check the whole batch first: a bad tick refuses the batch, and nothing is stored.
   for (std::size_t i = 0; i < ticks.size(); ++i) {
     const TickInput& t = ticks[i];
@@ -457,6 +520,19 @@ std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const Tick
       return bad(at + ".size: must be a finite number >= 0", "field", at + ".size");
     }
     if (t.symbol.empty()) return bad(at + ".symbol: missing", "field", at + ".symbol");
+    // A tick far in the future would open bars the clock never closes and make every later
+    // real tick late; one at or before the epoch is a unit mistake (and overflows bar arithmetic
+    // at the extremes).
+    if (t.tick.time <= 0) {
+      return bad(at + ".time: must be after 1970-01-01 (ns since the Unix epoch), got " +
+                     std::to_string(t.tick.time),
+                 "field", at + ".time");
+    }
+    if (t.tick.time > now + kMaxFutureSkew) {
+      return bad(at + ".time: more than an hour in the future (" + format_timestamp(t.tick.time) +
+                     "); times are ns since the Unix epoch, UTC",
+                 "field", at + ".time");
+    }
   }
   std::lock_guard lock(m.mutex);
   // Group by asset, keeping batch order; seq numbers ticks with equal times so that a retried
@@ -467,10 +543,21 @@ std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const Tick
       auto live = m.asset_live(ticks[i].symbol);
       if (!live) {
         const std::string at = "ticks[" + std::to_string(i) + "].symbol";
+        if (!live.message().starts_with("unknown asset")) {
+          return RequestError{503, "unavailable", "store: " + live.message(), {}};
+        }
         return bad(at + ": " + live.message(), "field", at);
       }
     }
     by_asset[ticks[i].symbol].push_back(i);
+  }
+  // After a (re)start, rebuild each asset's forming bars from the store before this batch's own
+  // ticks are written (they would otherwise be counted twice).
+  for (const auto& [symbol, indexes] : by_asset) {
+    if (Status s = m.resume(m.assets.find(symbol)->second, ticks[indexes.front()].tick.time);
+        !s.ok()) {
+      return RequestError{503, "unavailable", "store: " + s.message(), {{"asset", symbol}}};
+    }
   }
   IngestCounts counts;
   // Ticks are keyed (asset, time, seq). A tick identical to one already stored at its time (and
@@ -530,7 +617,6 @@ std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const Tick
     auto& live = m.assets.find(t.symbol)->second;
     bool late = false;
     for (auto& [interval, agg] : live.aggregators) {
-      m.resume(live, interval, t.tick);
       TickOutcome outcome = agg.on_tick(t.tick);
       if (outcome.verdict == TickVerdict::kLate) {
         late = true;
@@ -541,8 +627,10 @@ std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const Tick
     }
     ++(late ? counts.late : counts.accepted);
   }
-  if (Status s = m.apply_closed(closed); !s.ok()) {
-    return RequestError{503, "unavailable", "store: " + s.message(), {}};
+  // The ticks are stored and applied: the batch is acknowledged even when a closed bar's write
+  // fails; that bar is kept and written with the next one.
+  if (Status s = m.apply_closed(std::move(closed)); !s.ok()) {
+    std::cerr << "tickgraph: store: " << s.message() << " (closed bars kept, written later)\n";
   }
   for (const auto& [symbol, interval] : touched) {
     auto it = m.topics_by_symbol.find(symbol);
@@ -572,8 +660,10 @@ void LiveMarket::advance_clock(Timestamp now) {
       if (auto bar = agg.close_until(now)) closed.push_back({symbol, interval, *bar});
     }
   }
-  if (closed.empty()) return;
-  (void)m.apply_closed(closed);  // a store failure here is retried by the next bar's write
+  if (closed.empty() && m.unwritten.empty()) return;
+  if (Status s = m.apply_closed(std::move(closed)); !s.ok()) {
+    std::cerr << "tickgraph: store: " << s.message() << " (closed bars kept, written later)\n";
+  }
   m.update_latency.observe(Impl::seconds_since(start));
 }
 
@@ -623,6 +713,9 @@ std::optional<RequestError> LiveMarket::subscribe(const std::shared_ptr<StreamCl
   std::lock_guard lock(m.mutex);
   for (const auto& symbol : request.assets) {
     auto live = m.asset_live(symbol);
+    if (!live && !live.message().starts_with("unknown asset")) {
+      return RequestError{503, "unavailable", "store: " + live.message(), {}};
+    }
     if (!live) {
       return RequestError{
           404, "not_found", "assets: unknown asset '" + symbol + "'", {{"asset", symbol}}};

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -203,8 +204,9 @@ class LiveMarketTest : public ::testing::Test {
 
 TEST_F(LiveMarketTest, BadTickRefusesTheWholeBatchNamingItsField) {
   // Checks that a batch with one bad tick (price not finite or <= 0, size not finite or < 0,
-  // empty or unknown symbol) is refused with a 400 naming ticks[i].field, and that nothing of
-  // the batch is stored or applied, not even its good ticks.
+  // empty or unknown symbol, time not after the epoch or more than an hour ahead) is refused with a
+  // 400 naming ticks[i].field, and that nothing of the batch is stored or applied, not even its
+  // good ticks.
   LiveMarket& m = start(LiveOptions{});
   const double inf = std::numeric_limits<double>::infinity();
   struct Case {
@@ -221,6 +223,17 @@ TEST_F(LiveMarketTest, BadTickRefusesTheWholeBatchNamingItsField) {
       {{"AAA", {at(0, 500), 100, inf}}, "ticks[1].size"},
       {{"", {at(0, 500), 100, 1}}, "ticks[1].symbol"},
       {{"ZZZ", {at(0, 500), 100, 1}}, "ticks[1].symbol"},
+      {{"AAA", {0, 100, 1}}, "ticks[1].time"},
+      {{"AAA", {std::numeric_limits<Timestamp>::min(), 100, 1}}, "ticks[1].time"},
+      {{"AAA", {std::numeric_limits<Timestamp>::max(), 100, 1}}, "ticks[1].time"},
+      // A day ahead of the wall clock: it would open bars the clock never closes.
+      {{"AAA",
+        {std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+                 .count() +
+             kDay,
+         100, 1}},
+       "ticks[1].time"},
   };
   for (const Case& c : cases) {
     const std::vector<TickInput> batch = {
@@ -411,20 +424,43 @@ TEST_F(LiveMarketTest, TickLateForOneIntervalKeepsTheOtherIntervalsSubscribersCu
       << "the 5m bar changed but its subscriber was not sent it";
 }
 
-TEST_F(LiveMarketTest, RestartContinuesTheStoredBarOfTheTicksMinute) {
-  // Checks that after a restart a tick in the minute of the last stored bar continues that bar
-  // (volumes add up, open and extremes kept) instead of replacing it with a partial bar.
+TEST_F(LiveMarketTest, RestartKeepsAClosedStoredBarClosed) {
+  // Checks that after a restart a tick in the minute of a bar the clock had already closed and
+  // stored is late, as it would have been before the restart, and the stored bar is unchanged.
   start();
   ingest({{"AAA", {at(5, 1000), 100, 2}}, {"AAA", {at(5, 20000), 103, 1}}});
   ingest({{"AAA", {at(5, 30000), 99, 4}}});
   market_->advance_clock(minute_start(6));
-  ASSERT_EQ(stored_bars(aaa_), (std::vector<Candle>{{minute_start(5), 100, 103, 99, 99, 7}}));
+  const std::vector<Candle> stored{{minute_start(5), 100, 103, 99, 99, 7}};
+  ASSERT_EQ(stored_bars(aaa_), stored);
 
-  LiveMarket& m = start();  // restart on the same store
-  EXPECT_EQ(ingest({{"AAA", {at(5, 50000), 101, 3}}}).accepted, 1);
-  EXPECT_EQ(m.forming("AAA", Interval::k1m), (Candle{minute_start(5), 100, 103, 99, 101, 10}));
+  start();  // restart on the same store
+  const auto counts = ingest({{"AAA", {at(5, 50000), 101, 3}}});
+  EXPECT_EQ(counts.accepted, 0);
+  EXPECT_EQ(counts.late, 1);
   ingest({{"AAA", {at(6, 0), 102, 1}}});
-  EXPECT_EQ(stored_bars(aaa_), (std::vector<Candle>{{minute_start(5), 100, 103, 99, 101, 10}}));
+  EXPECT_EQ(stored_bars(aaa_), stored);
+}
+
+TEST_F(LiveMarketTest, RestartRebuildsTheFormingBarsFromTheStoredTicks) {
+  // Checks that the ticks of bars still forming when the process stopped are not lost: after a
+  // restart the next tick continues the 1m bar (rebuilt from the stored ticks) and the 1h bar
+  // (rebuilt from the stored 1m bars and the forming one).
+  LiveOptions options;
+  options.intervals = {Interval::k1m, Interval::k1h};
+  start(options);
+  ingest({{"AAA", {at(0, 1000), 100, 2}}, {"AAA", {at(0, 2000), 104, 1}}});
+  ingest({{"AAA", {at(1, 1000), 101, 5}}});  // closes minute 0 (stored); minute 1 forming
+  ingest({{"AAA", {at(1, 2000), 98, 1}}});
+  ASSERT_EQ(stored_bars(aaa_), (std::vector<Candle>{{minute_start(0), 100, 104, 100, 104, 3}}));
+
+  LiveMarket& m = start(options);  // restart: minute 1 and the hour are not stored as bars
+  EXPECT_EQ(ingest({{"AAA", {at(1, 3000), 99, 2}}}).accepted, 1);
+  EXPECT_EQ(m.forming("AAA", Interval::k1m), (Candle{minute_start(1), 101, 101, 98, 99, 8}));
+  EXPECT_EQ(m.forming("AAA", Interval::k1h), (Candle{minute_start(0), 100, 104, 98, 99, 11}));
+  ingest({{"AAA", {at(2, 0), 97, 1}}});
+  EXPECT_EQ(stored_bars(aaa_), (std::vector<Candle>{{minute_start(0), 100, 104, 100, 104, 3},
+                                                    {minute_start(1), 101, 101, 98, 99, 8}}));
 }
 
 TEST_F(LiveMarketTest, RestartDoesNotLetAnOlderTickReplaceAStoredBar) {

@@ -27,6 +27,7 @@ import csv
 import json
 import math
 import socket
+import subprocess
 import time
 from datetime import datetime
 
@@ -34,8 +35,8 @@ import pandas as pd
 import pytest
 import websockets
 
-from server_harness import (SP500, Api, OpenApi, Server, contract, metric, now_ns,
-                            parse_prometheus, tickgraph)
+from server_harness import (BIN, SP500, Api, OpenApi, Server, contract, isolated_env, metric,
+                            now_ns, parse_prometheus, tickgraph)
 
 NS = 1_000_000_000
 DAY = 86_400 * NS
@@ -1373,3 +1374,37 @@ def test_every_call_made_agrees_with_the_document(api, doc):
         elif c.message:
             assert declared[1] == c.message, (label, c.status, declared, c.message)
     assert not problems, sorted(problems)
+
+
+# --------------------------------------------------------------------------------------------
+# Settings
+
+
+@pytest.mark.parametrize("config, message", [
+    ("port: abc\n", "c.yaml:1: port: expected a port number, got 'abc'"),
+    ("simulate:\n  symbols: ACME\n", "c.yaml:2: simulate.symbols: expected a list of symbols"),
+    ("simulate: {tick_rate: fast}\n", "simulate.tick_rate: expected a number, got 'fast'"),
+    ("threads: 2\nfoo: 1\n", "c.yaml:2: foo: unknown key"),
+    ("port: [1\n", "c.yaml:"),
+])
+def test_bad_config_is_refused_naming_the_key(tmp_path, config, message):
+    """A bad --config file stops `serve` before it listens: exit 1 (bad input) and a message
+    naming the file, line and key."""
+    (tmp_path / "c.yaml").write_text(config)
+    r = subprocess.run([str(BIN.resolve()), "serve", "--config", "c.yaml", "--db",
+                        f"sqlite:{tmp_path / 'db.sqlite'}"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=60, env=isolated_env(tmp_path))
+    assert r.returncode == 1, r.stderr
+    assert message in r.stderr, r.stderr
+    assert "serving" not in r.stdout
+
+
+def test_flags_win_over_the_config(tmp_path):
+    """--port on the command line wins over the config's port (the config's value is refused
+    when used, so a server that starts shows the flag was taken)."""
+    (tmp_path / "c.yaml").write_text("port: not-a-port\nsimulate: false\n")
+    server = Server(tmp_path, "--config", str(tmp_path / "c.yaml"))  # Server passes --port 0
+    try:
+        assert server.port > 0
+    finally:
+        server.stop()
