@@ -80,9 +80,14 @@ Result<std::shared_ptr<const CompiledGraph>> compile(const GraphSpec& spec,
     errors.push_back(spec.source + ":" + std::to_string(n.line) + ": node '" + n.id + "': " + what);
   };
 
-  std::map<std::string, int, std::less<>> index_by_id;  // spec order index
+  // Spec order index. A spec built in code or from JSON (not parsed from YAML, whose parser
+  // refuses repeated keys) may repeat an id; refuse it here, naming the first definition.
+  std::map<std::string, int, std::less<>> index_by_id;
   for (std::size_t i = 0; i < spec.nodes.size(); ++i) {
-    index_by_id.emplace(spec.nodes[i].id, static_cast<int>(i));
+    const auto [at, added] = index_by_id.emplace(spec.nodes[i].id, static_cast<int>(i));
+    if (!added) {
+      error(spec.nodes[i], "defined twice (first as node " + std::to_string(at->second + 1) + ")");
+    }
   }
 
   // Pass 1: functions, parameters and node ids.

@@ -127,5 +127,18 @@ TEST(Compile, ReportsAllProblemsAtOnce) {
   EXPECT_NE(g.message().find('\n'), std::string::npos);
 }
 
+TEST(Compile, RepeatedNodeIdIsRefused) {
+  // Checks a spec built without the YAML parser (as the JSON API does) cannot repeat an id: the
+  // second definition is refused, naming the first.
+  auto spec = parse_spec("nodes:\n  a: {fn: sma, input: close, period: 5}\n", "g.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.message();
+  spec->nodes.push_back(spec->nodes.front());
+  spec->nodes.back().fn = "ema";
+  auto g = compile(*spec, {});
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.message().find("node 'a': defined twice (first as node 1)"), std::string::npos)
+      << g.message();
+}
+
 }  // namespace
 }  // namespace tickgraph::graph

@@ -81,12 +81,15 @@ bool is_yaml(std::string_view content_type) {
          content_type.starts_with("application/x-yaml") || content_type.starts_with("text/yaml");
 }
 
-// The node a compile message names first ("…: node 'ID': …"), for the error's details.
-std::string first_node(const std::string& message) {
-  const std::size_t at = message.find("node '");
-  if (at == std::string::npos) return "";
-  const std::size_t end = message.find('\'', at + 6);
-  return end == std::string::npos ? "" : message.substr(at + 6, end - at - 6);
+// The name quoted after `label` ("node '", "parameter '") in the first line of a compile message
+// ("…: node 'ID': parameter 'period' = 0 is out of range …"), for the error's details.
+std::string first_quoted(const std::string& message, std::string_view label) {
+  const std::string_view line = std::string_view(message).substr(0, message.find('\n'));
+  const std::size_t at = line.find(label);
+  if (at == std::string_view::npos) return "";
+  const std::size_t start = at + label.size();
+  const std::size_t end = line.find('\'', start);
+  return end == std::string_view::npos ? "" : std::string(line.substr(start, end - start));
 }
 
 constexpr const char* kBuiltinPage = R"(<!doctype html>
@@ -429,8 +432,17 @@ struct Api::Impl {
   }
 
   HttpResponse graph_error(const Status& s) {
+    // The node, and the parameter or input it names, so that a form can show the message next
+    // to the field it is about.
     ErrorDetails details;
-    if (const std::string node = first_node(s.message()); !node.empty()) details["node"] = node;
+    for (const auto& [label, key] : {std::pair{"node '", "node"},
+                                     {"parameter '", "parameter"},
+                                     {"parameters '", "parameter"},
+                                     {"input '", "input"}}) {
+      if (std::string name = first_quoted(s.message(), label); !name.empty()) {
+        details.emplace(key, std::move(name));
+      }
+    }
     return bad_request(s.message(), details);
   }
 
