@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything tickgraph needs on Debian 12: the Debian packages (C++ toolchain and
-# libraries, Python for tests and benches) and the npm packages in scripts/deps (TA-Lib's C source
-# as a test oracle, the S&P 500 demo data set). Idempotent: when all is present it only checks.
+# libraries, Python for tests and benches, Chromium for the browser tests), the npm packages in
+# scripts/deps (TA-Lib's C source as a test oracle, the S&P 500 demo data set) and those of the
+# web UI in web/. Idempotent: when all is present it only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ DEBIAN_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy python3-pandas python3-pytest python3-requests python3-websockets python3-protobuf
   clang-format clang-tidy
+  chromium
 )
 # Node.js may come from another Debian-format repository that bundles npm; only fall back to
 # Debian's own packages when there is no npm at all.
@@ -31,11 +33,18 @@ if ((${#missing[@]})); then
     --no-install-recommends "${missing[@]}"
 fi
 
-# npm packages are pinned by scripts/deps/package-lock.json. --ignore-scripts: we want the talib
-# package's C sources, not its node-gyp addon.
-if [ ! -f scripts/deps/node_modules/.package-lock.json ] ||
-   [ scripts/deps/package-lock.json -nt scripts/deps/node_modules/.package-lock.json ]; then
-  echo "bootstrap: installing npm packages in scripts/deps"
-  (cd scripts/deps && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-fi
+# npm packages are pinned by each package-lock.json; `npm ci` runs again when the lock file is
+# newer than what it installed. --ignore-scripts in scripts/deps: we want the talib package's C
+# sources, not its node-gyp addon.
+npm_ci() {
+  local dir=$1
+  shift
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+     [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "bootstrap: installing npm packages in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error "$@")
+  fi
+}
+npm_ci scripts/deps --ignore-scripts
+npm_ci web
 echo "bootstrap: all dependencies present"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks formatting (clang-format, .clang-format) and static analysis (clang-tidy, .clang-tidy)
-# of our C++ sources, using build/compile_commands.json. Fails on any finding.
+# of our C++ sources, using build/compile_commands.json, then the web UI's TypeScript (strict type
+# check, Prettier with web/.prettierrc.json). Fails on any finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -11,4 +12,6 @@ mapfile -t units < <(git ls-files 'src/*.cc' 'bench/*.cc')
 echo "lint: clang-tidy on ${#units[@]} translation units"
 printf '%s\n' "${units[@]}" | xargs -P "$(nproc)" -n 4 clang-tidy -p "$BUILD_DIR" --quiet \
   --warnings-as-errors='*' 2> >(grep -v -E '^[0-9]+ warnings? generated|^Suppressed|^Use -header-filter' >&2)
+echo "lint: web UI type check and Prettier"
+(cd web && npm run --silent lint)
 echo "lint: clean"

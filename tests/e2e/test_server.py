@@ -35,8 +35,8 @@ import pandas as pd
 import pytest
 import websockets
 
-from server_harness import (BIN, SP500, Api, OpenApi, Server, contract, isolated_env, metric,
-                            now_ns, parse_prometheus, tickgraph)
+from server_harness import (BIN, REPO, SP500, Api, OpenApi, Server, contract, isolated_env,
+                            metric, now_ns, parse_prometheus, tickgraph)
 
 NS = 1_000_000_000
 DAY = 86_400 * NS
@@ -124,6 +124,15 @@ def api(server):
 @pytest.fixture(scope="module")
 def doc(api):
     return OpenApi(api.get("/openapi.json", message="raw").data)
+
+
+def test_web_ui_types_come_from_this_document(api):
+    """The web UI's TypeScript types are generated from web/src/api/openapi.json: it must be the
+    document the server serves (after an API change: curl it from `tickgraph serve` into that
+    file)."""
+    committed = json.loads((REPO / "web/src/api/openapi.json").read_text())
+    served = api.get("/openapi.json", message="raw").data
+    assert committed == served, "web/src/api/openapi.json differs from GET /openapi.json"
 
 
 @pytest.fixture(scope="module")
@@ -688,14 +697,37 @@ def test_put_creates_a_missing_graph(api):
      "cycle"),
     ([node("lost", "sma", ["nowhere"], period=3)], {"lost"}, "nowhere"),
     ([node("zero", "sma", ["close"], period=0)], {"zero"}, "period"),
+    ([node("twice", "sma", ["close"], period=3), node("twice", "ema", ["close"], period=3)],
+     {"twice"}, "defined twice"),
 ])
 def test_invalid_graph_is_400_naming_the_node(api, nodes, bad_node, words):
-    """An invalid graph (unknown function, cycle, unknown input, parameter out of range) is 400
-    whose message and details name the node; nothing is stored."""
+    """An invalid graph (unknown function, cycle, unknown input, parameter out of range, an id
+    defined twice) is 400 whose message and details name the node; nothing is stored."""
     r = api.post("/v1/graphs", {"name": "broken", "nodes": nodes}, expect=400)
     assert r.msg.details["node"] in bad_node
     assert f"'{r.msg.details['node']}'" in r.msg.message and words in r.msg.message
     api.get("/v1/graphs/broken", expect=404)
+
+
+@pytest.mark.parametrize("bad,key,value", [
+    (node("p", "sma", ["close"], period=0), "parameter", "period"),
+    (node("p", "bbands", ["close"], period=20, k=-1), "parameter", "k"),
+    (node("p", "sma", ["close"], period=5, window="3d"), "parameter", "period"),
+    (node("p", "sma", ["clos"], period=5), "input", "clos"),
+])
+def test_invalid_node_names_the_field_and_keeps_the_graph(api, bad, key, value):
+    """A replacement with a bad parameter or input is 400 whose details name the node and the
+    field (what a form needs to put the message next to it); the stored version is unchanged."""
+    good = {"name": "fields", "nodes": [node("s", "sma", ["close"], period=3)]}
+    before = api("PUT", "/v1/graphs/fields", json_body=good, expect=None,
+                 message="tickgraph.v1.Graph")
+    assert before.status in (200, 201)
+    before = before.data
+    r = api("PUT", "/v1/graphs/fields", json_body={"name": "fields", "nodes": [*good["nodes"], bad]},
+            expect=400)
+    assert r.msg.details["node"] == "p" and r.msg.details[key] == value, r.msg
+    after = api.get("/v1/graphs/fields", message="tickgraph.v1.Graph").data
+    assert after["version"] == before["version"] and after["spec"] == before["spec"]
 
 
 @pytest.mark.parametrize("method,path,body,key,value", [

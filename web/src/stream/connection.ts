@@ -1,0 +1,103 @@
+// One WebSocket to /v1/stream that stays up: it sends the current subscription on every open,
+// and after a close it reconnects with exponential backoff and jitter, reporting each step as a
+// StreamAction for the reducer. Messages are parsed as tickgraph.v1.StreamMessage.
+import type { ClientMessage, StreamMessage, Subscribe } from '../api/types';
+import type { StreamAction } from './reducer';
+
+export interface Backoff {
+  initialMs: number;
+  maxMs: number;
+}
+
+export const DEFAULT_BACKOFF: Backoff = { initialMs: 250, maxMs: 8000 };
+
+// The wait before attempt `attempt` (1, 2, …): doubling from initialMs up to maxMs, scaled by a
+// factor in [0.5, 1) from `random` so that many clients do not return at once.
+export function backoffDelay(attempt: number, backoff: Backoff, random: number): number {
+  const base = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(base * (0.5 + random / 2));
+}
+
+export function streamUrl(location: Pick<Location, 'protocol' | 'host'>): string {
+  return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/v1/stream`;
+}
+
+export interface StreamListener {
+  action(a: StreamAction): void;
+  message(m: StreamMessage): void;
+}
+
+export class StreamConnection {
+  private socket: WebSocket | null = null;
+  private subscription: Subscribe | null = null;
+  private attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly listener: StreamListener,
+    private readonly backoff: Backoff = DEFAULT_BACKOFF,
+  ) {
+    this.open();
+  }
+
+  // Replaces what this connection streams; sent now when open, else on the next open.
+  subscribe(subscription: Subscribe): void {
+    this.subscription = subscription;
+    this.send({ subscribe: subscription });
+  }
+
+  // Reconnects at once instead of waiting for the backoff (the "retry now" button).
+  retryNow(): void {
+    if (this.closed || this.socket !== null) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.open();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.socket?.close(1000, 'page closed');
+    this.socket = null;
+  }
+
+  private send(message: ClientMessage): void {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  private open(): void {
+    this.listener.action({ type: 'connecting' });
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    socket.onopen = () => {
+      this.attempt = 0;
+      this.listener.action({ type: 'open', now: Date.now() });
+      if (this.subscription) this.send({ subscribe: this.subscription });
+    };
+    socket.onmessage = (event: MessageEvent<string>) => {
+      let message: StreamMessage;
+      try {
+        message = JSON.parse(event.data) as StreamMessage;
+      } catch {
+        message = { error: { code: 'bad_message', message: 'the server sent a message that is not JSON' } };
+      }
+      this.listener.message(message);
+      this.listener.action({ type: 'message', message, now: Date.now() });
+    };
+    socket.onclose = (event: CloseEvent) => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      if (this.closed) return;
+      this.attempt += 1;
+      const wait = backoffDelay(this.attempt, this.backoff, Math.random());
+      const reason = event.reason || (event.code === 1006 ? 'connection lost' : `closed (${event.code})`);
+      this.listener.action({ type: 'closed', reason, retryInMs: wait, now: Date.now() });
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.open();
+      }, wait);
+    };
+  }
+}
