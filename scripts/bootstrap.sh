@@ -33,18 +33,21 @@ if ((${#missing[@]})); then
     --no-install-recommends "${missing[@]}"
 fi
 
-# npm packages are pinned by each package-lock.json; `npm ci` runs again when the lock file is
-# newer than what it installed. --ignore-scripts in scripts/deps: we want the talib package's C
+# npm packages are pinned by each package-lock.json; they are installed again when the lock file
+# is newer than what was installed. --ignore-scripts in scripts/deps: we want the talib package's C
 # sources, not its node-gyp addon.
-npm_ci() {
-  local dir=$1
-  shift
+npm_install() {
+  local dir=$1 command=$2
+  shift 2
   if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
      [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     echo "bootstrap: installing npm packages in $dir"
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error "$@")
+    (cd "$dir" && npm "$command" --no-audit --no-fund --loglevel=error "$@")
   fi
 }
-npm_ci scripts/deps --ignore-scripts
-npm_ci web
+npm_install scripts/deps ci --ignore-scripts
+# web/ takes `npm install` (which follows the lock file) rather than `npm ci`: the registry here
+# does not serve other platforms' builds of Tailwind's native module, so the lock file cannot
+# list them, and `npm ci` refuses a lock file without every optional package.
+npm_install web install
 echo "bootstrap: all dependencies present"
