@@ -316,26 +316,31 @@ struct LiveMarket::Impl {
       publish(topic, *forming, false, {});
       return;
     }
-    topic.executor->peek(topic.plan->asset_index(topic.symbol), *forming, topic.scratch);
+    publish(topic, *forming, false, peek_values(topic, *forming));
+  }
+
+  // The provisional values of every column of a graph topic for its forming bar.
+  std::vector<double> peek_values(Topic& topic, const Candle& forming) {
+    topic.executor->peek(topic.plan->asset_index(topic.symbol), forming, topic.scratch);
     std::vector<double> row_values(topic.plan->columns.size());
     for (std::size_t c = 0; c < row_values.size(); ++c) {
       row_values[c] = topic.scratch[static_cast<std::size_t>(topic.plan->columns[c].slot)];
     }
-    publish(topic, *forming, false, row_values);
+    return row_values;
   }
 
-  std::string update_json(const Topic& topic, const Candle& bar, bool final,
-                          std::span<const double> row_values, const std::vector<int>& columns) {
-    v1::StreamMessage message;
-    auto* update = message.mutable_update();
-    update->set_symbol(topic.symbol);
-    update->set_interval(to_proto(topic.interval));
-    to_proto(bar, *update->mutable_candle());
-    update->set_final(final);
-    update->set_graph(topic.graph);
-    update->set_server_time(wall_now());
+  // An Update of a topic's bar; `columns` chooses the values given (empty: all).
+  void fill_update(const Topic& topic, const Candle& bar, bool final,
+                   std::span<const double> row_values, const std::vector<int>& columns,
+                   v1::Update& update) {
+    update.set_symbol(topic.symbol);
+    update.set_interval(to_proto(topic.interval));
+    to_proto(bar, *update.mutable_candle());
+    update.set_final(final);
+    update.set_graph(topic.graph);
+    update.set_server_time(wall_now());
     if (topic.plan) {
-      auto& values = *update->mutable_values();
+      auto& values = *update.mutable_values();
       auto put = [&](std::size_t c) {
         google::protobuf::Value v;
         if (std::isfinite(row_values[c])) {
@@ -351,6 +356,12 @@ struct LiveMarket::Impl {
         for (const int c : columns) put(static_cast<std::size_t>(c));
       }
     }
+  }
+
+  std::string update_json(const Topic& topic, const Candle& bar, bool final,
+                          std::span<const double> row_values, const std::vector<int>& columns) {
+    v1::StreamMessage message;
+    fill_update(topic, bar, final, row_values, columns, *message.mutable_update());
     return to_json(message);
   }
 
@@ -784,12 +795,10 @@ std::optional<RequestError> LiveMarket::subscribe(const std::shared_ptr<StreamCl
     }
     auto live = m.assets.find(symbol);
     if (auto forming = live->second.aggregators.at(t.interval).forming()) {
-      auto* update = snapshot->add_forming();
-      update->set_symbol(symbol);
-      update->set_interval(to_proto(t.interval));
-      to_proto(*forming, *update->mutable_candle());
-      update->set_graph(t.graph);
-      update->set_server_time(wall_now());
+      // With its provisional values, as the next forming update will have them.
+      const std::vector<double> values =
+          t.plan ? m.peek_values(t, *forming) : std::vector<double>{};
+      m.fill_update(t, *forming, false, values, chosen.back().second, *snapshot->add_forming());
     }
   }
   client->send(shared(to_json(message)));

@@ -595,6 +595,28 @@ TEST_F(LiveMarketTest, TicksSendProvisionalUpdatesAndACloseSendsTheFinalOne) {
   check({{{minute_start(2), 20, 20, 20, 20, 1}, true, (14 + 20) / 2.0}}, "clock close");
 }
 
+TEST_F(LiveMarketTest, SnapshotFormingBarHasItsProvisionalValues) {
+  // Checks that a subscriber joining while a bar forms gets, in the snapshot, the forming candle
+  // with the provisional values the next forming update would carry (a 2-bar SMA by hand), only
+  // for the outputs it chose.
+  put_graph("two",
+            "nodes:\n  sma2: {fn: sma, input: close, period: 2}\n  ema3: {fn: ema, input: close, "
+            "period: 3}\n");
+  start();
+  ingest({{"AAA", {at(0, 1000), 10, 1}}});
+  ingest({{"AAA", {at(1, 1000), 13, 1}}});
+  auto client = subscribed({{"AAA"}, Interval::k1m, "two", {"sma2"}, 10});
+  auto messages = drain(*client);
+  ASSERT_EQ(messages.size(), 1u);
+  const v1::Snapshot& s = messages[0].snapshot();
+  ASSERT_EQ(s.forming_size(), 1);
+  EXPECT_EQ(candle_of(s.forming(0).candle()), (Candle{minute_start(1), 13, 13, 13, 13, 1}));
+  EXPECT_EQ(s.forming(0).graph(), "two");
+  const auto values = values_of(s.forming(0));
+  ASSERT_EQ(values.size(), 1u);
+  EXPECT_EQ(values.at("sma2"), (10 + 13) / 2.0);
+}
+
 // One asset's ticks of one minute, in arrival order.
 struct MinuteTicks {
   std::string symbol;
