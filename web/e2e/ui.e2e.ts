@@ -221,6 +221,11 @@ describe('the analytics graph', () => {
       `/v1/assets/SPX/analytics?graph=demo&interval=1d&outputs=trend50&from=${page1.ts[0]}ns`,
     );
     expect(series.last).toBe(a.series[0]?.values.at(-1));
+    // Its history too, not only the live value: every bar of the page that has one.
+    await until('the trend50 history', async () => {
+      const points = (await inspect(page))?.series.trend50?.points;
+      return points === a.series[0]?.values.filter((v) => v !== null).length;
+    });
     expect(series.pane).toBe(0);
     await expect.poll(() => page.locator('[data-node="trend50"]').count()).toBe(1);
     await expect.poll(() => page.locator('[data-output="trend50"]').count()).toBe(1);
@@ -279,7 +284,10 @@ describe('the page', () => {
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.getAttribute('data-symbol'))).toBe('GLOBEX');
     await page.keyboard.press('Enter');
-    await until('the GLOBEX chart', async () => (await inspect(page))?.symbol === 'GLOBEX');
+    await until('the GLOBEX chart', async () => {
+      const c = await inspect(page);
+      return c?.symbol === 'GLOBEX' && c.bars > 0;
+    });
     await expect.poll(() => page.getByTestId('chart-symbol').textContent()).toBe('GLOBEX');
     // The interval buttons are buttons: focus one and press it.
     await page.getByRole('button', { name: '1m', exact: true }).focus();

@@ -1,7 +1,7 @@
 // The page: a header (graph, theme), the watchlist, the chart of the selected asset, and the
 // analytics graph under it. What is shown (asset, interval, graph, visible nodes) is in the URL,
 // so that a view can be linked and reloaded.
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, api } from './api/client';
 import {
   isIntervalName,
@@ -15,7 +15,6 @@ import { classifyNodes, defaultVisible, seriesStyles } from './chart/indicators'
 import { GraphPanel } from './components/GraphPanel';
 import { PriceChart } from './components/PriceChart';
 import { Watchlist } from './components/Watchlist';
-import { useWatchlist } from './stream/useWatchlist';
 import { useTheme } from './useTheme';
 
 interface ViewState {
@@ -55,7 +54,6 @@ export function App() {
   const [graph, setGraph] = useState<Graph | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [ready, setReady] = useState(false); // the graph (if any) is loaded: the chart may start
-  const watchlist = useWatchlist(assets);
 
   const setView = useCallback((patch: Partial<ViewState>) => {
     setViewState((v) => {
@@ -92,11 +90,15 @@ export function App() {
     })();
   }, []);
 
+  // The latest request wins: a slow reply for a graph no longer chosen is dropped.
+  const graphRequest = useRef(0);
   const loadGraph = useCallback(async (id: string) => {
+    const n = ++graphRequest.current;
     try {
-      setGraph(id ? await api.graph(id) : null);
+      const g = id ? await api.graph(id) : null;
+      if (n === graphRequest.current) setGraph(g);
     } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e));
+      if (n === graphRequest.current) setError(e instanceof ApiError ? e.message : String(e));
     }
   }, []);
   useEffect(() => {
@@ -163,12 +165,7 @@ export function App() {
       </header>
       <div className="flex min-h-0 flex-1 flex-col md:flex-row">
         <aside className="max-h-44 shrink-0 overflow-hidden border-b border-slate-200 p-2 md:max-h-none md:w-60 md:border-b-0 md:border-r dark:border-slate-800">
-          <Watchlist
-            assets={assets}
-            quotes={watchlist.quotes}
-            selected={view.asset}
-            onSelect={(asset) => setView({ asset })}
-          />
+          <Watchlist assets={assets} selected={view.asset} onSelect={(asset) => setView({ asset })} />
         </aside>
         <main className="flex min-h-0 min-w-0 flex-1 flex-col">
           {!ready ? (

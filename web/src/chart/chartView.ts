@@ -199,15 +199,19 @@ export class ChartView {
     this.chart.timeScale().fitContent();
   }
 
-  onVisibleLogicalRangeChange(cb: (range: LogicalRange | null) => void): void {
-    this.chart.timeScale().subscribeVisibleLogicalRangeChange(cb);
+  // Calls `cb` when the visible bars change; returns the function that stops it.
+  onVisibleLogicalRangeChange(cb: (range: LogicalRange | null) => void): () => void {
+    const timeScale = this.chart.timeScale();
+    timeScale.subscribeVisibleLogicalRangeChange(cb);
+    return () => timeScale.unsubscribeVisibleLogicalRangeChange(cb);
   }
 
-  // The bar time under the crosshair, or null when the pointer leaves the chart.
-  onCrosshairTime(cb: (seconds: number | null) => void): void {
-    this.chart.subscribeCrosshairMove((p: MouseEventParams<Time>) => {
-      cb(p.time === undefined ? null : (p.time as number));
-    });
+  // The bar time under the crosshair, or null when the pointer leaves the chart; returns the
+  // function that stops it.
+  onCrosshairTime(cb: (seconds: number | null) => void): () => void {
+    const handler = (p: MouseEventParams<Time>) => cb(p.time === undefined ? null : (p.time as number));
+    this.chart.subscribeCrosshairMove(handler);
+    return () => this.chart.unsubscribeCrosshairMove(handler);
   }
 
   // What the chart holds, read back from its series (for the browser tests and the legend's

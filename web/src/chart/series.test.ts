@@ -4,6 +4,7 @@ import {
   applyUpdate,
   findRow,
   mergeRows,
+  mergeSnapshot,
   rowsFromColumns,
   rowsFromSnapshot,
   withValues,
@@ -172,4 +173,27 @@ test('findRow is a binary search', () => {
   for (const i of [0, 1, 500, 999, 1000]) expect(findRow(rows, i * 60)).toBe(i);
   expect(findRow(rows, 61)).toBe(-1);
   expect(findRow([], 0)).toBe(-1);
+});
+
+test('a snapshot adds bars and replaces the forming one, but loaded closed bars keep their values', () => {
+  const loaded = [
+    row(60, 1, { sma: 1.0000000000000002 }),
+    row(120, 2, { sma: 2 }),
+    row(180, 3, { sma: 3 }, false),
+  ];
+  const snapshot = [
+    row(120, 2, { sma: 2.0000000000000004, ema: 7 }),
+    row(180, 3.5, { sma: 3.25 }),
+    row(240, 4, { sma: 4 }, false),
+  ];
+  const merged = mergeSnapshot(loaded, snapshot);
+  expect(merged.map((r) => [r.time, r.close, r.final])).toEqual([
+    [60, 1, true],
+    [120, 2, true],
+    [180, 3.5, true],
+    [240, 4, false],
+  ]);
+  expect(merged[1]?.values).toEqual({ sma: 2, ema: 7 }); // kept, and the missing output added
+  expect(merged[2]?.values).toEqual({ sma: 3.25 }); // the forming bar closed: the stream's
+  expect(loaded[1]?.values).toEqual({ sma: 2 });
 });

@@ -98,6 +98,23 @@ export function mergeRows(older: readonly Row[], newer: readonly Row[]): Row[] {
   return out;
 }
 
+// A stream snapshot merged into the rows drawn: the snapshot adds the bars and values the rows
+// lack and replaces the forming bar, but a closed bar already loaded keeps its values. A value
+// from the REST page (pull over the page's range) and one from the stream (the push engine,
+// warmed over another range) may differ in the last bits for running sums and smoothings; the
+// chart keeps one source per bar rather than a mix.
+export function mergeSnapshot(rows: readonly Row[], snapshot: readonly Row[]): Row[] {
+  const out = mergeRows(rows, snapshot);
+  for (const s of snapshot) {
+    const i = findRow(rows, s.time);
+    const old = i < 0 ? undefined : rows[i];
+    if (!old || !old.final || !s.final) continue;
+    const at = findRow(out, s.time);
+    out[at] = { ...old, values: { ...s.values, ...old.values } };
+  }
+  return out;
+}
+
 // The rows of a stream snapshot for one symbol: its closed bars with their analytics, then the
 // forming bar when there is one.
 export function rowsFromSnapshot(snapshot: Snapshot, symbol: string): Row[] {

@@ -4,14 +4,23 @@
 // a tick is one chart update; the legend re-renders at most once a frame.
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import { ApiError, api } from '../api/client';
-import { intervalEnum, type Graph, type IntervalName, type StreamMessage } from '../api/types';
+import {
+  INTERVAL_SECONDS,
+  intervalEnum,
+  type AnalyticsResult,
+  type Graph,
+  type IntervalName,
+  type StreamMessage,
+  type Subscribe,
+} from '../api/types';
 import { probe } from '../probe';
 import { StreamConnection, streamUrl } from '../stream/connection';
-import { initialStreamState, streamReducer } from '../stream/reducer';
+import { initialStreamState, streamReducer, type StreamAction } from '../stream/reducer';
 import type { ChartView } from './chartView';
 import {
   applyUpdate,
   mergeRows,
+  mergeSnapshot,
   rowsFromColumns,
   rowsFromSnapshot,
   secondsToNs,
@@ -32,17 +41,20 @@ export interface FeedOptions {
   onGraphChanged: () => void;
 }
 
+const message = (e: unknown) => (e instanceof ApiError ? e.message : String(e));
+
 export function useChartFeed(o: FeedOptions) {
   const rows = useRef<Row[]>([]);
   const [stream, dispatch] = useReducer(streamReducer, initialStreamState);
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const [hasOlder, setHasOlder] = useState(false);
-  const [tick, setTick] = useState(0); // bumps (once a frame at most) when rows change
+  const [, setTick] = useState(0); // bumps (once a frame at most) when rows change
   const frame = useRef<number | null>(null);
-  const generation = useRef(0); // of (symbol, interval, graph version): stale replies are dropped
-  const loadingOlder = useRef(false);
+  const generation = useRef(0); // of (symbol, interval, graph): stale replies are dropped
+  const hasOlder = useRef(false);
+  const older = useRef<Promise<void> | null>(null); // the older page being loaded
   const connection = useRef<StreamConnection | null>(null);
+  const drawn = useRef<{ symbol: string; interval: string } | null>(null); // what the chart shows
   const latest = useRef(o);
   latest.current = o;
 
@@ -54,27 +66,24 @@ export function useChartFeed(o: FeedOptions) {
     });
   }, []);
 
-  // Values of `outputs` for the loaded range, merged into the rows.
-  const loadValues = useCallback(async (gen: number, range: Row[]): Promise<Row[]> => {
+  // The analytics of the visible outputs for bars [first, last], or null when there are none.
+  const fetchValues = useCallback(async (first: number, last: number): Promise<AnalyticsResult | null> => {
     const { symbol, interval, graph, outputs } = latest.current;
-    const first = range[0];
-    const last = range[range.length - 1];
-    if (!graph?.id || outputs.length === 0 || !first || !last) return range;
-    const a = await api.analytics(symbol, graph.id, outputs, {
+    if (!graph?.id || outputs.length === 0) return null;
+    return api.analytics(symbol, graph.id, outputs, {
       interval,
-      from: secondsToNs(first.time),
-      to: secondsToNs(last.time),
+      from: secondsToNs(first),
+      to: secondsToNs(last),
     });
-    if (gen !== generation.current) return range;
-    return withValues(range, a);
   }, []);
 
   const draw = useCallback(
     (next: Row[], first: boolean) => {
       rows.current = next;
-      const view = latest.current.view;
+      const { view, symbol, interval } = latest.current;
       if (!view) return;
       view.setRows(next);
+      drawn.current = { symbol, interval };
       if (first && probe.firstPaintMs === null && next.length > 0) {
         requestAnimationFrame(() => {
           if (probe.firstPaintMs === null) probe.firstPaintMs = performance.now();
@@ -84,58 +93,7 @@ export function useChartFeed(o: FeedOptions) {
     },
     [changed],
   );
-
-  // The latest page and its analytics, for each (symbol, interval, graph).
-  const graphId = o.graph?.id ?? '';
-  useEffect(() => {
-    if (!o.view) return;
-    const gen = ++generation.current;
-    const { symbol, interval } = latest.current;
-    rows.current = [];
-    o.view.setRows([]);
-    setLoading(true);
-    setError(null);
-    (async () => {
-      try {
-        const page = await api.candles(symbol, { interval, last: PAGE_BARS });
-        if (gen !== generation.current) return;
-        setHasOlder((page.ts?.length ?? 0) === PAGE_BARS);
-        const next = await loadValues(gen, rowsFromColumns(page));
-        if (gen !== generation.current) return;
-        draw(next, true);
-        connection.current?.subscribe(subscription());
-      } catch (e) {
-        if (gen === generation.current) setError(e instanceof ApiError ? e.message : String(e));
-      } finally {
-        if (gen === generation.current) setLoading(false);
-      }
-    })();
-  }, [o.symbol, o.interval, graphId, o.view, loadValues, draw]);
-
-  // A new graph version or other visible outputs: the values of the loaded bars, and a new
-  // subscription (the server ends those of a replaced graph).
-  const graphVersion = o.graph?.version ?? '';
-  const outputsKey = o.outputs.join(',');
-  const valuesKey = useRef('');
-  useEffect(() => {
-    const key = `${graphVersion}|${outputsKey}`;
-    const first = valuesKey.current === '';
-    valuesKey.current = key;
-    if (first || rows.current.length === 0) return;
-    const gen = generation.current;
-    (async () => {
-      try {
-        const next = await loadValues(gen, rows.current);
-        if (gen !== generation.current || valuesKey.current !== key) return;
-        draw(next, false);
-        connection.current?.subscribe(subscription());
-      } catch (e) {
-        if (gen === generation.current) setError(e instanceof ApiError ? e.message : String(e));
-      }
-    })();
-  }, [graphVersion, outputsKey, loadValues, draw]);
-
-  function subscription() {
+  const subscription = useCallback((): Subscribe => {
     const { symbol, interval, graph } = latest.current;
     return {
       assets: [symbol],
@@ -144,48 +102,146 @@ export function useChartFeed(o: FeedOptions) {
       outputs: graph?.outputs ?? [],
       history: SNAPSHOT_BARS,
     };
-  }
+  }, []);
 
-  // Older bars when the left edge comes near.
-  const loadOlder = useCallback(async () => {
-    const first = rows.current[0];
-    if (loadingOlder.current || !first) return;
-    loadingOlder.current = true;
-    const gen = generation.current;
-    const { symbol, interval } = latest.current;
-    try {
-      const page = await api.candles(symbol, { interval, to: secondsToNs(first.time) - 1n, last: PAGE_BARS });
-      if (gen !== generation.current) return;
-      setHasOlder((page.ts?.length ?? 0) === PAGE_BARS);
-      const older = await loadValues(gen, rowsFromColumns(page));
-      if (gen !== generation.current || older.length === 0) return;
-      const view = latest.current.view;
-      const range = view?.visibleLogicalRange();
-      draw(mergeRows(older, rows.current), false);
-      if (view && range) view.shiftVisibleLogicalRange(range, older.length);
-    } catch (e) {
-      if (gen === generation.current) setError(e instanceof ApiError ? e.message : String(e));
-    } finally {
-      loadingOlder.current = false;
-    }
-  }, [draw, loadValues]);
+  // Bars in [from, to] with their values, merged in (after a reconnect left a gap).
+  const fillGap = useCallback(
+    async (from: number, to: number) => {
+      const gen = generation.current;
+      const { symbol, interval } = latest.current;
+      try {
+        const page = await api.candles(symbol, { interval, from: secondsToNs(from), to: secondsToNs(to) });
+        let gap = rowsFromColumns(page);
+        const first = gap[0];
+        const last = gap[gap.length - 1];
+        if (first && last) {
+          const values = await fetchValues(first.time, last.time);
+          if (values) gap = withValues(gap, values);
+        }
+        if (gen === generation.current) draw(mergeRows(gap, rows.current), false);
+      } catch (e) {
+        if (gen === generation.current) setError(message(e));
+      }
+    },
+    [draw, fetchValues],
+  );
 
-  const hasOlderRef = useRef(hasOlder);
-  hasOlderRef.current = hasOlder;
+  // The latest page and its analytics, for each (symbol, interval, graph); then the stream.
+  const graphId = o.graph?.id ?? '';
   useEffect(() => {
     const view = o.view;
     if (!view) return;
-    view.onVisibleLogicalRangeChange((range) => {
-      if (range && range.from < LOAD_OLDER_WHEN_WITHIN && hasOlderRef.current) void loadOlder();
+    const gen = ++generation.current;
+    const { symbol, interval } = latest.current;
+    rows.current = [];
+    drawn.current = null;
+    hasOlder.current = false;
+    view.setRows([]);
+    setLoading(true);
+    setError(null);
+    (async () => {
+      try {
+        const page = await api.candles(symbol, { interval, last: PAGE_BARS });
+        if (gen !== generation.current) return;
+        hasOlder.current = (page.ts?.length ?? 0) === PAGE_BARS;
+        let next = rowsFromColumns(page);
+        const first = next[0];
+        const last = next[next.length - 1];
+        if (first && last) {
+          const values = await fetchValues(first.time, last.time);
+          if (gen !== generation.current) return;
+          if (values) next = withValues(next, values);
+        }
+        draw(next, true);
+      } catch (e) {
+        if (gen === generation.current) setError(message(e));
+      } finally {
+        // Subscribed after the page (its snapshot then only adds to what is drawn), and even when
+        // the page failed: the stream still shows the latest bars.
+        if (gen === generation.current) {
+          setLoading(false);
+          connection.current?.subscribe(subscription());
+        }
+      }
+    })();
+  }, [o.symbol, o.interval, graphId, o.view, fetchValues, draw, subscription]);
+
+  // A new graph version or other visible outputs: subscribe again (the server ends the
+  // subscriptions of a replaced graph), and load the values of the bars on the chart.
+  const graphVersion = o.graph?.version ?? '';
+  const outputsKey = o.outputs.join(',');
+  const valuesKey = useRef('');
+  useEffect(() => {
+    const key = `${graphVersion}|${outputsKey}`;
+    const first = valuesKey.current === '';
+    valuesKey.current = key;
+    if (first) return;
+    connection.current?.subscribe(subscription());
+    const loaded = rows.current.filter((r) => r.final);
+    const from = loaded[0];
+    const to = loaded[loaded.length - 1];
+    if (!from || !to) return;
+    const gen = generation.current;
+    (async () => {
+      try {
+        const values = await fetchValues(from.time, to.time);
+        if (gen !== generation.current || valuesKey.current !== key || !values) return;
+        draw(withValues(rows.current, values), false);
+      } catch (e) {
+        if (gen === generation.current) setError(message(e));
+      }
+    })();
+  }, [graphVersion, outputsKey, fetchValues, draw, subscription]);
+
+  // Older bars before the first one; one page at a time (a second call gets the same promise).
+  const loadOlder = useCallback((): Promise<void> => {
+    if (older.current) return older.current;
+    const first = rows.current[0];
+    if (!first || !hasOlder.current) return Promise.resolve();
+    const gen = generation.current;
+    const { symbol, interval } = latest.current;
+    older.current = (async () => {
+      try {
+        const page = await api.candles(symbol, {
+          interval,
+          to: secondsToNs(first.time) - 1n,
+          last: PAGE_BARS,
+        });
+        if (gen !== generation.current) return;
+        hasOlder.current = (page.ts?.length ?? 0) === PAGE_BARS;
+        let before = rowsFromColumns(page);
+        const a = before[0];
+        const b = before[before.length - 1];
+        if (!a || !b) return;
+        const values = await fetchValues(a.time, b.time);
+        if (gen !== generation.current) return;
+        if (values) before = withValues(before, values);
+        const view = latest.current.view;
+        const range = view?.visibleLogicalRange();
+        draw(mergeRows(before, rows.current), false);
+        if (view && range) view.shiftVisibleLogicalRange(range, before.length);
+      } catch (e) {
+        if (gen === generation.current) setError(message(e));
+      }
+    })().finally(() => {
+      older.current = null;
+    });
+    return older.current;
+  }, [draw, fetchValues]);
+
+  useEffect(() => {
+    if (!o.view) return;
+    return o.view.onVisibleLogicalRangeChange((range) => {
+      if (range && range.from < LOAD_OLDER_WHEN_WITHIN && hasOlder.current) void loadOlder();
     });
   }, [o.view, loadOlder]);
 
-  // Loads older pages until `seconds` is loaded (for a date range), then shows the range.
+  // Loads older pages until `from` is loaded (for a date range), then shows [from, to].
   const showRange = useCallback(
     async (from: number, to: number) => {
-      for (let i = 0; i < 100; ++i) {
+      for (;;) {
         const first = rows.current[0];
-        if (!first || first.time <= from || !hasOlderRef.current) break;
+        if (!first || first.time <= from || !hasOlder.current) break;
         await loadOlder();
       }
       latest.current.view?.setVisibleRange(from, to);
@@ -195,15 +251,35 @@ export function useChartFeed(o: FeedOptions) {
 
   // The stream: one connection for the chart's lifetime, resubscribed on each new page.
   useEffect(() => {
+    const current = (symbol: string | undefined, interval: string | undefined, graph: string | undefined) => {
+      const o = latest.current;
+      return (
+        symbol === o.symbol && interval === intervalEnum(o.interval) && (graph ?? '') === (o.graph?.id ?? '')
+      );
+    };
     const onMessage = (m: StreamMessage) => {
-      const { symbol, interval, view } = latest.current;
+      const { symbol, interval, view, graph } = latest.current;
       if (m.snapshot) {
+        // Only the current subscription's: a late snapshot of the previous one is dropped.
+        const candles = m.snapshot.candles?.find((c) => c.symbol === symbol);
+        if (!candles || candles.interval !== intervalEnum(interval)) return;
+        const analytics = m.snapshot.analytics?.find((a) => a.symbol === symbol);
+        if (graph?.id && analytics && analytics.graph !== graph.id) return;
+        if (graph?.id && analytics && analytics.version !== graph.version) {
+          latest.current.onGraphChanged(); // replaced while this page was away
+          return;
+        }
         const snap = rowsFromSnapshot(m.snapshot, symbol);
-        if (snap.length > 0 && rows.current.length > 0) draw(mergeRows(rows.current, snap), false);
-        else if (snap.length > 0) rows.current = mergeRows(rows.current, snap);
+        const lastFinal = rows.current.filter((r) => r.final).at(-1);
+        const firstSnap = snap[0];
+        draw(mergeSnapshot(rows.current, snap), false);
+        // A reconnect after more than the snapshot's bars: load the bars in between.
+        if (lastFinal && firstSnap && firstSnap.time - lastFinal.time > INTERVAL_SECONDS[interval]) {
+          void fillGap(lastFinal.time + 1, firstSnap.time - 1);
+        }
       } else if (m.update) {
         const u = m.update;
-        if (u.symbol !== symbol || u.interval !== intervalEnum(interval)) return;
+        if (!current(u.symbol, u.interval, u.graph)) return;
         const { rows: next, effect } = applyUpdate(rows.current, u);
         rows.current = next;
         if (!view || effect === 'stale') return;
@@ -218,28 +294,31 @@ export function useChartFeed(o: FeedOptions) {
         latest.current.onGraphChanged();
       }
     };
-    const c = new StreamConnection(streamUrl(window.location), { action: dispatch, message: onMessage });
+    // Only what the badge shows reaches React state: not every update.
+    const onAction = (a: StreamAction) => {
+      if (a.type !== 'message' || a.message.error || a.message.lag) dispatch(a);
+    };
+    const c = new StreamConnection(streamUrl(window.location), { action: onAction, message: onMessage });
     connection.current = c;
     return () => {
       c.close();
       connection.current = null;
+      if (frame.current !== null) cancelAnimationFrame(frame.current);
+      frame.current = null;
     };
-  }, [draw, changed]);
+  }, [draw, changed, fillGap]);
 
-  // Resubscribe after a reconnect (the connection does it) and expose the status to the probe.
   useEffect(() => {
     probe.status = stream.connection.status;
   }, [stream.connection.status]);
 
   return {
     rows,
-    tick,
+    drawn,
     loading,
     error,
-    hasOlder,
     connection: stream.connection,
     retryNow: () => connection.current?.retryNow(),
-    loadOlder,
     showRange,
   };
 }

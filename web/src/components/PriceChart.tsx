@@ -57,9 +57,10 @@ export function PriceChart(p: PriceChartProps) {
   useEffect(() => {
     if (!container.current) return;
     const v = new ChartView(container.current, p.theme);
-    v.onCrosshairTime(setHover);
+    const stopCrosshair = v.onCrosshairTime(setHover);
     setView(v);
     return () => {
+      stopCrosshair();
       v.destroy();
       setView(null);
     };
@@ -85,12 +86,14 @@ export function PriceChart(p: PriceChartProps) {
   });
 
   useEffect(() => {
+    // What was last drawn (not what was asked for): '' until the first page of the asset is drawn.
+    const drawn = feed.drawn;
     probe.chart = () => ({
-      symbol: p.symbol,
-      interval: p.interval,
+      symbol: drawn.current?.symbol ?? '',
+      interval: drawn.current?.interval ?? '',
       ...(view?.inspect() ?? { bars: 0, last: undefined, series: {}, panes: 0 }),
     });
-  }, [view, p.symbol, p.interval]);
+  }, [view, feed.drawn]);
 
   const rows = feed.rows.current;
   const at = hover === null ? -1 : findRow(rows, hover);

@@ -1,12 +1,12 @@
 // Every asset with its last price and its change since the previous close, live from a daily
-// stream; a search box filters by symbol or name. Each row is a button that charts the asset.
+// stream (its own WebSocket); a search box filters by symbol or name. Each row is a button that charts the asset.
 import { useMemo, useState } from 'react';
 import type { Asset } from '../api/types';
-import { change, type Quote } from '../stream/reducer';
+import { change } from '../stream/reducer';
+import { useWatchlist } from '../stream/useWatchlist';
 
 export interface WatchlistProps {
   assets: Asset[];
-  quotes: Record<string, Quote>;
   selected: string;
   onSelect: (symbol: string) => void;
 }
@@ -23,7 +23,9 @@ export function matches(asset: Asset, query: string): boolean {
   return (asset.symbol ?? '').toLowerCase().includes(q) || (asset.name ?? '').toLowerCase().includes(q);
 }
 
-export function Watchlist({ assets, quotes, selected, onSelect }: WatchlistProps) {
+export function Watchlist({ assets, selected, onSelect }: WatchlistProps) {
+  // The quotes live here, so that a tick re-renders this list and not the page.
+  const { quotes } = useWatchlist(assets);
   const [query, setQuery] = useState('');
   const shown = useMemo(() => assets.filter((a) => matches(a, query)), [assets, query]);
   return (

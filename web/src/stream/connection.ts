@@ -10,6 +10,7 @@ export interface Backoff {
 }
 
 export const DEFAULT_BACKOFF: Backoff = { initialMs: 250, maxMs: 8000 };
+const STABLE_MS = 5000;
 
 // The wait before attempt `attempt` (1, 2, …): doubling from initialMs up to maxMs, scaled by a
 // factor in [0.5, 1) from `random` so that many clients do not return at once.
@@ -32,6 +33,7 @@ export class StreamConnection {
   private subscription: Subscribe | null = null;
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private stable: ReturnType<typeof setTimeout> | null = null;
   private closed = false;
 
   constructor(
@@ -42,9 +44,11 @@ export class StreamConnection {
     this.open();
   }
 
-  // Replaces what this connection streams; sent now when open, else on the next open.
+  // Replaces what this connection streams (the server adds subscriptions, so the old ones are
+  // dropped first); sent now when open, else on the next open.
   subscribe(subscription: Subscribe): void {
     this.subscription = subscription;
+    this.send({ unsubscribe: {} });
     this.send({ subscribe: subscription });
   }
 
@@ -59,6 +63,7 @@ export class StreamConnection {
   close(): void {
     this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);
+    if (this.stable !== null) clearTimeout(this.stable);
     this.socket?.close(1000, 'page closed');
     this.socket = null;
   }
@@ -72,7 +77,12 @@ export class StreamConnection {
     const socket = new WebSocket(this.url);
     this.socket = socket;
     socket.onopen = () => {
-      this.attempt = 0;
+      // The backoff starts again only once a connection has lasted: a server that accepts and
+      // then closes at once (draining, or closing this client as too slow) is not hammered.
+      this.stable = setTimeout(() => {
+        this.attempt = 0;
+        this.stable = null;
+      }, STABLE_MS);
       this.listener.action({ type: 'open', now: Date.now() });
       if (this.subscription) this.send({ subscribe: this.subscription });
     };
@@ -89,6 +99,8 @@ export class StreamConnection {
     socket.onclose = (event: CloseEvent) => {
       if (this.socket !== socket) return;
       this.socket = null;
+      if (this.stable !== null) clearTimeout(this.stable);
+      this.stable = null;
       if (this.closed) return;
       this.attempt += 1;
       const wait = backoffDelay(this.attempt, this.backoff, Math.random());

@@ -48,7 +48,6 @@ describe('connection state', () => {
     ]);
     expect(s.connection.error).toBe('graph replaced');
     expect(s.connection.coalesced).toBe(12);
-    expect(s.connection.lastMessageAt).toBe(1000);
     expect(s.quotes).toEqual({});
   });
 });

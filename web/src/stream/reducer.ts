@@ -11,7 +11,6 @@ export interface Connection {
   attempt: number; // failed attempts since the last success
   retryAt: number | null; // ms since the epoch of the next attempt, while reconnecting
   error: string | null; // why the last connection ended, or the server's last stream error
-  lastMessageAt: number | null;
   coalesced: number; // updates the server replaced because this client was slow
 }
 
@@ -51,7 +50,6 @@ export const initialStreamState: StreamState = {
     attempt: 0,
     retryAt: null,
     error: null,
-    lastMessageAt: null,
     coalesced: 0,
   },
   quotes: {},
@@ -159,13 +157,16 @@ export function streamReducer(state: StreamState, action: StreamAction): StreamS
       };
     case 'message': {
       const m = action.message;
-      const connection = { ...state.connection, lastMessageAt: action.now };
+      const connection = state.connection;
       if (m.error)
         return { ...state, connection: { ...connection, error: m.error.message ?? 'stream error' } };
       if (m.lag) return { ...state, connection: { ...connection, coalesced: Number(m.lag.coalesced ?? 0) } };
-      if (m.snapshot) return { connection, quotes: applySnapshot(state.quotes, m) };
-      if (m.update) return { connection, quotes: applyQuoteUpdate(state.quotes, m.update) };
-      return { ...state, connection };
+      if (m.snapshot) return { ...state, quotes: applySnapshot(state.quotes, m) };
+      if (m.update) {
+        const quotes = applyQuoteUpdate(state.quotes, m.update);
+        return quotes === state.quotes ? state : { ...state, quotes };
+      }
+      return state;
     }
   }
 }
