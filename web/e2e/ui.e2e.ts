@@ -197,6 +197,12 @@ describe('the analytics graph', () => {
       await expect.poll(() => page.locator(`[data-node="${n.id}"]`).count()).toBe(1);
     await expect.poll(() => page.locator('[data-edge="close->sma50"]').count()).toBe(1);
     await expect.poll(() => page.locator('[data-edge="ret->vol"]').count()).toBe(1);
+    // A node is a button: selecting it from the keyboard shows what it is.
+    await page.locator('[data-node="rsi"]').focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByTestId('node-details').textContent()).toContain('rsi(close) period 14');
+    await page.getByTestId('dag').scrollIntoViewIfNeeded();
+    await screenshot(page, 'graph-dag');
   });
 
   test('adding sma period 50 through the form adds a series equal to the analytics endpoint', async () => {
