@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Configures and builds tickgraph into build/ (Ninja, ccache when present). The binary is
-# build/bin/tickgraph. Extra arguments go to CMake, e.g. -DTICKGRAPH_BUILD_BENCH=OFF.
+# Configures and builds tickgraph into build/ (Ninja, ccache when present), and the web UI into
+# web/dist (npm run build, when web/node_modules is there). The binary is build/bin/tickgraph.
+# Extra arguments go to CMake, e.g. -DTICKGRAPH_BUILD_BENCH=OFF.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
