@@ -45,6 +45,13 @@ npm_install() {
     (cd "$dir" && npm "$command" --no-audit --no-fund --loglevel=error "$@")
   fi
 }
+# Vite 8 needs Node.js 20.19 or newer (Debian 12's own nodejs is 18).
+node_version=$(node --version 2>/dev/null || echo none)
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+              process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' 2>/dev/null; then
+  echo "bootstrap: the web UI needs Node.js 20.19 or newer; found $node_version" >&2
+  exit 1
+fi
 npm_install scripts/deps ci --ignore-scripts
 # web/ takes `npm install` (which follows the lock file) rather than `npm ci`: the registry here
 # does not serve other platforms' builds of Tailwind's native module, so the lock file cannot
