@@ -57,6 +57,7 @@ test('charting another interval or asset replaces the subscription', async () =>
     async () => (await liveTopics()) === topics,
     5000,
   );
+  await screenshot(page, 'switched-asset');
   await page.close();
   expect(errors).toEqual([]);
 });
