@@ -551,7 +551,9 @@ def test_bad_websocket_frames(server, frame, expect):
     closed with a close frame; the server never crashes."""
     s = ws_connect(server.port)
     try:
-        s.sendall(frame)
+        # An oversized frame is refused from its header: send only its start, or the server's
+        # close frame can be lost to a reset while the client is still sending the rest.
+        s.sendall(frame if len(frame) < 1 << 20 else frame[:1 << 16])
         if expect == "error":
             s.sendall(ws_frame(json.dumps({"subscribe": {"assets": ["R"],
                                                          "interval": "INTERVAL_1M"}}).encode()))
