@@ -106,6 +106,27 @@ bool same_ticks(const std::vector<StoredTick>& a, const std::vector<StoredTick>&
   return true;
 }
 
+// Every field of a credential or key, so that a mismatch shows which one differs.
+std::string fields(const Credential& c) {
+  std::string out = "{id=" + c.id + " kind=" + c.kind + " name=" + c.name + " scopes=[";
+  for (std::size_t i = 0; i < c.scopes.size(); ++i) out += (i ? "," : "") + c.scopes[i];
+  out += "] secret_hash=" + c.secret_hash + " created=" + std::to_string(c.created) +
+         " revoked=" + (c.revoked ? std::to_string(*c.revoked) : "none") + "}";
+  return out;
+}
+
+std::string fields(const SigningKey& k) {
+  return "{kid=" + k.kid + " algorithm=" + k.algorithm + " created=" + std::to_string(k.created) +
+         " pem=" + k.private_pem + "}";
+}
+
+// A signing key whose every field depends on `tag`.
+SigningKey test_key(const std::string& tag, Timestamp created) {
+  return SigningKey{"kid-" + tag, "ES256",
+                    "-----BEGIN PRIVATE KEY-----\nMIGH" + tag + "\n-----END PRIVATE KEY-----\n",
+                    created};
+}
+
 struct Backend {
   std::string name;  // "sqlite" or "postgres"
   std::string url;   // empty for sqlite: each test makes its own file
@@ -176,6 +197,37 @@ class StoreConformance : public ::testing::TestWithParam<Backend> {
     a.exchange = std::move(exchange);
     return MUST(store_->upsert_asset(a));
   }
+
+  // A credential id unique to this test.
+  std::string cred_id(std::string_view s) const { return prefix_ + std::string(s); }
+  Credential credential(std::string_view id, std::string kind, Timestamp created,
+                        std::vector<std::string> scopes = {"read"}) const {
+    Credential c;
+    c.id = cred_id(id);
+    c.kind = std::move(kind);
+    c.name = "label of " + std::string(id);
+    c.scopes = std::move(scopes);
+    c.secret_hash = "sha256:" + std::string(64, 'a');
+    c.created = created;
+    return c;
+  }
+  // The ids (without the prefix) of this test's credentials, in the order listed.
+  std::vector<std::string> ids(const std::vector<Credential>& credentials) const {
+    std::vector<std::string> out;
+    for (const Credential& c : credentials) {
+      if (c.id.starts_with(prefix_)) out.push_back(c.id.substr(prefix_.size()));
+    }
+    return out;
+  }
+  // The stored credential with this (full) id; stops the test when there is none.
+  Credential found(const std::string& id) {
+    std::optional<Credential> c = MUST(store_->find_credential(id));
+    if (!c) stop_test(__FILE__, __LINE__, "no credential '" + id + "'");
+    return std::move(*c);
+  }
+  // True when the database starts empty for each test (a new SQLite file). The PostgreSQL
+  // database is shared, so another test or run may already have stored the signing key.
+  bool fresh_database() const { return GetParam().name == "sqlite"; }
 
   CandleSeries all_candles(std::int64_t asset, Interval interval = Interval::k1d) {
     return MUST(store_->read_candles(asset, interval, TimeRange{}));
@@ -663,6 +715,174 @@ TEST_P(StoreConformance, OffsetsSetGetAndOverwrite) {
   EXPECT_FALSE(MUST(store_->get_offset(source("nats"), "1")).has_value());
 }
 
+TEST_P(StoreConformance, CredentialsRoundTripWithEveryField) {
+  // A credential comes back with every field as given, scopes in their order, for both kinds.
+  Credential client =
+      credential("client-1", "client", kDay0 + 123'456'789, {"write", "read", "admin"});
+  client.name = "Grafana dashboard \"prod\" ü";
+  client.secret_hash = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+  MUST(store_->add_credential(client));
+  Credential key = credential("key-1", "api_key", -5 * kSecond, {});
+  key.revoked = kDay0 + 7;  // added as revoked (e.g. restored from a backup)
+  MUST(store_->add_credential(key));
+
+  const std::optional<Credential> found = MUST(store_->find_credential(client.id));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(fields(*found), fields(client));
+  EXPECT_EQ(found->scopes, (std::vector<std::string>{"write", "read", "admin"}));
+  EXPECT_FALSE(found->revoked.has_value());
+  const std::optional<Credential> found_key = MUST(store_->find_credential(key.id));
+  ASSERT_TRUE(found_key.has_value());
+  EXPECT_EQ(fields(*found_key), fields(key));
+  EXPECT_TRUE(found_key->scopes.empty());
+  EXPECT_FALSE(MUST(store_->find_credential(cred_id("nope"))).has_value());
+}
+
+TEST_P(StoreConformance, ADuplicateCredentialIdIsRefusedNamingIt) {
+  // An id is unique over clients and API keys: adding it again, of either kind, fails naming it
+  // and leaves the first credential as it was.
+  const Credential first = credential("dup", "client", kDay0);
+  MUST(store_->add_credential(first));
+  for (const char* kind : {"client", "api_key"}) {
+    Credential again = credential("dup", kind, kDay0 + kDay, {"admin"});
+    again.secret_hash = "sha256:" + std::string(64, 'b');
+    const Status s = store_->add_credential(again);
+    ASSERT_FALSE(s.ok()) << kind;
+    EXPECT_NE(s.message().find(first.id), std::string::npos) << s.message();
+  }
+  const std::optional<Credential> stored = MUST(store_->find_credential(first.id));
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(fields(*stored), fields(first));
+  EXPECT_EQ(ids(MUST(store_->list_credentials())), std::vector<std::string>{"dup"});
+}
+
+TEST_P(StoreConformance, InvalidCredentialsAreRefusedAndNotStored) {
+  // Credentials the store could not give back as given are refused with a message naming them.
+  std::vector<Credential> bad(6, credential("bad", "client", kDay0));
+  bad[0].kind = "user";
+  bad[1].scopes = {"read write"};  // scopes are stored space-separated
+  bad[2].scopes = {"read", ""};
+  bad[3].secret_hash = "";
+  bad[4].name = std::string("nul\0inside", 10);
+  bad[5].id = "";
+  for (std::size_t i = 0; i < bad.size(); ++i) {
+    const Status s = store_->add_credential(bad[i]);
+    ASSERT_FALSE(s.ok()) << "case " << i;
+    EXPECT_NE(s.message().find("add_credential"), std::string::npos) << s.message();
+    if (!bad[i].id.empty()) {
+      EXPECT_NE(s.message().find(bad[i].id), std::string::npos) << s.message();
+    }
+  }
+  EXPECT_FALSE(MUST(store_->find_credential(cred_id("bad"))).has_value());
+  EXPECT_TRUE(ids(MUST(store_->list_credentials())).empty());
+  EXPECT_FALSE(store_->list_credentials("users").ok());
+}
+
+TEST_P(StoreConformance, CredentialsAreListedByKindOldestFirst) {
+  // Listing gives one kind or both, oldest first with ties by id, revoked ones included.
+  MUST(store_->add_credential(credential("k3", "client", kDay0 + 2)));
+  MUST(store_->add_credential(credential("k1", "api_key", kDay0 + 1)));
+  MUST(store_->add_credential(credential("k2", "client", kDay0 + 1)));
+  MUST(store_->add_credential(credential("k0", "api_key", kDay0 + 3)));
+  MUST(store_->add_credential(credential("k4", "client", kDay0 - kDay)));
+  EXPECT_TRUE(MUST(store_->revoke_credential(cred_id("k2"), kDay0 + kDay)));
+
+  using V = std::vector<std::string>;
+  EXPECT_EQ(ids(MUST(store_->list_credentials())), (V{"k4", "k1", "k2", "k3", "k0"}));
+  EXPECT_EQ(ids(MUST(store_->list_credentials(""))), (V{"k4", "k1", "k2", "k3", "k0"}));
+  EXPECT_EQ(ids(MUST(store_->list_credentials("client"))), (V{"k4", "k2", "k3"}));
+  EXPECT_EQ(ids(MUST(store_->list_credentials("api_key"))), (V{"k1", "k0"}));
+  for (const Credential& c : MUST(store_->list_credentials("client"))) {
+    if (c.id == cred_id("k2")) {
+      EXPECT_EQ(c.revoked, std::optional<Timestamp>(kDay0 + kDay));
+    } else if (c.id.starts_with(prefix_)) {
+      EXPECT_FALSE(c.revoked.has_value()) << c.id;
+    }
+  }
+}
+
+TEST_P(StoreConformance, RevokingKeepsTheFirstTimeAndReportsUnknownIds) {
+  // Revoking an unknown id is false; a known one is true, once or again, and keeps the first
+  // revocation time; nothing else about the credential changes.
+  EXPECT_FALSE(MUST(store_->revoke_credential(cred_id("ghost"), kDay0)));
+  EXPECT_FALSE(MUST(store_->find_credential(cred_id("ghost"))).has_value());
+
+  const Credential key = credential("key", "api_key", kDay0, {"read", "write"});
+  const Credential other = credential("other", "api_key", kDay0);
+  MUST(store_->add_credential(key));
+  MUST(store_->add_credential(other));
+  EXPECT_TRUE(MUST(store_->revoke_credential(key.id, kDay0 + kDay)));
+  Credential expected = key;
+  expected.revoked = kDay0 + kDay;
+  EXPECT_EQ(fields(found(key.id)), fields(expected));
+
+  EXPECT_TRUE(MUST(store_->revoke_credential(key.id, kDay0 + 2 * kDay)));
+  EXPECT_EQ(fields(found(key.id)), fields(expected));
+  EXPECT_EQ(fields(found(other.id)), fields(other));
+}
+
+TEST_P(StoreConformance, TheSigningKeyIsStoredOnceAndKeptAcrossReopening) {
+  // The first call stores its candidate; later calls, with other candidates, through the same
+  // Store, another one or after reopening, all get that same key back.
+  const SigningKey first_candidate = test_key(prefix_ + "1", kDay0);
+  const SigningKey first = MUST(store_->signing_key(first_candidate));
+  if (fresh_database()) {
+    EXPECT_EQ(fields(first), fields(first_candidate));
+  }
+  EXPECT_FALSE(first.kid.empty());
+  EXPECT_FALSE(first.private_pem.empty());
+
+  // An older candidate does not displace it either.
+  EXPECT_EQ(fields(MUST(store_->signing_key(test_key(prefix_ + "2", kDay0 - kDay)))),
+            fields(first));
+  std::unique_ptr<Store> second = MUST(open_store(url_));
+  EXPECT_EQ(fields(MUST(second->signing_key(test_key(prefix_ + "3", kDay0 + kDay)))),
+            fields(first));
+  second.reset();
+  store_.reset();
+  store_ = MUST(open_store(url_));
+  EXPECT_EQ(fields(MUST(store_->signing_key(test_key(prefix_ + "4", kDay0 + 2 * kDay)))),
+            fields(first));
+
+  // A candidate with an empty field is refused, even when a key is stored.
+  SigningKey empty = test_key(prefix_ + "5", kDay0);
+  empty.private_pem.clear();
+  const Result<SigningKey> refused = store_->signing_key(empty);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("signing_key"), std::string::npos) << refused.message();
+}
+
+TEST_P(StoreConformance, StoresRacingForTheFirstSigningKeyAllGetTheSameOne) {
+  // Servers starting together (here: Stores on one URL, one thread each) store one key between
+  // them, and every one of them gets that key.
+  constexpr int kStores = 4;
+  std::vector<std::unique_ptr<Store>> stores;
+  for (int i = 0; i < kStores; ++i) stores.push_back(MUST(open_store(url_)));
+  std::vector<SigningKey> candidates;
+  for (int i = 0; i < kStores; ++i) candidates.push_back(test_key(prefix_ + std::to_string(i), i));
+  std::vector<Result<SigningKey>> got(kStores, Result<SigningKey>::error("not run"));
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kStores; ++i) {
+    threads.emplace_back([&, i] {
+      ++ready;
+      while (ready.load() < kStores) std::this_thread::yield();
+      got[i] = stores[i]->signing_key(candidates[i]);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < kStores; ++i) {
+    ASSERT_TRUE(got[i].ok()) << got[i].message();
+    EXPECT_EQ(fields(*got[i]), fields(*got[0])) << "store " << i;
+  }
+  if (fresh_database()) {
+    bool is_a_candidate = false;
+    for (const SigningKey& c : candidates) is_a_candidate |= fields(c) == fields(*got[0]);
+    EXPECT_TRUE(is_a_candidate) << fields(*got[0]);
+  }
+  EXPECT_EQ(fields(MUST(store_->signing_key(test_key(prefix_ + "late", 0)))), fields(*got[0]));
+}
+
 TEST_P(StoreConformance, ReopeningTheSameUrlKeepsEverything) {
   // Everything written is there again after the store is closed and opened anew.
   const Asset a = add_asset("KEEP", "Kept Corp");
@@ -675,6 +895,9 @@ TEST_P(StoreConformance, ReopeningTheSameUrlKeepsEverything) {
   const AnalyticsSeries s{"out", {kDay0, kDay0 + kDay}, {kNaN, 2.0}};
   MUST(store_->write_analytics(a.id, g.graph_id, g.version, {&s, 1}));
   MUST(store_->set_offset(source("src"), "p", 99));
+  const Credential cred = credential("kept", "client", kDay0, {"read", "write"});
+  MUST(store_->add_credential(cred));
+  MUST(store_->revoke_credential(cred.id, kDay0 + kDay));
 
   store_.reset();
   store_ = MUST(open_store(url_));
@@ -697,6 +920,9 @@ TEST_P(StoreConformance, ReopeningTheSameUrlKeepsEverything) {
   EXPECT_EQ(sb.time, s.time);
   EXPECT_TRUE(same_values(sb.values, s.values));
   EXPECT_EQ(MUST(store_->get_offset(source("src"), "p")), std::optional<std::int64_t>(99));
+  Credential revoked = cred;
+  revoked.revoked = kDay0 + kDay;
+  EXPECT_EQ(fields(found(cred.id)), fields(revoked));
   // And writing after the reopen still classifies against what was stored before.
   EXPECT_EQ(MUST(store_->write_candles(a.id, Interval::k1d, bars)).unchanged, 50);
 }

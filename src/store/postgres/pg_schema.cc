@@ -80,6 +80,24 @@ CREATE TABLE ingest_offsets (
   PRIMARY KEY (source, partition)
 );
 )sql"},
+    // Credentials and the token signing key of `tickgraph serve`.
+    {2, R"sql(
+CREATE TABLE credentials (
+  id          text COLLATE "C" PRIMARY KEY,  -- unique over both kinds
+  kind        text COLLATE "C" NOT NULL CHECK (kind IN ('client', 'api_key')),
+  name        text NOT NULL,
+  scopes      text NOT NULL,                 -- space-separated, in the order given
+  secret_hash text NOT NULL,
+  created     bigint NOT NULL,
+  revoked     bigint                         -- NULL while valid
+);
+CREATE TABLE signing_keys (
+  kid         text COLLATE "C" PRIMARY KEY,
+  algorithm   text NOT NULL,
+  private_pem text NOT NULL,
+  created     bigint NOT NULL
+);
+)sql"},
 };
 
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion,

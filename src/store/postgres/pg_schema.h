@@ -13,7 +13,7 @@
 namespace tickgraph::store::pg {
 
 // The schema version this build creates and understands.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Creates the schema or migrates it forward to kSchemaVersion. Fails, naming both versions and
 // `server`, when the database's schema is newer than this build. Throws libpqxx exceptions on

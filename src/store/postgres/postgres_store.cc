@@ -22,6 +22,7 @@
 #include <cmath>
 #include <exception>
 #include <limits>
+#include <optional>
 #include <pqxx/except>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
@@ -256,6 +257,87 @@ constexpr const char* kGraphColumns = "SELECT graph_id, name, version, spec, cre
 // of one graph name.
 constexpr int kGraphNameLock = 0x67726170;  // "grap"
 
+// Credential scopes are stored space-separated (as in an OAuth2 scope parameter), in the order
+// given; invalid_credential() makes sure that splitting gives them back.
+std::string join_scopes(const std::vector<std::string>& scopes) {
+  std::string out;
+  for (const std::string& scope : scopes) {
+    if (!out.empty()) out += ' ';
+    out += scope;
+  }
+  return out;
+}
+
+std::vector<std::string> split_scopes(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const std::size_t space = text.find(' ');
+    out.emplace_back(text.substr(0, space));
+    text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
+  }
+  return out;
+}
+
+bool has_nul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
+
+// Why a credential cannot be stored, or "" when it can. Parameters are sent as C strings, which
+// would silently end at a NUL byte.
+std::string invalid_credential(const Credential& c) {
+  if (c.id.empty()) return "the id is empty";
+  if (c.kind != "client" && c.kind != "api_key") {
+    return "kind '" + c.kind + "' is neither \"client\" nor \"api_key\"";
+  }
+  if (c.secret_hash.empty()) return "the secret hash is empty";
+  for (const std::string& scope : c.scopes) {
+    if (scope.empty() || scope.find(' ') != std::string::npos) {
+      return "scope '" + scope + "' is empty or contains a space";
+    }
+    if (has_nul(scope)) return "a scope contains a NUL byte";
+  }
+  if (has_nul(c.id) || has_nul(c.name) || has_nul(c.secret_hash)) {
+    return "the id, name or secret hash contains a NUL byte";
+  }
+  return "";
+}
+
+// Why a signing key cannot be stored, or "" when it can.
+std::string invalid_signing_key(const SigningKey& k) {
+  if (k.kid.empty() || k.algorithm.empty() || k.private_pem.empty()) {
+    return "the candidate key has an empty kid, algorithm or private key";
+  }
+  if (has_nul(k.kid) || has_nul(k.algorithm) || has_nul(k.private_pem)) {
+    return "the candidate key contains a NUL byte";
+  }
+  return "";
+}
+
+constexpr const char* kCredentialColumns =
+    "SELECT id, kind, name, scopes, secret_hash, created, revoked FROM credentials ";
+
+Credential credential_from_row(const pqxx::row& row) {
+  Credential c;
+  c.id = row[0].as<std::string>();
+  c.kind = row[1].as<std::string>();
+  c.name = row[2].as<std::string>();
+  c.scopes = split_scopes(row[3].as<std::string>());
+  c.secret_hash = row[4].as<std::string>();
+  c.created = row[5].as<std::int64_t>();
+  if (!row[6].is_null()) c.revoked = row[6].as<std::int64_t>();
+  return c;
+}
+
+constexpr const char* kOldestSigningKey =
+    "SELECT kid, algorithm, private_pem, created FROM signing_keys ORDER BY created, kid LIMIT 1";
+
+SigningKey signing_key_from_row(const pqxx::row& row) {
+  return SigningKey{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                    row[3].as<std::int64_t>()};
+}
+
+// The advisory lock (first key; the second is 0) that serialises the servers storing the first
+// signing key.
+constexpr int kSigningKeyLock = 0x6b657973;  // "keys"
+
 class PostgresStore final : public Store {
  public:
   explicit PostgresStore(std::unique_ptr<pg::ConnectionPool> pool) : pool_(std::move(pool)) {}
@@ -292,6 +374,13 @@ class PostgresStore final : public Store {
                     std::int64_t offset) override;
   Result<std::optional<std::int64_t>> get_offset(std::string_view source,
                                                  std::string_view partition) override;
+
+  Status add_credential(const Credential& credential) override;
+  Result<std::optional<Credential>> find_credential(std::string_view id) override;
+  Result<std::vector<Credential>> list_credentials(std::string_view kind) override;
+  Result<bool> revoke_credential(std::string_view id, Timestamp at) override;
+
+  Result<SigningKey> signing_key(const SigningKey& candidate) override;
 
  private:
   // Runs `body` on a pooled connection; turns every failure (a returned error or an exception)
@@ -957,6 +1046,115 @@ Result<std::optional<std::int64_t>> PostgresStore::get_offset(std::string_view s
                if (rows.empty()) return std::optional<std::int64_t>();
                return std::optional<std::int64_t>(rows[0][0].as<std::int64_t>());
              });
+}
+
+// --- credentials ---
+
+Status PostgresStore::add_credential(const Credential& credential) {
+  const std::string what = "add_credential(" + credential.id + ")";
+  if (const std::string why = invalid_credential(credential); !why.empty()) {
+    return Status::error(fail(what, why));
+  }
+  return run(what, [&](PgConnection& conn) -> Status {
+    // A transaction even for one statement: a connection lost during COMMIT then reports
+    // in_doubt_error instead of run() retrying an insert that may have been committed.
+    pqxx::work tx(conn);
+    BinaryParams params;
+    params.text(credential.id)
+        .text(credential.kind)
+        .text(credential.name)
+        .text(join_scopes(credential.scopes))
+        .text(credential.secret_hash)
+        .int64(credential.created);
+    if (credential.revoked) {
+      params.int64(*credential.revoked);
+    } else {
+      params.null(pg::kInt8Oid);
+    }
+    const BinaryResult r = exec_binary(
+        conn.raw(),
+        "INSERT INTO credentials (id, kind, name, scopes, secret_hash, created, revoked) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+        params);
+    if (r.affected() == 0) {
+      return Status::error("a credential with id '" + credential.id + "' already exists");
+    }
+    tx.commit();
+    return Status();
+  });
+}
+
+Result<std::optional<Credential>> PostgresStore::find_credential(std::string_view id) {
+  const std::string key(id);
+  return run("find_credential(" + key + ")",
+             [&](PgConnection& conn) -> Result<std::optional<Credential>> {
+               pqxx::nontransaction tx(conn);
+               const pqxx::result rows =
+                   tx.exec_params(std::string(kCredentialColumns) + "WHERE id = $1", key);
+               if (rows.empty()) return std::optional<Credential>();
+               return std::optional<Credential>(credential_from_row(rows[0]));
+             });
+}
+
+Result<std::vector<Credential>> PostgresStore::list_credentials(std::string_view kind) {
+  const std::string k(kind);
+  const std::string what = "list_credentials(" + k + ")";
+  if (!k.empty() && k != "client" && k != "api_key") {
+    return Status::error(
+        fail(what, "kind '" + k + "' is neither \"client\" nor \"api_key\" (nor \"\" for both)"));
+  }
+  return run(what, [&](PgConnection& conn) -> Result<std::vector<Credential>> {
+    pqxx::nontransaction tx(conn);
+    const pqxx::result rows = tx.exec_params(
+        std::string(kCredentialColumns) + "WHERE $1 = '' OR kind = $1 ORDER BY created, id", k);
+    std::vector<Credential> out;
+    out.reserve(rows.size());
+    for (const pqxx::row& row : rows) out.push_back(credential_from_row(row));
+    return out;
+  });
+}
+
+Result<bool> PostgresStore::revoke_credential(std::string_view id, Timestamp at) {
+  const std::string key(id);
+  return run("revoke_credential(" + key + ")", [&](PgConnection& conn) -> Result<bool> {
+    pqxx::work tx(conn);
+    // Matches the row even when it is already revoked, so that the count tells whether the id
+    // exists; coalesce() keeps the first revocation time.
+    const pqxx::result r = tx.exec_params(
+        "UPDATE credentials SET revoked = coalesce(revoked, $2) WHERE id = $1", key, at);
+    tx.commit();
+    return r.affected_rows() > 0;
+  });
+}
+
+// --- token signing key ---
+
+Result<SigningKey> PostgresStore::signing_key(const SigningKey& candidate) {
+  const std::string what = "signing_key";
+  if (const std::string why = invalid_signing_key(candidate); !why.empty()) {
+    return Status::error(fail(what, why));
+  }
+  return run(what, [&](PgConnection& conn) -> Result<SigningKey> {
+    {
+      // Usually a key is stored: one read, no lock.
+      pqxx::nontransaction read(conn);
+      const pqxx::result rows = read.exec(kOldestSigningKey);
+      if (!rows.empty()) return signing_key_from_row(rows[0]);
+    }
+    // None yet. Servers that get here at once would each insert their own key (different kids do
+    // not conflict), so they take turns: the first stores its candidate; the others, whose next
+    // statements see what it committed (READ COMMITTED), find that key and insert nothing.
+    pqxx::work tx(conn);
+    tx.exec_params("SELECT pg_advisory_xact_lock($1, 0)", kSigningKeyLock);
+    tx.exec_params0(
+        "INSERT INTO signing_keys (kid, algorithm, private_pem, created) "
+        "SELECT $1::text, $2::text, $3::text, $4::bigint "
+        "WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
+        candidate.kid, candidate.algorithm, candidate.private_pem, candidate.created);
+    const SigningKey stored = signing_key_from_row(tx.exec1(kOldestSigningKey));
+    tx.commit();
+    return stored;
+  });
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// What only the PostgreSQL store has: schema versions in a shared server, connection errors, the
-// pool, lost connections, NULL for NaN, and the bulk paths (direct COPY, stage table + upsert,
+// What only the PostgreSQL store has: schema versions in a shared server and their migration,
+// connection errors, the pool, lost connections, NULL for NaN, the first signing key stored by
+// racing servers in an empty database, and the bulk paths (direct COPY, stage table + upsert,
 // repeated keys) checked against the SQLite store as the oracle. The behaviour both stores share
 // is in ../store_conformance_test.cc.
 //
@@ -16,12 +17,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "store/postgres/pg_connection.h"
+#include "store/postgres/pg_schema.h"
 #include "store/store.h"
 
 namespace tickgraph::store {
@@ -29,6 +32,8 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr Timestamp kDay0 = 1'577'836'800 * kSecond;  // 2020-01-01
+// The schema version this build creates, as PostgreSQL prints it.
+const std::string kVersion = std::to_string(pg::kSchemaVersion);
 
 std::string test_url() {
   const char* url = std::getenv("TICKGRAPH_TEST_PG_URL");
@@ -134,13 +139,14 @@ class PostgresStoreTest : public ::testing::Test {
 };
 
 TEST_F(PostgresStoreTest, AFreshDatabaseGetsTheSchemaOnceAtTheCurrentVersion) {
-  // Opening an empty database creates the schema at version 1; opening again adds nothing.
+  // Opening an empty database creates the schema at the current version, recording each
+  // migration once; opening again adds nothing.
   ScratchDatabase db(url_);
   ASSERT_EQ(db.error(), "");
   ASSERT_NE(open(db.conninfo()), nullptr);
-  EXPECT_EQ(query(db.conninfo(), "SELECT max(version) FROM schema_version"), "1");
+  EXPECT_EQ(query(db.conninfo(), "SELECT max(version) FROM schema_version"), kVersion);
   ASSERT_NE(open(db.conninfo()), nullptr);
-  EXPECT_EQ(query(db.conninfo(), "SELECT count(*) FROM schema_version"), "1");
+  EXPECT_EQ(query(db.conninfo(), "SELECT count(*) FROM schema_version"), kVersion);
   EXPECT_EQ(query(db.conninfo(), "SELECT count(*) FROM candles"), "0");
 }
 
@@ -157,7 +163,7 @@ TEST_F(PostgresStoreTest, ConcurrentOpensOfAnEmptyDatabaseMigrateItOnce) {
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_EQ(query(db.conninfo(), "SELECT count(*) FROM schema_version"), "1");
+  EXPECT_EQ(query(db.conninfo(), "SELECT count(*) FROM schema_version"), kVersion);
 }
 
 TEST_F(PostgresStoreTest, ANewerSchemaIsRefusedNamingBothVersionsAndTheServer) {
@@ -169,9 +175,93 @@ TEST_F(PostgresStoreTest, ANewerSchemaIsRefusedNamingBothVersionsAndTheServer) {
   const Result<std::unique_ptr<Store>> s = open_postgres_store(db.conninfo());
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("schema version 7"), std::string::npos) << s.message();
-  EXPECT_NE(s.message().find("version 1"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("version " + kVersion), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("/" + db.name()), std::string::npos) << s.message();
-  EXPECT_EQ(query(db.conninfo(), "SELECT count(*) FROM schema_version"), "2");
+  EXPECT_EQ(query(db.conninfo(), "SELECT count(*) FROM schema_version"),
+            std::to_string(pg::kSchemaVersion + 1));
+}
+
+TEST_F(PostgresStoreTest, AVersionOneDatabaseIsMigratedKeepingItsData) {
+  // A database written before credentials existed (schema version 1) is migrated when opened:
+  // it keeps its data and then stores credentials and the signing key.
+  ScratchDatabase db(url_);
+  ASSERT_EQ(db.error(), "");
+  std::int64_t asset_id = 0;
+  {
+    std::unique_ptr<Store> store = open(db.conninfo());
+    ASSERT_NE(store, nullptr);
+    asset_id = add_asset(*store, "OLD").id;
+    ASSERT_TRUE(store->set_offset("src", "0", 5).ok());
+  }
+  // Back to what a version-1 build left: migration 2 only added these two tables.
+  ASSERT_EQ(query(db.conninfo(),
+                  "DROP TABLE credentials, signing_keys; "
+                  "DELETE FROM schema_version WHERE version >= 2"),
+            "");
+  ASSERT_EQ(query(db.conninfo(), "SELECT max(version) FROM schema_version"), "1");
+
+  std::unique_ptr<Store> store = open(db.conninfo());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(query(db.conninfo(), "SELECT max(version) FROM schema_version"), kVersion);
+  EXPECT_EQ(query(db.conninfo(),
+                  "SELECT count(*) FROM pg_tables WHERE tablename IN ('credentials', "
+                  "'signing_keys')"),
+            "2");
+  const Result<std::optional<Asset>> asset = store->find_asset(prefix_ + "OLD");
+  ASSERT_TRUE(asset.ok() && asset->has_value()) << asset.message();
+  EXPECT_EQ((*asset)->id, asset_id);
+  EXPECT_EQ(*store->get_offset("src", "0"), std::optional<std::int64_t>(5));
+
+  Credential c;
+  c.id = prefix_ + "client";
+  c.kind = "client";
+  c.name = "after the migration";
+  c.scopes = {"read"};
+  c.secret_hash = "sha256:00";
+  c.created = kDay0;
+  ASSERT_TRUE(store->add_credential(c).ok());
+  const Result<std::optional<Credential>> back = store->find_credential(c.id);
+  ASSERT_TRUE(back.ok() && back->has_value()) << back.message();
+  EXPECT_EQ((*back)->name, "after the migration");
+  const Result<SigningKey> key = store->signing_key({"kid-1", "ES256", "pem", kDay0});
+  ASSERT_TRUE(key.ok()) << key.message();
+  EXPECT_EQ(key->kid, "kid-1");
+}
+
+TEST_F(PostgresStoreTest, OneSigningKeyIsStoredWhenServersStartTogether) {
+  // In an empty database, stores racing for the first signing key (as servers starting at once
+  // would, each on its own connections) store exactly one of their candidates and all get it.
+  ScratchDatabase db(url_);
+  ASSERT_EQ(db.error(), "");
+  constexpr int kStores = 6;
+  std::vector<std::unique_ptr<Store>> stores;
+  for (int i = 0; i < kStores; ++i) {
+    stores.push_back(open(db.conninfo()));
+    ASSERT_NE(stores.back(), nullptr);
+  }
+  std::vector<std::string> kids(kStores);
+  std::atomic<int> ready{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kStores; ++i) {
+    threads.emplace_back([&, i] {
+      const SigningKey candidate{"kid-" + std::to_string(i), "ES256", "pem-" + std::to_string(i),
+                                 kDay0 + i};
+      ++ready;
+      while (ready.load() < kStores) std::this_thread::yield();
+      const Result<SigningKey> key = stores[i]->signing_key(candidate);
+      if (!key.ok() || key->private_pem != "pem-" + key->kid.substr(4)) {
+        ++failures;
+      } else {
+        kids[i] = key->kid;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  for (int i = 1; i < kStores; ++i) EXPECT_EQ(kids[i], kids[0]) << "store " << i;
+  EXPECT_EQ(query(db.conninfo(), "SELECT count(*) FROM signing_keys"), "1");
+  EXPECT_EQ(query(db.conninfo(), "SELECT kid FROM signing_keys"), kids[0]);
 }
 
 TEST_F(PostgresStoreTest, ConnectionErrorsNameTheServerButNeverThePassword) {

@@ -31,11 +31,14 @@
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace tickgraph::store {
 
@@ -109,6 +112,25 @@ CREATE TABLE ingest_offsets (
   "offset"    INTEGER NOT NULL,
   PRIMARY KEY (source, "partition")
 ) WITHOUT ROWID;
+)sql",
+    // 2: credentials and the token signing key of `tickgraph serve`.
+    R"sql(
+CREATE TABLE credentials (
+  id          TEXT PRIMARY KEY,         -- unique over both kinds
+  kind        TEXT NOT NULL CHECK (kind IN ('client', 'api_key')),
+  name        TEXT NOT NULL,
+  scopes      TEXT NOT NULL,            -- space-separated, in the order given
+  secret_hash TEXT NOT NULL,
+  created     INTEGER NOT NULL,
+  revoked     INTEGER                   -- NULL while valid
+);
+
+CREATE TABLE signing_keys (
+  kid         TEXT PRIMARY KEY,
+  algorithm   TEXT NOT NULL,
+  private_pem TEXT NOT NULL,
+  created     INTEGER NOT NULL
+);
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -196,6 +218,27 @@ constexpr std::string_view kSetOffset =
 constexpr std::string_view kGetOffset =
     "SELECT \"offset\" FROM ingest_offsets WHERE source = ?1 AND \"partition\" = ?2";
 
+constexpr std::string_view kInsertCredential =
+    "INSERT INTO credentials (id, kind, name, scopes, secret_hash, created, revoked) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING";
+constexpr std::string_view kFindCredential =
+    "SELECT id, kind, name, scopes, secret_hash, created, revoked FROM credentials WHERE id = ?1";
+constexpr std::string_view kListCredentials =
+    "SELECT id, kind, name, scopes, secret_hash, created, revoked FROM credentials "
+    "WHERE ?1 = '' OR kind = ?1 ORDER BY created, id";
+// Matches the row even when it is already revoked, so that sqlite3_changes() tells whether the id
+// exists; coalesce() keeps the first revocation time.
+constexpr std::string_view kRevokeCredential =
+    "UPDATE credentials SET revoked = coalesce(revoked, ?2) WHERE id = ?1";
+
+constexpr std::string_view kOldestSigningKey =
+    "SELECT kid, algorithm, private_pem, created FROM signing_keys ORDER BY created, kid LIMIT 1";
+// Stores the candidate only into an empty table: a second key, even with another kid, is never
+// added.
+constexpr std::string_view kInsertFirstSigningKey =
+    "INSERT INTO signing_keys (kid, algorithm, private_pem, created) "
+    "SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM signing_keys)";
+
 // --- small helpers ---
 
 // SQLite reads a bound text through this pointer; a null pointer would bind NULL, not "".
@@ -242,6 +285,60 @@ const char* non_finite_field(const Candle& b) {
   if (!std::isfinite(b.close)) return "close";
   if (!std::isfinite(b.volume)) return "volume";
   return nullptr;
+}
+
+// Credential scopes are stored space-separated (as in an OAuth2 scope parameter), in the order
+// given; invalid_credential() makes sure that splitting gives them back.
+std::string join_scopes(const std::vector<std::string>& scopes) {
+  std::string out;
+  for (const std::string& scope : scopes) {
+    if (!out.empty()) out += ' ';
+    out += scope;
+  }
+  return out;
+}
+
+std::vector<std::string> split_scopes(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const std::size_t space = text.find(' ');
+    out.emplace_back(text.substr(0, space));
+    text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
+  }
+  return out;
+}
+
+bool has_nul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
+
+// Why a credential cannot be stored, or "" when it can. NUL bytes are refused because the
+// PostgreSQL store cannot keep them, and both stores accept the same credentials.
+std::string invalid_credential(const Credential& c) {
+  if (c.id.empty()) return "the id is empty";
+  if (c.kind != "client" && c.kind != "api_key") {
+    return "kind '" + c.kind + "' is neither \"client\" nor \"api_key\"";
+  }
+  if (c.secret_hash.empty()) return "the secret hash is empty";
+  for (const std::string& scope : c.scopes) {
+    if (scope.empty() || scope.find(' ') != std::string::npos) {
+      return "scope '" + scope + "' is empty or contains a space";
+    }
+    if (has_nul(scope)) return "a scope contains a NUL byte";
+  }
+  if (has_nul(c.id) || has_nul(c.name) || has_nul(c.secret_hash)) {
+    return "the id, name or secret hash contains a NUL byte";
+  }
+  return "";
+}
+
+// Why a signing key cannot be stored, or "" when it can.
+std::string invalid_signing_key(const SigningKey& k) {
+  if (k.kid.empty() || k.algorithm.empty() || k.private_pem.empty()) {
+    return "the candidate key has an empty kid, algorithm or private key";
+  }
+  if (has_nul(k.kid) || has_nul(k.algorithm) || has_nul(k.private_pem)) {
+    return "the candidate key contains a NUL byte";
+  }
+  return "";
 }
 
 // Owns one prepared statement.
@@ -325,6 +422,13 @@ class SqliteStore final : public Store {
   Result<std::optional<std::int64_t>> get_offset(std::string_view source,
                                                  std::string_view partition) override;
 
+  Status add_credential(const Credential& credential) override;
+  Result<std::optional<Credential>> find_credential(std::string_view id) override;
+  Result<std::vector<Credential>> list_credentials(std::string_view kind) override;
+  Result<bool> revoke_credential(std::string_view id, Timestamp at) override;
+
+  Result<SigningKey> signing_key(const SigningKey& candidate) override;
+
  private:
   friend class Transaction;
 
@@ -348,6 +452,8 @@ class SqliteStore final : public Store {
   int upsert_row(sqlite3_stmt* insert, sqlite3_stmt* update, const Bind& bind, Upsert& what);
 
   Status require_asset(std::string_view op, std::int64_t asset_id);
+  // The oldest stored signing key, if any.
+  Result<std::optional<SigningKey>> oldest_signing_key(std::string_view op);
   Status pragma(std::string_view op, const std::string& sql, std::string* result = nullptr);
   Status migrate();
 
@@ -460,8 +566,18 @@ Status SqliteStore::init() {
   sqlite3_busy_timeout(db_, kBusyTimeoutMs);
   sqlite3_extended_result_codes(db_, 1);
   std::string mode;
-  // The first statement reads the file: a file that is not SQLite fails here.
-  if (Status s = pragma(op, "PRAGMA journal_mode = WAL", &mode); !s.ok()) return s;
+  // The first statement reads the file: a file that is not SQLite fails here. Switching a new
+  // file to WAL can answer "database is locked" at once, without the busy handler, while another
+  // connection does the same: retry for as long as the busy timeout.
+  for (int waited_ms = 0;; waited_ms += 5) {
+    Status s = pragma(op, "PRAGMA journal_mode = WAL", &mode);
+    if (s.ok()) break;
+    if (s.message().find("database is locked") == std::string::npos ||
+        waited_ms >= kBusyTimeoutMs) {
+      return s;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   if (mode != "wal" && mode != "memory") {
     return fail(op, "cannot use write-ahead logging (journal_mode is '" + mode + "')");
   }
@@ -513,10 +629,11 @@ Status SqliteStore::migrate() {
     return {};
   };
 
+  // The common case, a current file, without the write lock. The two reads of read_version are
+  // separate statements: another process may commit its migration between them, so a failure
+  // here is only decided under the lock below.
   int version = 0;
-  if (Status s = read_version(version); !s.ok()) return s;
-  if (Status s = check_known(version); !s.ok()) return s;
-  if (version == kSchemaVersion) return {};
+  if (read_version(version).ok() && version == kSchemaVersion) return {};
 
   // Another process may be migrating the same file: decide again under the write lock.
   Transaction tx(*this, op);
@@ -1060,6 +1177,127 @@ Result<std::optional<std::int64_t>> SqliteStore::get_offset(std::string_view sou
   if (rc == SQLITE_DONE) return std::optional<std::int64_t>();
   if (rc != SQLITE_ROW) return sql_error(op);
   return std::optional<std::int64_t>(sqlite3_column_int64(use, 0));
+}
+
+// --- credentials ---
+
+Credential read_credential_row(sqlite3_stmt* s) {
+  Credential c;
+  c.id = column_text(s, 0);
+  c.kind = column_text(s, 1);
+  c.name = column_text(s, 2);
+  c.scopes = split_scopes(column_text(s, 3));
+  c.secret_hash = column_text(s, 4);
+  c.created = sqlite3_column_int64(s, 5);
+  if (sqlite3_column_type(s, 6) != SQLITE_NULL) c.revoked = sqlite3_column_int64(s, 6);
+  return c;
+}
+
+Status SqliteStore::add_credential(const Credential& credential) {
+  const std::string op = "add_credential(" + credential.id + ")";
+  if (const std::string why = invalid_credential(credential); !why.empty()) return fail(op, why);
+  const std::string scopes = join_scopes(credential.scopes);
+  std::lock_guard lock(mu_);
+  auto stmt = statement(op, kInsertCredential);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);  // one statement: SQLite commits it as its own transaction
+  bind_text(use, 1, credential.id);
+  bind_text(use, 2, credential.kind);
+  bind_text(use, 3, credential.name);
+  bind_text(use, 4, scopes);
+  bind_text(use, 5, credential.secret_hash);
+  sqlite3_bind_int64(use, 6, credential.created);
+  if (credential.revoked) sqlite3_bind_int64(use, 7, *credential.revoked);
+  if (sqlite3_step(use) != SQLITE_DONE) return sql_error(op);
+  if (sqlite3_changes(db_) == 0) {
+    return fail(op, "a credential with id '" + credential.id + "' already exists");
+  }
+  return {};
+}
+
+Result<std::optional<Credential>> SqliteStore::find_credential(std::string_view id) {
+  const std::string op = "find_credential(" + std::string(id) + ")";
+  std::lock_guard lock(mu_);
+  auto stmt = statement(op, kFindCredential);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  bind_text(use, 1, id);
+  const int rc = sqlite3_step(use);
+  if (rc == SQLITE_DONE) return std::optional<Credential>();
+  if (rc != SQLITE_ROW) return sql_error(op);
+  return std::optional<Credential>(read_credential_row(use));
+}
+
+Result<std::vector<Credential>> SqliteStore::list_credentials(std::string_view kind) {
+  const std::string op = "list_credentials(" + std::string(kind) + ")";
+  if (!kind.empty() && kind != "client" && kind != "api_key") {
+    return fail(op, "kind '" + std::string(kind) +
+                        "' is neither \"client\" nor \"api_key\" (nor \"\" for both)");
+  }
+  std::lock_guard lock(mu_);
+  auto stmt = statement(op, kListCredentials);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  bind_text(use, 1, kind);
+  std::vector<Credential> out;
+  int rc = 0;
+  while ((rc = sqlite3_step(use)) == SQLITE_ROW) out.push_back(read_credential_row(use));
+  if (rc != SQLITE_DONE) return sql_error(op);
+  return out;
+}
+
+Result<bool> SqliteStore::revoke_credential(std::string_view id, Timestamp at) {
+  const std::string op = "revoke_credential(" + std::string(id) + ")";
+  std::lock_guard lock(mu_);
+  auto stmt = statement(op, kRevokeCredential);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  bind_text(use, 1, id);
+  sqlite3_bind_int64(use, 2, at);
+  if (sqlite3_step(use) != SQLITE_DONE) return sql_error(op);
+  return sqlite3_changes(db_) > 0;
+}
+
+// --- token signing key ---
+
+Result<std::optional<SigningKey>> SqliteStore::oldest_signing_key(std::string_view op) {
+  auto stmt = statement(op, kOldestSigningKey);
+  if (!stmt.ok()) return stmt.status();
+  StatementUse use(*stmt);
+  const int rc = sqlite3_step(use);
+  if (rc == SQLITE_DONE) return std::optional<SigningKey>();
+  if (rc != SQLITE_ROW) return sql_error(op);
+  return std::optional<SigningKey>(SigningKey{column_text(use, 0), column_text(use, 1),
+                                              column_text(use, 2), sqlite3_column_int64(use, 3)});
+}
+
+Result<SigningKey> SqliteStore::signing_key(const SigningKey& candidate) {
+  const std::string op = "signing_key";
+  if (const std::string why = invalid_signing_key(candidate); !why.empty()) return fail(op, why);
+  std::lock_guard lock(mu_);
+  // Usually a key is stored: one read, without taking the write lock.
+  auto stored = oldest_signing_key(op);
+  if (!stored.ok()) return stored.status();
+  if (*stored) return std::move(**stored);
+  // None yet. BEGIN IMMEDIATE serialises the processes that get here at once: the first stores
+  // its candidate, and the others, reading again under the lock, find that key instead.
+  Transaction tx(*this, op);
+  if (Status s = tx.begin(); !s.ok()) return s;
+  {
+    auto stmt = statement(op, kInsertFirstSigningKey);
+    if (!stmt.ok()) return stmt.status();
+    StatementUse use(*stmt);
+    bind_text(use, 1, candidate.kid);
+    bind_text(use, 2, candidate.algorithm);
+    bind_text(use, 3, candidate.private_pem);
+    sqlite3_bind_int64(use, 4, candidate.created);
+    if (sqlite3_step(use) != SQLITE_DONE) return sql_error(op);
+  }
+  stored = oldest_signing_key(op);
+  if (!stored.ok()) return stored.status();
+  if (!*stored) return fail(op, "the key just stored cannot be read back");
+  if (Status s = tx.commit(); !s.ok()) return s;
+  return std::move(**stored);
 }
 
 }  // namespace

@@ -7,7 +7,10 @@
 //   at a time. Several Stores or processes may open the same file; their writes are serialised
 //   by SQLite's lock, waiting up to 10 s for it before failing.
 // - Validation: write_candles and write_ticks refuse non-finite prices, sizes and volumes (the
-//   whole call fails); asset and graph ids are checked once per call.
+//   whole call fails); asset and graph ids are checked once per call. add_credential refuses an
+//   empty id or secret hash, a kind other than "client" or "api_key", scopes that are empty or
+//   contain a space (they are stored space-separated), and NUL bytes (as PostgreSQL does);
+//   list_credentials refuses an unknown kind, and signing_key a candidate with an empty field.
 // - Errors read "<operation> on '<path>': <cause>", the cause being SQLite's message or ours.
 // - Asset ids are assigned by the store; the id of an Asset passed to upsert_asset is ignored.
 #pragma once

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +21,8 @@ namespace tickgraph::store {
 namespace {
 
 constexpr Timestamp kDay0 = 1'577'836'800 * kSecond;  // 2020-01-01
+// The schema version this build creates (kMigrations in sqlite_store.cc).
+constexpr const char* kCurrentVersion = "2";
 
 std::vector<Candle> daily_bars(int n, int first = 0) {
   std::vector<Candle> bars;
@@ -74,12 +77,13 @@ class SqliteStoreTest : public ::testing::Test {
   std::string path_;
 };
 
-TEST_F(SqliteStoreTest, NewFileIsWalWithSchemaVersionOne) {
+TEST_F(SqliteStoreTest, NewFileIsWalAtTheCurrentSchemaVersion) {
   // A new database is created in WAL mode, with parent folders, at the current schema version.
   const std::string nested = dir_ + "/a/b/c.db";
   ASSERT_NE(open_ok(nested), nullptr);
   EXPECT_EQ(raw_sql(nested, "PRAGMA journal_mode"), std::vector<std::string>{"wal"});
-  EXPECT_EQ(raw_sql(nested, "SELECT version FROM schema_version"), std::vector<std::string>{"1"});
+  EXPECT_EQ(raw_sql(nested, "SELECT version FROM schema_version"),
+            std::vector<std::string>{kCurrentVersion});
   // Opening again migrates nothing and keeps the one version row.
   ASSERT_NE(open_ok(nested), nullptr);
   EXPECT_EQ(raw_sql(nested, "SELECT count(*) FROM schema_version"), std::vector<std::string>{"1"});
@@ -93,8 +97,58 @@ TEST_F(SqliteStoreTest, NewerSchemaIsRefusedNamingFileAndVersions) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.message().find(path_), std::string::npos) << r.message();
   EXPECT_NE(r.message().find("version 7"), std::string::npos) << r.message();
-  EXPECT_NE(r.message().find("(1)"), std::string::npos) << r.message();
+  EXPECT_NE(r.message().find(std::string("(") + kCurrentVersion + ")"), std::string::npos)
+      << r.message();
   EXPECT_EQ(raw_sql(path_, "SELECT version FROM schema_version"), std::vector<std::string>{"7"});
+}
+
+TEST_F(SqliteStoreTest, AVersionOneFileIsMigratedKeepingItsData) {
+  // A file written before credentials existed (schema version 1) is migrated when opened: it
+  // keeps its data and then stores credentials and the signing key.
+  std::int64_t id = 0;
+  {
+    auto store = open_ok(path_);
+    ASSERT_NE(store, nullptr);
+    Asset a;
+    a.symbol = "OLD";
+    id = store->upsert_asset(a)->id;
+    ASSERT_TRUE(store->write_candles(id, Interval::k1d, daily_bars(10)).ok());
+    ASSERT_TRUE(store->set_offset("src", "0", 5).ok());
+  }
+  // Back to what a version-1 build left: migration 2 only added these two tables.
+  raw_sql(path_,
+          "DROP TABLE credentials; DROP TABLE signing_keys; UPDATE schema_version SET version = 1");
+  const std::string new_tables =
+      "SELECT name FROM sqlite_master WHERE name IN ('credentials', 'signing_keys') ORDER BY name";
+  ASSERT_TRUE(raw_sql(path_, new_tables).empty());
+
+  auto store = open_ok(path_);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(raw_sql(path_, "SELECT version FROM schema_version"),
+            std::vector<std::string>{kCurrentVersion});
+  EXPECT_EQ(raw_sql(path_, new_tables), (std::vector<std::string>{"credentials", "signing_keys"}));
+  const auto asset = store->find_asset("OLD");
+  ASSERT_TRUE(asset.ok() && asset->has_value());
+  EXPECT_EQ((*asset)->id, id);
+  EXPECT_EQ(*store->count_candles(id, Interval::k1d), 10);
+  EXPECT_EQ(*store->get_offset("src", "0"), std::optional<std::int64_t>(5));
+
+  Credential c;
+  c.id = "client-1";
+  c.kind = "client";
+  c.name = "after the migration";
+  c.scopes = {"read"};
+  c.secret_hash = "sha256:00";
+  c.created = kDay0;
+  ASSERT_TRUE(store->add_credential(c).ok());
+  const auto back = store->find_credential("client-1");
+  ASSERT_TRUE(back.ok() && back->has_value());
+  EXPECT_EQ((*back)->name, "after the migration");
+  const SigningKey candidate{"kid-1", "ES256", "pem", kDay0};
+  const auto key = store->signing_key(candidate);
+  ASSERT_TRUE(key.ok()) << key.message();
+  EXPECT_EQ(key->kid, "kid-1");
+  EXPECT_EQ(raw_sql(path_, "PRAGMA integrity_check"), std::vector<std::string>{"ok"});
 }
 
 TEST_F(SqliteStoreTest, ForeignFilesAreRefusedNamingThem) {
@@ -181,11 +235,16 @@ TEST_F(SqliteStoreTest, SimultaneousFirstOpensMigrateOnce) {
   // Several connections creating the same new file at once all succeed, with one schema.
   std::vector<std::thread> threads;
   std::vector<int> ok(4, 0);
+  std::vector<std::string> errors(4);
   for (std::size_t i = 0; i < ok.size(); ++i) {
-    threads.emplace_back([&, i] { ok[i] = open_sqlite_store(path_).ok() ? 1 : 0; });
+    threads.emplace_back([&, i] {
+      auto opened = open_sqlite_store(path_);
+      ok[i] = opened.ok() ? 1 : 0;
+      errors[i] = opened.message();
+    });
   }
   for (std::thread& t : threads) t.join();
-  EXPECT_EQ(ok, std::vector<int>(4, 1));
+  EXPECT_EQ(ok, std::vector<int>(4, 1)) << errors[0] << errors[1] << errors[2] << errors[3];
   EXPECT_EQ(raw_sql(path_, "SELECT count(*) FROM schema_version"), std::vector<std::string>{"1"});
 }
 
