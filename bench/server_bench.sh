@@ -96,8 +96,12 @@ echo "importing $(basename "$CSV") as SPX ..."
   { cat "$TMP/import.out" >&2; die "import failed"; }
 sed 's/^/  /' "$TMP/import.out"
 
+# Auth is on, as in production: every request below carries an API key (read scope), and the
+# per-credential rate limit is off so that it measures the server, not the limiter.
+KEY=$("$TICKGRAPH" auth key add bench --scopes read --db "$DB" 2>/dev/null | sed -n 's/^api_key=//p')
+[[ -n $KEY ]] || die "could not create an API key"
 "$TICKGRAPH" serve --port 0 --db "$DB" --simulate FANOUT --tick-rate 20 --seed 1 \
-  --threads "$SERVER_THREADS" >"$TMP/server.out" 2>"$TMP/server.err" &
+  --threads "$SERVER_THREADS" --rate-limit 0 >"$TMP/server.out" 2>"$TMP/server.err" &
 SERVER_PID=$!
 
 PORT=
@@ -119,7 +123,8 @@ CANDLES_PATH='/v1/assets/SPX/candles?interval=1d&limit=5000'
 
 # One request each first: fail early on a wrong route, fill the candle cache, show the sizes.
 for path in /healthz "$CANDLES_PATH"; do
-  status=$(curl -s -o "$TMP/probe" -w '%{http_code}' "$BASE$path") || status=000
+  status=$(curl -s -o "$TMP/probe" -w '%{http_code}' -H "X-API-Key: $KEY" "$BASE$path") ||
+    status=000
   [[ $status = 200 ]] || { head -c 500 "$TMP/probe" >&2; die "GET $path: HTTP $status"; }
   echo "probe:   GET $path -> 200, $(wc -c <"$TMP/probe") bytes"
 done
@@ -160,7 +165,8 @@ run_wrk() {
     local out=$TMP/wrk-$name-$run.txt cpu0 cpu1 wrk_cpu
     cpu0=$(server_cpu)
     local TIMEFORMAT='%U %S'
-    { time "$WRK" -t"$threads" -c"$conns" -d"$DURATION" --latency "$BASE$path" >"$out" 2>&1; } \
+    { time "$WRK" -t"$threads" -c"$conns" -d"$DURATION" --latency -H "X-API-Key: $KEY" \
+      "$BASE$path" >"$out" 2>&1; } \
       2>"$TMP/wrk-time" || { cat "$out" >&2; die "wrk failed"; }
     cpu1=$(server_cpu)
     wrk_cpu=$(awk '{print $1 + $2}' "$TMP/wrk-time")
@@ -203,7 +209,8 @@ run_wrk candles "$CANDLES_PATH" 2 32 "$CANDLES_TARGET"
 echo
 echo "== ws_fanout: $WS_CLIENTS clients on FANOUT INTERVAL_1S${WS_GRAPH:+ with graph $WS_GRAPH}," \
   "$WS_SECONDS s"
-fanout_args=(--port "$PORT" --clients "$WS_CLIENTS" --seconds "$WS_SECONDS" --symbol FANOUT)
+fanout_args=(--port "$PORT" --clients "$WS_CLIENTS" --seconds "$WS_SECONDS" --symbol FANOUT
+  --api-key "$KEY")
 [[ -n $WS_GRAPH ]] && fanout_args+=(--graph "$WS_GRAPH")
 cpu0=$(server_cpu)
 start=$(date +%s.%N)

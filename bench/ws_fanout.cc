@@ -57,6 +57,7 @@ struct Options {
   std::string symbol = "FANOUT";
   std::string interval = "INTERVAL_1S";
   std::string graph;
+  std::string api_key;  // sent as ?api_key= (the server's stream routes take it there too)
   std::vector<std::string> outputs;
   double connect_timeout = 60;  // seconds for every client to connect and get its snapshot
 };
@@ -232,7 +233,9 @@ class Client : public std::enable_shared_from_this<Client> {
     ws_.read_message_max(64u << 20);
     const std::string host = run_.options().host + ":" + std::to_string(run_.options().port);
     ws_.async_handshake(
-        host, "/v1/stream",
+        host,
+        run_.options().api_key.empty() ? std::string("/v1/stream")
+                                       : "/v1/stream?api_key=" + run_.options().api_key,
         [self = shared_from_this()](const beast::error_code& e) { self->on_handshake(e); });
   }
 
@@ -445,6 +448,7 @@ int main(int argc, char** argv) {
   app.add_option("--interval", options.interval, "Interval (INTERVAL_1S … INTERVAL_1W)")
       ->capture_default_str();
   auto* graph = app.add_option("--graph", options.graph, "Also subscribe to this graph's values");
+  app.add_option("--api-key", options.api_key, "API key of a server with auth on");
   app.add_option("--outputs", options.outputs, "The graph's outputs (default all)")
       ->delimiter(',')
       ->needs(graph);

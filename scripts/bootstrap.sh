@@ -9,11 +9,12 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   cmake ninja-build ccache g++ pkg-config git
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
-  libsqlite3-dev sqlite3 libpqxx-dev postgresql libcurl4-openssl-dev
+  libsqlite3-dev sqlite3 libpqxx-dev postgresql libcurl4-openssl-dev libssl-dev libargon2-dev
   libboost-dev libboost-system-dev libprotobuf-dev protobuf-compiler wrk
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy python3-pandas python3-pytest python3-requests python3-websockets python3-protobuf
-  clang-format clang-tidy
+  python3-jwt python3-cryptography
+  clang-format clang-tidy clang libclang-rt-14-dev
   chromium
 )
 # Node.js may come from another Debian-format repository that bundles npm; only fall back to

@@ -11,6 +11,7 @@ export default defineConfig({
     proxy: {
       '/v1': { target: 'http://127.0.0.1:8080', ws: true },
       '/healthz': 'http://127.0.0.1:8080',
+      '/oauth2': 'http://127.0.0.1:8080', // the token endpoint, for a client's sign-in
     },
   },
 });

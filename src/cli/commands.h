@@ -26,5 +26,6 @@ void add_import_command(CLI::App& app, Action& action);
 void add_query_command(CLI::App& app, Action& action);
 void add_fetch_command(CLI::App& app, Action& action);
 void add_serve_command(CLI::App& app, Action& action);
+void add_auth_command(CLI::App& app, Action& action);
 
 }  // namespace tickgraph::cli

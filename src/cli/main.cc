@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   add_query_command(app, action);
   add_fetch_command(app, action);
   add_serve_command(app, action);
+  add_auth_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -22,6 +23,7 @@
 #include "cli/database.h"
 #include "ingest/market_simulator.h"
 #include "server/api.h"
+#include "server/auth/authenticator.h"
 #include "server/http_server.h"
 #include "server/live_market.h"
 #include "server/metrics.h"
@@ -44,7 +46,27 @@ struct ServeOptions {
   double tick_rate = 4;     // per symbol, ticks per second
   double volatility = 0.6;  // annualised: lively on minute charts
   double drift = 0.05;
+  // Auth and limits (server/auth).
+  std::string auth = "on";
+  std::string issuer = "tickgraph";
+  std::string audience = "tickgraph";
+  int token_ttl = 3600;
+  std::string jwks_url;
+  std::string jwt_issuer;
+  std::string hs256_secret_file;
+  int jwks_min_refresh = 30;
+  int clock_skew = 30;
+  double rate_limit = 100;
+  double rate_burst = 200;
+  double failed_auth_rate = 5;
+  std::size_t max_body_bytes = 16u << 20;
+  int request_timeout = 60;
+  std::size_t max_subscriptions = 256;
 };
+
+bool is_loopback(const std::string& bind) {
+  return bind == "localhost" || bind == "::1" || bind.rfind("127.", 0) == 0;
+}
 
 Timestamp now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -101,6 +123,28 @@ Status apply_config(const std::string& path, ServeOptions& o, const CLI::App& cm
         if (!given("--threads")) o.threads = setting<int>(v, at, "a number of threads");
       } else if (key == "web_root") {
         if (!given("--web-root")) o.web_root = setting<std::string>(v, at, "a directory");
+      } else if (key == "auth") {
+        if (!given("--auth")) o.auth = setting<std::string>(v, at, "on or off");
+      } else if (key == "issuer") {
+        if (!given("--issuer")) o.issuer = setting<std::string>(v, at, "an issuer name");
+      } else if (key == "audience") {
+        if (!given("--audience")) o.audience = setting<std::string>(v, at, "an audience");
+      } else if (key == "jwks_url") {
+        if (!given("--jwks-url")) o.jwks_url = setting<std::string>(v, at, "a URL");
+      } else if (key == "jwt_issuer") {
+        if (!given("--jwt-issuer")) o.jwt_issuer = setting<std::string>(v, at, "an issuer");
+      } else if (key == "hs256_secret_file") {
+        if (!given("--hs256-secret-file")) {
+          o.hs256_secret_file = setting<std::string>(v, at, "a file name");
+        }
+      } else if (key == "rate_limit") {
+        if (!given("--rate-limit")) o.rate_limit = setting<double>(v, at, "requests per second");
+      } else if (key == "rate_burst") {
+        if (!given("--rate-burst")) o.rate_burst = setting<double>(v, at, "a number of requests");
+      } else if (key == "max_subscriptions") {
+        if (!given("--max-subscriptions")) {
+          o.max_subscriptions = setting<std::size_t>(v, at, "a number of subscriptions");
+        }
       } else if (key == "simulate") {
         if (given("--simulate") || given("--no-simulate")) continue;
         if (v.IsScalar()) {
@@ -139,7 +183,8 @@ Status apply_config(const std::string& path, ServeOptions& o, const CLI::App& cm
       } else {
         return Status::error(at +
                              ": unknown key (expected port, bind, db, threads, web_root, "
-                             "simulate)");
+                             "simulate, auth, issuer, audience, jwks_url, jwt_issuer, "
+                             "hs256_secret_file, rate_limit, rate_burst, max_subscriptions)");
       }
     }
   } catch (const std::invalid_argument& e) {
@@ -218,6 +263,52 @@ int serve(ServeOptions o, const CLI::App& cmd) {
               << " (expected 0 for one per core, or more)\n";
     return kExitBadInput;
   }
+  if (o.auth != "on" && o.auth != "off") {
+    std::cerr << "tickgraph: --auth: expected on or off, got '" << o.auth << "'\n";
+    return kExitBadInput;
+  }
+  if (o.auth == "off" && !is_loopback(o.bind)) {
+    std::cerr << "tickgraph: --auth off is only allowed on a loopback address (127.0.0.1, ::1, "
+                 "localhost), not on "
+              << o.bind << ": anyone who can reach it could read and write\n";
+    return kExitBadInput;
+  }
+  if (o.token_ttl <= 0 || o.request_timeout <= 0 || o.rate_limit < 0 || o.rate_burst < 1 ||
+      o.jwks_min_refresh < 0 || o.failed_auth_rate <= 0 || o.max_subscriptions == 0) {
+    std::cerr << "tickgraph: --token-ttl and --request-timeout must be > 0, --rate-limit >= 0, "
+                 "--rate-burst >= 1, --failed-auth-rate > 0 and --max-subscriptions >= 1\n";
+    return kExitBadInput;
+  }
+  server::auth::AuthConfig auth_config;
+  auth_config.enabled = o.auth == "on";
+  auth_config.issuer = o.issuer;
+  auth_config.audience = o.audience;
+  auth_config.token_ttl = std::chrono::seconds(o.token_ttl);
+  auth_config.jwks_url = o.jwks_url;
+  auth_config.external_issuer = o.jwt_issuer;
+  auth_config.jwks_min_refresh = std::chrono::seconds(o.jwks_min_refresh);
+  auth_config.leeway = std::chrono::seconds(o.clock_skew);
+  auth_config.rate = o.rate_limit;
+  auth_config.burst = o.rate_burst;
+  auth_config.failure_rate = o.failed_auth_rate;
+  auth_config.failure_burst = 4 * o.failed_auth_rate;
+  if (!o.hs256_secret_file.empty()) {
+    std::ifstream in(o.hs256_secret_file, std::ios::binary);
+    if (!in) {
+      std::cerr << "tickgraph: --hs256-secret-file: cannot read " << o.hs256_secret_file << "\n";
+      return kExitBadInput;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    auth_config.hs256_secret = text.str();
+    while (!auth_config.hs256_secret.empty() &&
+           (auth_config.hs256_secret.back() == '\n' || auth_config.hs256_secret.back() == '\r')) {
+      auth_config.hs256_secret.pop_back();
+    }
+  } else if (const char* secret = std::getenv("TICKGRAPH_HS256_SECRET")) {
+    auth_config.hs256_secret = secret;
+  }
+
   auto db = open_database(o.db);
   if (!db) {
     std::cerr << "tickgraph: " << db.message() << "\n";
@@ -237,8 +328,17 @@ int serve(ServeOptions o, const CLI::App& cmd) {
   }
 
   server::Metrics metrics;
-  server::LiveMarket live(store, metrics);
-  server::Api api(store, live, metrics);
+  server::auth::Authenticator auth(store, metrics, auth_config);
+  if (Status s = auth.start(); !s.ok()) {
+    std::cerr << "tickgraph: auth: " << s.message() << "\n";
+    return kExitBadInput;
+  }
+  server::LiveOptions live_options;
+  live_options.max_subscriptions = o.max_subscriptions;
+  server::LiveMarket live(store, metrics, live_options);
+  server::ApiOptions api_options;
+  api_options.extra_routes = [&auth](server::Router& r) { auth.add_routes(r); };
+  server::Api api(store, live, metrics, api_options);
   server::Router router;
   api.add_routes(router);
 
@@ -247,8 +347,13 @@ int serve(ServeOptions o, const CLI::App& cmd) {
   server_options.port = static_cast<std::uint16_t>(o.port);
   server_options.threads = o.threads;
   server_options.web_root = o.web_root.empty() ? default_web_root() : o.web_root;
+  server_options.max_body_bytes = o.max_body_bytes;
+  server_options.idle_timeout = std::chrono::seconds(o.request_timeout);
   server::HttpServer http(server_options, router, live, metrics);
   http.on_drain = [&api] { api.set_ready(false, "shutting down"); };
+  http.authorize = [&auth](server::HttpRequest& request, const server::Route& route) {
+    return auth.authorize(request, route);
+  };
   if (Status s = http.listen(); !s.ok()) {
     std::cerr << "tickgraph: " << s.message() << "\n";
     return kExitFailure;
@@ -280,6 +385,13 @@ int serve(ServeOptions o, const CLI::App& cmd) {
   });
 
   http.catch_signals();
+  if (auth_config.enabled) {
+    std::cerr << "tickgraph: auth is on: send a Bearer token (POST /oauth2/token with a client of "
+                 "`tickgraph auth client add`) or an X-API-Key (`tickgraph auth key add`)\n";
+  } else {
+    std::cerr << "tickgraph: auth is OFF (--auth off): anyone who can connect to " << o.bind << ":"
+              << http.port() << " can read and write\n";
+  }
   std::cout << "tickgraph: serving http://" << o.bind << ":" << http.port() << "/ (store "
             << (o.db.empty() ? store::default_database_url() : o.db) << "; "
             << (simulator ? "simulating " + o.simulate : std::string("no simulator"))
@@ -316,6 +428,40 @@ void add_serve_command(CLI::App& app, Action& action) {
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "HTTP threads (0: one per core)");
   cmd->add_option("--web-root", o->web_root, "Directory of the built web UI (default web/dist)");
+  cmd->add_option("--auth", o->auth, "on, or off (allowed only on a loopback --bind)")
+      ->capture_default_str();
+  cmd->add_option("--issuer", o->issuer, "iss of the token endpoint's tokens")
+      ->capture_default_str();
+  cmd->add_option("--audience", o->audience, "aud every accepted token must contain")
+      ->capture_default_str();
+  cmd->add_option("--token-ttl", o->token_ttl, "Lifetime of issued tokens, seconds")
+      ->capture_default_str();
+  cmd->add_option("--jwks-url", o->jwks_url, "JWKS of an outside token issuer (RS256, ES256)");
+  cmd->add_option("--jwks-min-refresh", o->jwks_min_refresh,
+                  "Seconds between JWKS fetches caused by an unknown kid")
+      ->capture_default_str();
+  cmd->add_option("--clock-skew", o->clock_skew,
+                  "Seconds of clock skew allowed on a token's exp and nbf")
+      ->capture_default_str();
+  cmd->add_option("--jwt-issuer", o->jwt_issuer, "iss of the outside issuer's tokens");
+  cmd->add_option("--hs256-secret-file", o->hs256_secret_file,
+                  "File holding a shared HS256 secret (or $TICKGRAPH_HS256_SECRET)");
+  cmd->add_option("--rate-limit", o->rate_limit, "Requests per second per credential (0: none)")
+      ->capture_default_str();
+  cmd->add_option("--rate-burst", o->rate_burst, "Requests a credential may send at once")
+      ->capture_default_str();
+  cmd->add_option("--failed-auth-rate", o->failed_auth_rate,
+                  "Failed authentications and token requests per second per client address "
+                  "(burst: 4 times as many; then 429)")
+      ->capture_default_str();
+  cmd->add_option("--max-body-bytes", o->max_body_bytes, "Largest request body (larger: 413)")
+      ->capture_default_str();
+  cmd->add_option("--request-timeout", o->request_timeout,
+                  "Seconds to receive a request or send a response")
+      ->capture_default_str();
+  cmd->add_option("--max-subscriptions", o->max_subscriptions,
+                  "Topics one stream connection may follow")
+      ->capture_default_str();
   cmd->callback([o, cmd, &action] { action = [o, cmd] { return serve(*o, *cmd); }; });
 }
 

@@ -851,6 +851,11 @@ void Api::add_routes(Router& router) {
         return r;
       },
       RouteKind::kStatic);
+  if (m->options.extra_routes) m->options.extra_routes(router);
+  router.update_routes([](Route& route) {
+    if (!route.doc.scope.empty() || route.pattern.rfind("/v1/", 0) != 0) return;
+    route.doc.scope = route.method == "GET" || route.method == "HEAD" ? "read" : "write";
+  });
   m->openapi = openapi_document(router, m->options.version);
 }
 

@@ -6,12 +6,16 @@
 // are tickgraph.v1.Error with the status that matches (400 naming the parameter, field or node;
 // 404; 409; 503 while the server is not ready or the store fails).
 //
+// Scopes: routes under /v1 need "read" (GET, and the streams) or "write" (POST, PUT, DELETE);
+// health, readiness, metrics, the OpenAPI document and the web UI are public (RouteDoc::scope).
+//
 // Reads of candles are cached per query (up to ApiOptions::cache_bytes), keyed by the asset's
 // generation (LiveMarket::generation), so a write to an asset invalidates its cached reads and a
 // read never returns stale bars.
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -27,6 +31,9 @@ struct ApiOptions {
   std::size_t cache_bytes = 64u << 20;
   std::size_t max_ticks_per_request = 100000;
   std::size_t max_candles_per_request = 1000000;
+  // More routes, registered before the scopes are assigned and the OpenAPI document is built
+  // (the auth routes of server/auth, which sets their scopes itself).
+  std::function<void(Router&)> extra_routes;
 };
 
 class Api {

@@ -305,7 +305,8 @@ class HttpSession final : public Connection {
   void on_header(const beast::error_code& ec);
   void on_read(const beast::error_code& ec);
   void handle();
-  void upgrade_websocket(RouteMetrics& metrics);
+  void upgrade_websocket(RouteMetrics& metrics,
+                         std::function<void(const std::shared_ptr<StreamClient>&)> on_open);
   void open_sse(HttpRequest& request, const Route& route, RouteMetrics& metrics, bool keep_alive);
   void respond(HttpResponse response, RouteMetrics& metrics, bool keep_alive);
   void reply_and_close(HttpResponse response);
@@ -338,7 +339,8 @@ class HttpSession final : public Connection {
 
 class WsSession final : public StreamSession {
  public:
-  WsSession(Server& server, tcp::socket&& socket, http::request<http::string_body>&& upgrade);
+  WsSession(Server& server, tcp::socket&& socket, http::request<http::string_body>&& upgrade,
+            std::function<void(const std::shared_ptr<StreamClient>&)> on_open);
   ~WsSession() override;
   // The handshake's status (101, or the refusal) is counted on `metrics` when it is answered.
   void start(RouteMetrics& metrics, Clock::time_point started);
@@ -363,6 +365,7 @@ class WsSession final : public StreamSession {
   Server& server_;
   websocket::stream<beast::tcp_stream> ws_;
   http::request<http::string_body> upgrade_;
+  std::function<void(const std::shared_ptr<StreamClient>&)> on_open_;
   beast::flat_buffer buffer_;
   std::shared_ptr<WakeSlot> slot_ = std::make_shared<WakeSlot>();
   std::shared_ptr<StreamClient> client_;
@@ -444,6 +447,11 @@ class Server {
   const ServerOptions& options() const { return options_; }
   const Router& router() const { return router_; }
   StreamHandler& streams() { return streams_; }
+  // The application's authorization (HttpServer::authorize); nullopt lets the request through.
+  std::optional<HttpResponse> authorize(HttpRequest& request, const Route& route) {
+    if (!owner_.authorize) return std::nullopt;
+    return owner_.authorize(request, route);
+  }
   const std::optional<std::filesystem::path>& web_root() const { return web_root_; }
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
   RouteMetrics& route_metrics(const Route& route);
@@ -893,11 +901,23 @@ void HttpSession::handle() {
     }
   }
   request.body = std::move(req.body());
+  {
+    beast::error_code ec;
+    const auto peer = stream_.socket().remote_endpoint(ec);
+    if (!ec) request.remote = peer.address().to_string();
+  }
+  std::optional<HttpResponse> refused;
+  try {
+    refused = server_.authorize(request, route);
+  } catch (const std::exception& e) {
+    refused = internal_error(e.what(), route.label);
+  }
+  if (refused) return respond(std::move(*refused), metrics, keep_alive);
 
   switch (route.kind) {
     case RouteKind::kWebSocket:
       if (req.method() == http::verb::get && websocket::is_upgrade(req)) {
-        return upgrade_websocket(metrics);
+        return upgrade_websocket(metrics, std::move(request.on_stream_open));
       }
       {
         auto response =
@@ -919,13 +939,17 @@ void HttpSession::handle() {
     case RouteKind::kPlain:
       if ((req.method() == http::verb::post || req.method() == http::verb::put ||
            req.method() == http::verb::patch) &&
-          !request.body.empty() && !accepted_body_type(request.header("content-type"))) {
+          !request.body.empty() &&
+          !(route.doc.request_type.empty()
+                ? accepted_body_type(request.header("content-type"))
+                : media_type(request.header("content-type")) == route.doc.request_type)) {
         const std::string type(request.header("content-type"));
-        return respond(
-            error_response(415, "unsupported_media_type",
-                           "request body must be application/json or YAML, not '" + type + "'",
-                           {{"content_type", type}, {"route", request.path}}),
-            metrics, keep_alive);
+        const std::string wanted =
+            route.doc.request_type.empty() ? "application/json or YAML" : route.doc.request_type;
+        return respond(error_response(415, "unsupported_media_type",
+                                      "request body must be " + wanted + ", not '" + type + "'",
+                                      {{"content_type", type}, {"route", request.path}}),
+                       metrics, keep_alive);
       }
       break;
   }
@@ -936,10 +960,12 @@ void HttpSession::handle() {
   respond(guarded(route.label, [&] { return route.handler(request); }), metrics, keep_alive);
 }
 
-void HttpSession::upgrade_websocket(RouteMetrics& metrics) {
+void HttpSession::upgrade_websocket(
+    RouteMetrics& metrics, std::function<void(const std::shared_ptr<StreamClient>&)> on_open) {
   end_request();
   busy_ = false;
-  auto session = std::make_shared<WsSession>(server_, stream_.release_socket(), parser_->release());
+  auto session = std::make_shared<WsSession>(server_, stream_.release_socket(), parser_->release(),
+                                             std::move(on_open));
   session->start(metrics, started_);
   // This session has no pending operation left: it ends when the caller's handler returns.
 }
@@ -968,6 +994,7 @@ void HttpSession::open_sse(HttpRequest& request, const Route& route, RouteMetric
     return respond(internal_error("the stream handler returned no client", route.label), metrics,
                    keep_alive);
   }
+  if (request.on_stream_open) request.on_stream_open(client);
   metrics.record(200, started_);
   end_request();
   busy_ = false;
@@ -1069,10 +1096,12 @@ void HttpSession::linger() {
 // WsSession.
 
 WsSession::WsSession(Server& server, tcp::socket&& socket,
-                     http::request<http::string_body>&& upgrade)
+                     http::request<http::string_body>&& upgrade,
+                     std::function<void(const std::shared_ptr<StreamClient>&)> on_open)
     : server_(server),
       ws_(std::move(socket)),
       upgrade_(std::move(upgrade)),
+      on_open_(std::move(on_open)),
       stuck_timer_(ws_.get_executor()) {}
 
 WsSession::~WsSession() {
@@ -1131,6 +1160,7 @@ void WsSession::on_accept(const beast::error_code& ec) {
     return send_close();
   }
   ws_.text(true);
+  if (on_open_) on_open_(client_);
   if (server_.draining()) client_->close(std::string(kShuttingDown));
   do_read();
   pump();

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/result.h"
@@ -90,6 +91,12 @@ class HttpServer {
   // Called once, on an io thread, when the drain begins (before connections are closed), e.g. to
   // mark the application not ready. Set before run(). Exceptions are swallowed.
   std::function<void()> on_drain;
+
+  // Called for every routed request before it is handled, on an io thread (so thread-safe), with
+  // request.remote and the headers filled: nullopt lets the request through, a response is sent
+  // instead of handling it (401, 403, 429 from server/auth). WebSocket and SSE requests are
+  // checked before the upgrade. Set before run(); an exception becomes a 500.
+  std::function<std::optional<HttpResponse>(HttpRequest&, const Route&)> authorize;
 
  private:
   class Impl;

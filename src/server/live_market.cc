@@ -721,6 +721,11 @@ std::optional<RequestError> LiveMarket::subscribe(const std::shared_ptr<StreamCl
                "history");
   }
   const std::size_t history = request.history == 0 ? m.options.default_history : request.history;
+  const std::string too_many =
+      "at most " + std::to_string(m.options.max_subscriptions) + " subscriptions per connection";
+  if (request.assets.size() > m.options.max_subscriptions) {
+    return RequestError{429, "resource_exhausted", too_many, {{"parameter", "assets"}}};
+  }
   std::lock_guard lock(m.mutex);
   for (const auto& symbol : request.assets) {
     auto live = m.asset_live(symbol);
@@ -801,8 +806,14 @@ std::optional<RequestError> LiveMarket::subscribe(const std::shared_ptr<StreamCl
       m.fill_update(t, *forming, false, values, chosen.back().second, *snapshot->add_forming());
     }
   }
-  client->send(shared(to_json(message)));
   auto* state = static_cast<ClientState*>(client->user_state.get());
+  std::size_t added = 0;
+  for (const auto& [topic, columns] : chosen) added += state->topics.count(topic->key) == 0 ? 1 : 0;
+  if (state->topics.size() + added > m.options.max_subscriptions) {
+    m.drop_unused_topics();
+    return RequestError{429, "resource_exhausted", too_many, {{"parameter", "assets"}}};
+  }
+  client->send(shared(to_json(message)));
   for (auto& [topic, columns] : chosen) {
     if (state->topics.insert(topic->key).second) {
       topic->subscribers.push_back({client, std::move(columns)});

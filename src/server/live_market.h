@@ -49,6 +49,8 @@ struct LiveOptions {
   std::size_t warmup_bars = 5000;     // history replayed into a new topic's executor
   std::size_t default_history = 300;  // bars in a snapshot when the client does not say
   std::size_t max_history = 5000;
+  // Topics (asset, interval, graph) one stream connection may follow; more is refused (429).
+  std::size_t max_subscriptions = 256;
   StreamLimits limits;
 };
 

@@ -317,12 +317,47 @@ Json operation(const Route& route, const std::string& method, SchemaSet& schemas
     p["schema"] = Json{{"type", param.type}};
     parameters.push_back(std::move(p));
   }
+  // Browsers cannot set headers on WebSocket and EventSource requests: streams take the
+  // credential as a query parameter too.
+  if (!doc.scope.empty() &&
+      (route.kind == RouteKind::kWebSocket || route.kind == RouteKind::kSse)) {
+    for (const char* name : {"access_token", "api_key"}) {
+      parameters.push_back(
+          {{"name", name},
+           {"in", "query"},
+           {"required", false},
+           {"description", "the Bearer token or API key, for clients that cannot set headers"},
+           {"schema", {{"type", "string"}}}});
+    }
+  }
   if (!parameters.empty()) op["parameters"] = std::move(parameters);
+  // Public routes say so; the others accept a token of the built-in endpoint (oauth2), any
+  // Bearer JWT the server trusts, or an API key, each with the route's scope.
+  if (doc.scope.empty()) {
+    op["security"] = Json::array();
+  } else {
+    op["security"] =
+        Json::array({Json{{"oauth2", Json::array({doc.scope})}}, Json{{"bearer", Json::array()}},
+                     Json{{"apiKey", Json::array()}}});
+    op["x-scope"] = doc.scope;
+  }
 
   const bool streaming = route.kind == RouteKind::kWebSocket || route.kind == RouteKind::kSse;
   if (!doc.request_message.empty() && !streaming) {
     op["requestBody"] = Json{{"required", true},
                              {"content", json_body(schemas.reference(doc.request_message, where))}};
+  } else if (doc.request_type == "application/x-www-form-urlencoded") {
+    // The token endpoint (RFC 6749 §4.4.2); the client may authenticate with HTTP Basic instead.
+    Json properties = Json::object();
+    for (const char* name : {"grant_type", "client_id", "client_secret", "scope"}) {
+      properties[name] = Json{{"type", "string"}};
+    }
+    Json schema{{"type", "object"},
+                {"properties", std::move(properties)},
+                {"required", Json::array({"grant_type"})}};
+    Json content = Json::object();
+    content[doc.request_type] = Json{{"schema", std::move(schema)}};
+    op["requestBody"] = Json{{"required", true}, {"content", std::move(content)}};
   }
 
   Json responses = Json::object();
@@ -370,12 +405,14 @@ Json operation(const Route& route, const std::string& method, SchemaSet& schemas
   }
   std::vector<int> errors = doc.error_statuses;
   errors.push_back(500);
+  if (!doc.scope.empty()) errors.insert(errors.end(), {401, 403, 429});
   std::sort(errors.begin(), errors.end());
   errors.erase(std::unique(errors.begin(), errors.end()), errors.end());
   for (const int status : errors) {
-    responses[std::to_string(status)] =
-        Json{{"description", reason_phrase(status)},
-             {"content", json_body(schemas.reference(kErrorMessage, where))}};
+    responses[std::to_string(status)] = Json{
+        {"description", reason_phrase(status)},
+        {"content", json_body(schemas.reference(
+                        doc.error_message.empty() ? kErrorMessage : doc.error_message, where))}};
   }
   op["responses"] = std::move(responses);
   return op;
@@ -441,6 +478,28 @@ std::string openapi_document(const Router& router, const std::string& version) {
   }
   document["paths"] = std::move(paths);
   document["components"] = Json{{"schemas", schemas.build()}};
+  const bool secured = std::any_of(router.routes().begin(), router.routes().end(),
+                                   [](const Route& r) { return !r.doc.scope.empty(); });
+  if (secured) {
+    const Json scopes{{"read", "queries and streams"},
+                      {"write", "ingest and graphs"},
+                      {"admin", "clients, API keys and jobs"}};
+    document["components"]["securitySchemes"] = Json{
+        {"oauth2",
+         {{"type", "oauth2"},
+          {"description", "Tokens of the built-in endpoint (tickgraph auth client add)"},
+          {"flows", {{"clientCredentials", {{"tokenUrl", "/oauth2/token"}, {"scopes", scopes}}}}}}},
+        {"bearer",
+         {{"type", "http"},
+          {"scheme", "bearer"},
+          {"bearerFormat", "JWT"},
+          {"description", "A JWT of a trusted issuer (RS256/ES256 by JWKS, or HS256)"}}},
+        {"apiKey",
+         {{"type", "apiKey"},
+          {"in", "header"},
+          {"name", "X-API-Key"},
+          {"description", "An API key (tickgraph auth key add)"}}}};
+  }
   return document.dump(2);
 }
 

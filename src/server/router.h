@@ -21,6 +21,8 @@
 
 namespace tickgraph::server {
 
+class StreamClient;
+
 struct HttpRequest {
   std::string method;  // "GET", "POST", …
   std::string target;  // as received: path and query
@@ -29,6 +31,15 @@ struct HttpRequest {
   std::map<std::string, std::string> headers;              // names lower-cased
   std::string body;
   std::map<std::string, std::string, std::less<>> path_params;  // filled by the router
+  std::string remote;                                           // the client's IP address
+  // Filled by the server's authorization (server/auth): the credential the request came with
+  // ("" when none was needed or auth is off) and the scopes it grants.
+  std::string credential;
+  std::vector<std::string> scopes;
+  // Set by the authorization on stream routes: called with the stream's client once the
+  // WebSocket or SSE stream is open, so that it can be closed when its credential stops being
+  // valid (a token expiring, a key revoked).
+  std::function<void(const std::shared_ptr<StreamClient>&)> on_stream_open;
 
   // The first value of a query parameter, or nullopt.
   std::optional<std::string_view> query_param(std::string_view name) const;
@@ -76,6 +87,12 @@ struct RouteDoc {
   int success_status = 200;
   std::vector<int> error_statuses;  // besides 500
   std::vector<int> also_success;    // other success statuses with the same body (201 on create)
+  // The credential scope the route needs: "read", "write" or "admin"; "" = public.
+  std::string scope;
+  // When the body is not a message: its only accepted media type
+  // ("application/x-www-form-urlencoded"); else JSON or YAML.
+  std::string request_type;
+  std::string error_message;  // the message of its error bodies; "" = tickgraph.v1.Error
 };
 
 enum class RouteKind {
@@ -112,6 +129,10 @@ class Router {
   Match match(std::string_view method, std::string_view path) const;
 
   const std::vector<Route>& routes() const { return routes_; }
+  // Lets the application amend every route's documentation (scopes), before serving.
+  void update_routes(const std::function<void(Route&)>& fn) {
+    for (auto& route : routes_) fn(route);
+  }
 
  private:
   std::vector<Route> routes_;

@@ -63,9 +63,12 @@ def tickgraph(directory, *args, timeout=300):
 
 
 class Server:
-    """`tickgraph serve --port 0 --db sqlite:DIR/db.sqlite EXTRA…`, running until stop()."""
+    """`tickgraph serve --port 0 --db sqlite:DIR/db.sqlite EXTRA…`, running until stop().
 
-    def __init__(self, directory, *extra, db=None):
+    Authentication is off (`--auth off`, allowed on loopback) unless `auth` is true: these suites
+    test the API itself; tests/e2e/test_auth.py tests authentication with it on."""
+
+    def __init__(self, directory, *extra, db=None, auth=False):
         self.terminated = False
         assert BIN.is_file(), f"tickgraph binary not found at {BIN}; build it or set TICKGRAPH_BIN"
         self.directory = Path(directory)
@@ -77,7 +80,8 @@ class Server:
         self.port = None
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [str(BIN), "serve", "--port", "0", "--db", self.db, *map(str, extra)],
+            [str(BIN), "serve", "--port", "0", "--db", self.db,
+             *([] if auth else ["--auth", "off"]), *map(str, extra)],
             stdout=subprocess.PIPE, stderr=self._stderr, env=isolated_env(self.directory),
             text=True)
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
@@ -269,12 +273,14 @@ class Reply:
 class Api:
     """Calls the server, checks the status and parses every JSON body into its message."""
 
-    def __init__(self, base):
+    def __init__(self, base, key=None):
         self.base = base
         self.contract = contract()
         self.calls = []
         self.session = requests.Session()
         self.session.trust_env = False
+        if key:  # an API key sent with every call (servers started with auth=True)
+            self.session.headers["X-API-Key"] = key
 
     def record(self, method, path, status, message=None, details=None, route=None):
         self.calls.append(Call(method, path.split("?", 1)[0], status, message, details, route))
@@ -290,7 +296,9 @@ class Api:
             headers.setdefault("Content-Type", "application/json")
         r = self.session.request(method, self.base + path, params=params, data=body,
                                  headers=headers, timeout=timeout)
-        name = message if r.status_code < 400 else "tickgraph.v1.Error"
+        # Errors are tickgraph.v1.Error; the token endpoint's add RFC 6749's fields (OAuthError).
+        error = "tickgraph.v1.OAuthError" if path.startswith("/oauth2/") else "tickgraph.v1.Error"
+        name = message if r.status_code < 400 else error
         ctype = r.headers.get("Content-Type", "")
         parsed = data = None
         if method != "HEAD" and ctype.startswith("application/json"):

@@ -34,11 +34,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 from server_harness import (Api, OpenApi, Server, contract, metric,  # noqa: E402
-                            parse_prometheus)
+                            parse_prometheus, tickgraph)
 
 TIMEOUT = 5  # seconds a single exchange may take: longer is a hang
 FREE_TEXT = {"q", "exchange"}  # query parameters where any text is a valid (empty) search
 SECRET = "tickgraph-robustness-secret-0f3a9"
+KEY = None  # the API key of the module's server, set by the fixture
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +52,14 @@ def server(tmp_path_factory):
     (web / "index.html").write_text("<!doctype html><title>ui</title>")
     (web / "assets" / "app.js").write_text("console.log(1)")
     (d / "secret.txt").write_text(SECRET)
-    s = Server(d, "--no-simulate", "--web-root", web)
-    api = Api(s.base)
+    s = Server(d, "--no-simulate", "--web-root", web, "--rate-limit", "0",
+               "--failed-auth-rate", "100000", auth=True)
+    # Hostile input is sent as production would receive it: with auth on and a credential that
+    # may do everything, so that every route is reached past its authorization.
+    global KEY
+    KEY = tickgraph(d, "auth", "key", "add", "robustness", "--scopes", "read,write,admin",
+                    "--db", s.db).stdout.split("api_key=")[1].strip()
+    api = Api(s.base, key=KEY)
     api.post("/v1/assets", {"symbol": "R"}, expect=201, message="tickgraph.v1.Asset")
     api.post("/v1/graphs", {"name": "rg", "nodes": [
         {"id": "s2", "fn": "sma", "inputs": ["close"], "params": {"period": 2}}]},
@@ -99,9 +106,13 @@ class Response:
         return f"<{self.status} {self.headers.get('content-type')} {self.body[:200]!r}>"
 
 
-def request(method, target, body=None, headers=None):
-    """A request's bytes with Connection: close (the server closes after answering)."""
+def request(method, target, body=None, headers=None, credential=True):
+    """A request's bytes with Connection: close (the server closes after answering), carrying
+    the suite's API key unless `credential` is false."""
     lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+    if credential and KEY and not any(h.lower() in ("x-api-key", "authorization")
+                                      for h in (headers or {})):
+        lines.append(f"X-API-Key: {KEY}")
     for name, value in (headers or {}).items():
         lines.append(f"{name}: {value}")
     if body is not None:
@@ -146,11 +157,18 @@ def check_4xx(r, what):
     assert r is not None, f"{what}: closed without an answer"
     assert 400 <= r.status < 500, f"{what}: {r}"
     if r.headers.get("content-type", "").startswith("application/json"):
-        error = contract().parse(r.body.decode("utf-8"), "tickgraph.v1.Error")
+        # The token endpoint answers RFC 6749's error fields too (tickgraph.v1.OAuthError).
+        name = "tickgraph.v1.OAuthError" if "/oauth2/token" in str(what) else "tickgraph.v1.Error"
+        error = contract().parse(r.body.decode("utf-8"), name)
         assert error.code and error.message, f"{what}: {r}"
     else:
         raise AssertionError(f"{what}: a {r.status} without a JSON Error body: {r}")
     return r
+
+
+def check_401(r, what):
+    check_4xx(r, what)
+    assert r.status == 401, f"{what}: {r}"
 
 
 class Problems:
@@ -260,7 +278,8 @@ def test_failed_websocket_handshake(server):
                       status="101")
 
     before = upgrades()
-    data = b"GET /v1/stream HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    data = (f"GET /v1/stream HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            f"X-API-Key: {KEY}\r\n\r\n").encode()
     r = exchange(server.port, data)
     assert r is not None and r.status == 400, r
     assert upgrades() == before, "a refused handshake was counted as 101 Switching Protocols"
@@ -401,6 +420,26 @@ def test_bad_query_values_in_every_parameter(server, doc):
     problems.assert_none()
 
 
+def test_every_scoped_route_refuses_requests_without_a_credential(server, doc):
+    """Each operation the document marks with a scope answers 401 with a JSON Error when no
+    credential comes, before its parameters or body are looked at; public ones do not."""
+    problems = Problems()
+    scoped = 0
+    for (method, template), op in operations(doc):
+        target = fill(template)
+        query = BASE_QUERY.get(template)
+        if query:
+            target += "?" + "&".join(f"{k}={quote(v)}" for k, v in query.items())
+        r = exchange(server.port, request(method, target, credential=False))
+        if op.get("x-scope"):
+            scoped += 1
+            problems.check(check_401, r, f"{method} {target}")
+        elif r is not None:
+            problems.check(check_not_5xx, r, f"{method} {target}")
+    assert scoped > 15
+    problems.assert_none()
+
+
 def test_bad_path_parameters(server, doc):
     """Path parameters that are invalid UTF-8, NUL, an encoded slash, '..', overlong or badly
     percent-encoded are answered with a 4xx on every route that has one."""
@@ -474,7 +513,7 @@ def ws_connect(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
     key = base64.b64encode(os.urandom(16)).decode()
     s.sendall((f"GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nX-API-Key: {KEY}\r\n"
                f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
     head = b""
     while b"\r\n\r\n" not in head:

@@ -1,7 +1,7 @@
 // The page's live streams, with a server of their own (the last test stops it): switching what
 // is charted replaces the subscription on the server rather than adding one, and across a server
 // restart the page shows that it lost the server, keeps trying with backoff, and streams again
-// once a server is back on the same address, with no reload.
+// once a server is back on the same address, with no reload (and the same credential).
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Server, inspect, launch, newPage, screenshot, until } from './harness';
@@ -29,7 +29,7 @@ async function liveTopics(): Promise<number> {
 
 test('charting another interval or asset replaces the subscription', async () => {
   const { page, errors } = await newPage(browser);
-  await page.goto(`${server.url}/?asset=ACME&interval=1s`);
+  await page.goto(server.link('/?asset=ACME&interval=1s'));
   await until('the ACME 1s chart', async () => {
     const c = await inspect(page);
     return c?.symbol === 'ACME' && c.interval === '1s' && c.bars > 0;
@@ -64,7 +64,7 @@ test('charting another interval or asset replaces the subscription', async () =>
 
 test('restarting the server reconnects the stream', async () => {
   const { page, errors } = await newPage(browser);
-  await page.goto(`${server.url}/?asset=ACME&interval=1s`);
+  await page.goto(server.link('/?asset=ACME&interval=1s'));
   const status = () => page.evaluate(() => window.__tickgraph.status);
   await until('live', async () => (await status()) === 'live');
   await until('an ACME bar', async () => (await inspect(page))?.last);

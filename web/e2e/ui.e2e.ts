@@ -1,6 +1,7 @@
 // The web UI in Debian's Chromium against a real `tickgraph serve` with the simulator on: what
 // the page draws is read back from the chart's own series (window.__tickgraph) and compared with
 // what the REST API returns for the same bars. Each test saves a screenshot under build/e2e/.
+// Authentication is on: every page opens with the sign-in link, every REST check sends the key.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Server, inspect, launch, newPage, screenshot, until } from './harness';
@@ -25,7 +26,7 @@ const pages: { page: Page; errors: string[] }[] = [];
 async function open(path: string, width = 1280, height = 800): Promise<Page> {
   const p = await newPage(browser, width, height);
   pages.push(p);
-  await p.page.goto(server.url + path);
+  await p.page.goto(server.link(path));
   return p.page;
 }
 
@@ -173,7 +174,8 @@ describe('the chart', () => {
     expect((await inspect(page))?.last?.low).toBe(99.5);
     await expect.poll(() => page.getByTestId('legend').textContent()).toContain('forming');
 
-    // A simulated asset: its forming candle changes with the simulator's ticks.
+    // A simulated asset: its forming candle changes with the simulator's ticks. (The tab keeps
+    // its credential in sessionStorage: no sign-in link is needed to go on.)
     await page.goto(`${server.url}/?asset=ACME&interval=1s`);
     const first = await until('an ACME bar', async () => (await inspect(page))?.last);
     await until(

@@ -28,7 +28,7 @@ test('UI speed', async () => {
     for (let i = 0; i < RUNS; ++i) {
       const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
       const page = await context.newPage();
-      await page.goto(`${server.url}/?asset=SPX&interval=1d&nodes=sma50,ema20,rsi`);
+      await page.goto(server.link('/?asset=SPX&interval=1d&nodes=sma50,ema20,rsi'));
       const ms = await until(
         'the first paint',
         () => page.evaluate(() => window.__tickgraph.firstPaintMs),
@@ -45,7 +45,7 @@ test('UI speed', async () => {
     // Stream updates: three simulated assets at 20 ticks/s each; the chart shows one of them.
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page = await context.newPage();
-    await page.goto(`${server.url}/?asset=ACME&interval=1s&nodes=sma50,ema20,rsi`);
+    await page.goto(server.link('/?asset=ACME&interval=1s&nodes=sma50,ema20,rsi'));
     await until('live', async () => (await page.evaluate(() => window.__tickgraph.status)) === 'live');
     await page.evaluate(() => (window.__tickgraph.latenciesMs.length = 0));
     await page.waitForTimeout(STREAM_SECONDS * 1000);

@@ -1,8 +1,11 @@
-// The page: a header (graph, theme), the watchlist, the chart of the selected asset, and the
-// analytics graph under it. What is shown (asset, interval, graph, visible nodes) is in the URL,
-// so that a view can be linked and reloaded.
+// The page: a header (graph, sign out, theme), the watchlist, the chart of the selected asset,
+// and the analytics graph under it; or the sign-in, while the page is signed out (the server
+// refused its credential, or the user signed out). What is shown (asset, interval, graph, visible
+// nodes) is in the URL, so that a view can be linked and reloaded, and survives signing in again.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, api } from './api/client';
+import { credentials } from './auth/credentials';
+import { useAuth } from './auth/useAuth';
 import {
   isIntervalName,
   type Asset,
@@ -12,8 +15,11 @@ import {
   type NodeSpec,
 } from './api/types';
 import { classifyNodes, defaultVisible, seriesStyles } from './chart/indicators';
+import type { Theme } from './chart/chartView';
 import { GraphPanel } from './components/GraphPanel';
+import { Header } from './components/Header';
 import { PriceChart } from './components/PriceChart';
+import { SignIn } from './components/SignIn';
 import { Watchlist } from './components/Watchlist';
 import { useTheme } from './useTheme';
 
@@ -47,6 +53,33 @@ function writeUrl(v: ViewState): void {
 
 export function App() {
   const [theme, toggleTheme] = useTheme();
+  const auth = useAuth();
+  if (auth.signedOut) {
+    return (
+      <div className="flex min-h-full flex-col">
+        <Header theme={theme} onToggleTheme={toggleTheme} onSignOut={null} />
+        <SignIn reason={auth.message} onSignIn={(c) => credentials.signIn(c)} />
+      </div>
+    );
+  }
+  return (
+    <Workspace
+      theme={theme}
+      onToggleTheme={toggleTheme}
+      onSignOut={auth.kind === null ? null : () => credentials.signOut()}
+    />
+  );
+}
+
+interface WorkspaceProps {
+  theme: Theme;
+  onToggleTheme: () => void;
+  onSignOut: (() => void) | null;
+}
+
+// Everything but the sign-in: mounted afresh after each sign-in, so that it loads with the new
+// credential.
+function Workspace({ theme, onToggleTheme, onSignOut }: WorkspaceProps) {
   const [view, setViewState] = useState<ViewState>(readUrl);
   const [assets, setAssets] = useState<Asset[]>([]);
   const [functions, setFunctions] = useState<FunctionDef[]>([]);
@@ -132,8 +165,7 @@ export function App() {
 
   return (
     <div className="flex min-h-full flex-col md:h-full">
-      <header className="flex flex-wrap items-center gap-3 border-b border-slate-200 px-3 py-1.5 dark:border-slate-800">
-        <span className="font-bold tracking-tight">tickgraph</span>
+      <Header theme={theme} onToggleTheme={onToggleTheme} onSignOut={onSignOut}>
         <label className="flex items-center gap-1 text-sm">
           <span className="text-slate-500">Graph</span>
           <select
@@ -153,16 +185,7 @@ export function App() {
             {error}
           </p>
         )}
-        <button
-          type="button"
-          onClick={toggleTheme}
-          className="ml-auto rounded border border-slate-300 px-2 py-0.5 text-sm hover:bg-slate-100 focus-visible:outline-2 focus-visible:outline-blue-500 dark:border-slate-600 dark:hover:bg-slate-800"
-          aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}
-          data-testid="theme"
-        >
-          {theme === 'dark' ? '☀ Light' : '☾ Dark'}
-        </button>
-      </header>
+      </Header>
       <div className="flex min-h-0 flex-1 flex-col md:flex-row">
         <aside className="max-h-44 shrink-0 overflow-hidden border-b border-slate-200 p-2 md:max-h-none md:w-60 md:border-b-0 md:border-r dark:border-slate-800">
           <Watchlist assets={assets} selected={view.asset} onSelect={(asset) => setView({ asset })} />

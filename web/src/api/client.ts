@@ -1,8 +1,12 @@
 // REST calls. Every response body is parsed as the message the OpenAPI document declares; an
 // error response becomes an ApiError carrying the server's Error (code, message, details).
+// Each call carries the page's credential (auth/credentials.ts); a 401 is sent again once when
+// that may help (a new access token), else it signs the page out with the server's message. A
+// 403 (a scope the credential lacks) and a 429 are thrown to the caller like any other error.
+import { CHECK_PATH, credentials } from '../auth/credentials';
+import { ApiError, readJson } from './error';
 import type {
   AnalyticsResult,
-  ApiErrorBody,
   AssetList,
   CandleSeries,
   FunctionList,
@@ -12,36 +16,25 @@ import type {
   IntervalName,
 } from './types';
 
-export class ApiError extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly details: Record<string, string>;
+export { ApiError } from './error';
 
-  constructor(status: number, body: ApiErrorBody) {
-    super(body.message ?? `HTTP ${status}`);
-    this.name = 'ApiError';
-    this.status = status;
-    this.code = body.code ?? 'unknown';
-    this.details = body.details ?? {};
-  }
+interface RequestOptions {
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  headers?: Record<string, string>;
+  body?: string;
 }
 
-async function request<T>(path: string, init?: RequestInit): Promise<T> {
-  const response = await fetch(path, init);
-  const text = await response.text();
-  let body: unknown = undefined;
-  if (text.length > 0) {
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new ApiError(response.status, {
-        code: 'bad_response',
-        message: `${path}: not JSON (HTTP ${response.status})`,
-      });
+async function request<T>(path: string, options: RequestOptions = {}, retried = false): Promise<T> {
+  const sent = await credentials.authorization();
+  const response = await fetch(path, { ...options, headers: { ...options.headers, ...sent.headers } });
+  try {
+    return (await readJson(response, path)) as T;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401 && credentials.rejected(sent, e.message, retried)) {
+      return request<T>(path, options, true);
     }
+    throw e;
   }
-  if (!response.ok) throw new ApiError(response.status, (body ?? {}) as ApiErrorBody);
-  return body as T;
 }
 
 // A time as the server's query parameters take it: epoch nanoseconds with the unit suffix.
@@ -83,4 +76,6 @@ export const api = {
       body: JSON.stringify(spec),
     }),
   functions: () => request<FunctionList>('/v1/functions'),
+  // Whether the credential is accepted, cheaply (see CHECK_PATH).
+  check: () => request<AssetList>(CHECK_PATH),
 };

@@ -14,7 +14,8 @@ import {
   type Subscribe,
 } from '../api/types';
 import { probe } from '../probe';
-import { StreamConnection, streamUrl } from '../stream/connection';
+import { streamAccess } from '../stream/access';
+import { DEFAULT_BACKOFF, StreamConnection, streamUrl } from '../stream/connection';
 import { initialStreamState, streamReducer, type StreamAction } from '../stream/reducer';
 import type { ChartView } from './chartView';
 import {
@@ -298,7 +299,12 @@ export function useChartFeed(o: FeedOptions) {
     const onAction = (a: StreamAction) => {
       if (a.type !== 'message' || a.message.error || a.message.lag) dispatch(a);
     };
-    const c = new StreamConnection(streamUrl(window.location), { action: onAction, message: onMessage });
+    const c = new StreamConnection(
+      streamUrl(window.location),
+      { action: onAction, message: onMessage },
+      DEFAULT_BACKOFF,
+      streamAccess,
+    );
     connection.current = c;
     return () => {
       c.close();

@@ -1,5 +1,6 @@
-// The form in jsdom: defaults, the local range check, and the server's error placed next to the
-// field its details name (the browser tests do the same against the real server).
+// The form in jsdom: defaults, the local range check, the server's error placed next to the
+// field its details name, and a refusal of the credential shown for the whole form (the browser
+// tests do the same against the real server).
 import { cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { ApiError } from '../api/client';
@@ -80,5 +81,22 @@ describe('AddNodeForm', () => {
     submit();
     await waitFor(() => expect(errorOf(field('input-input'))).toContain("unknown input 'clos'"));
     expect(field('id').getAttribute('aria-invalid')).toBe('false');
+  });
+
+  test("a credential without the 'write' scope: the server's 403 is shown for the whole form", async () => {
+    const message = "PUT /v1/graphs/{id} needs the 'write' scope, which this credential lacks";
+    const onAdd = vi.fn(async () => {
+      throw new ApiError(403, {
+        code: 'permission_denied',
+        message,
+        details: { reason: 'insufficient_scope', scope: 'write' },
+      });
+    });
+    const { field, submit } = setup(onAdd);
+    submit();
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toBe(message);
+    for (const name of ['fn', 'id', 'input-input', 'param-period'])
+      expect(field(name).getAttribute('aria-invalid')).toBe('false');
   });
 });

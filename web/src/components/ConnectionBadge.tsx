@@ -1,5 +1,6 @@
-// The live stream's state, always visible: live, connecting, or reconnecting (with the attempt,
-// the wait before the next one and a button to try at once).
+// The live stream's state, always visible: live, connecting, reconnecting (with the attempt,
+// the wait before the next one and a button to try at once), or refused (the server's reason,
+// and the same button).
 import { useEffect, useState } from 'react';
 import type { Connection } from '../stream/reducer';
 
@@ -15,7 +16,9 @@ export function ConnectionBadge({ connection, onRetry }: { connection: Connectio
   const dot = status === 'live' ? 'bg-green-500' : status === 'connecting' ? 'bg-amber-400' : 'bg-red-500';
   const wait = connection.retryAt === null ? 0 : Math.max(0, Math.ceil((connection.retryAt - now) / 1000));
   // The live region announces the state only, not each second of the countdown.
-  const word = status === 'live' ? 'Live' : status === 'connecting' ? 'Connecting' : 'Reconnecting';
+  const word = { live: 'Live', connecting: 'Connecting', reconnecting: 'Reconnecting', refused: 'Refused' }[
+    status
+  ];
   const detail =
     status === 'connecting'
       ? connection.attempt > 0
@@ -24,6 +27,8 @@ export function ConnectionBadge({ connection, onRetry }: { connection: Connectio
       : status === 'reconnecting'
         ? ` in ${wait} s`
         : '';
+  // Refused is final until the user acts: its reason is part of what is announced.
+  const reason = status === 'refused' ? `: ${connection.error ?? 'the server refused the credential'}` : '';
   return (
     <div
       className="flex items-center gap-2 text-sm"
@@ -35,6 +40,7 @@ export function ConnectionBadge({ connection, onRetry }: { connection: Connectio
       <span>
         <span role="status" aria-live="polite">
           {word}
+          {reason}
         </span>
         <span aria-hidden="true">{detail}</span>
       </span>
@@ -43,7 +49,7 @@ export function ConnectionBadge({ connection, onRetry }: { connection: Connectio
         <button
           type="button"
           onClick={onRetry}
-          disabled={status !== 'reconnecting'}
+          disabled={status === 'connecting'}
           className="rounded border border-slate-300 px-1.5 text-xs hover:bg-slate-100 disabled:opacity-50 dark:border-slate-600 dark:hover:bg-slate-800"
         >
           Retry now

@@ -100,8 +100,10 @@ export function toNodeSpec(fn: FunctionDef, form: NodeForm): NodeSpec {
 }
 
 // Puts the server's 400 for a graph with the new node next to the field it is about: its
-// details name the node and, when it is about one, the parameter or the input.
+// details name the node and, when it is about one, the parameter or the input. A refusal of the
+// credential (401, a 403 for one without the 'write' scope, a 429) is about the whole form.
 export function fieldErrorsFromServer(e: ApiError, form: NodeForm): FieldErrors {
+  if (e.status === 401 || e.status === 403 || e.status === 429) return { form: e.message };
   const { node, parameter, input } = e.details;
   if (node !== undefined && node !== form.id) return { form: e.message };
   if (parameter !== undefined)

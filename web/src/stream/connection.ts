@@ -1,6 +1,12 @@
 // One WebSocket to /v1/stream that stays up: it sends the current subscription on every open,
 // and after a close it reconnects with exponential backoff and jitter, reporting each step as a
 // StreamAction for the reducer. Messages are parsed as tickgraph.v1.StreamMessage.
+//
+// A browser cannot send headers with a WebSocket, so the credential goes in the URL, asked of
+// `access` afresh for every attempt (a reconnect uses a renewed token). A refused handshake (401)
+// shows only as a socket that closed before it opened, like a server that is away; so after such
+// a close `access.refused()` asks the REST API, and a refused credential stops the retries
+// ('refused', until retryNow()) instead of knocking forever.
 import type { ClientMessage, StreamMessage, Subscribe } from '../api/types';
 import type { StreamAction } from './reducer';
 
@@ -23,6 +29,21 @@ export function streamUrl(location: Pick<Location, 'protocol' | 'host'>): string
   return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/v1/stream`;
 }
 
+export interface StreamAccess {
+  // The credential's query parameters for the next attempt (api_key or access_token).
+  params(): Promise<Record<string, string>>;
+  // After a socket that closed before opening: the server's reason when the credential is
+  // refused (401, 403), null when it is accepted or the server did not answer.
+  refused(): Promise<string | null>;
+}
+
+// `url` with `params` added to its query.
+export function withParams(url: string, params: Record<string, string>): string {
+  const q = new URLSearchParams(params).toString();
+  if (q === '') return url;
+  return `${url}${url.includes('?') ? '&' : '?'}${q}`;
+}
+
 export interface StreamListener {
   action(a: StreamAction): void;
   message(m: StreamMessage): void;
@@ -35,11 +56,14 @@ export class StreamConnection {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private stable: ReturnType<typeof setTimeout> | null = null;
   private closed = false;
+  private opening = 0; // the attempt whose URL is being made, 0 when none
+  private openings = 0; // attempts started, to tell a stale callback from the current one
 
   constructor(
     private readonly url: string,
     private readonly listener: StreamListener,
     private readonly backoff: Backoff = DEFAULT_BACKOFF,
+    private readonly access: StreamAccess | null = null,
   ) {
     this.open();
   }
@@ -54,7 +78,7 @@ export class StreamConnection {
 
   // Reconnects at once instead of waiting for the backoff (the "retry now" button).
   retryNow(): void {
-    if (this.closed || this.socket !== null) return;
+    if (this.closed || this.socket !== null || this.opening !== 0) return;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.open();
@@ -74,9 +98,32 @@ export class StreamConnection {
 
   private open(): void {
     this.listener.action({ type: 'connecting' });
-    const socket = new WebSocket(this.url);
+    if (this.access === null) {
+      this.connect(this.url);
+      return;
+    }
+    const attempt = ++this.openings;
+    this.opening = attempt;
+    this.access.params().then(
+      (params) => {
+        if (this.closed || this.opening !== attempt) return;
+        this.opening = 0;
+        this.connect(withParams(this.url, params));
+      },
+      (e: unknown) => {
+        if (this.closed || this.opening !== attempt) return;
+        this.opening = 0;
+        this.failed(`no credential: ${e instanceof Error ? e.message : String(e)}`, false);
+      },
+    );
+  }
+
+  private connect(url: string): void {
+    const socket = new WebSocket(url);
     this.socket = socket;
+    let opened = false;
     socket.onopen = () => {
+      opened = true;
       // The backoff starts again only once a connection has lasted: a server that accepts and
       // then closes at once (draining, or closing this client as too slow) is not hammered.
       this.stable = setTimeout(() => {
@@ -102,14 +149,33 @@ export class StreamConnection {
       if (this.stable !== null) clearTimeout(this.stable);
       this.stable = null;
       if (this.closed) return;
-      this.attempt += 1;
-      const wait = backoffDelay(this.attempt, this.backoff, Math.random());
-      const reason = event.reason || (event.code === 1006 ? 'connection lost' : `closed (${event.code})`);
-      this.listener.action({ type: 'closed', reason, retryInMs: wait, now: Date.now() });
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        this.open();
-      }, wait);
+      this.failed(
+        event.reason || (event.code === 1006 ? 'connection lost' : `closed (${event.code})`),
+        opened,
+      );
     };
+  }
+
+  // Schedules the next attempt; after a socket that never opened, asks whether the credential
+  // was the reason, and if so stops instead.
+  private failed(reason: string, opened: boolean): void {
+    this.attempt += 1;
+    const wait = backoffDelay(this.attempt, this.backoff, Math.random());
+    this.listener.action({ type: 'closed', reason, retryInMs: wait, now: Date.now() });
+    const timer = setTimeout(() => {
+      this.timer = null;
+      this.open();
+    }, wait);
+    this.timer = timer;
+    if (opened || this.access === null) return;
+    void this.access.refused().then(
+      (why) => {
+        if (why === null || this.closed || this.timer !== timer) return;
+        clearTimeout(timer);
+        this.timer = null;
+        this.listener.action({ type: 'refused', reason: why });
+      },
+      () => undefined,
+    );
   }
 }

@@ -20,6 +20,19 @@ function update(symbol: string, day: number, close: number, final: boolean): Upd
 }
 
 describe('connection state', () => {
+  test('a refused credential stops the countdown and keeps the reason', () => {
+    const s = run([
+      { type: 'connecting' },
+      { type: 'closed', reason: 'connection lost', retryInMs: 500, now: 1000 },
+      { type: 'refused', reason: 'the API key is not valid' },
+    ]);
+    expect(s.connection).toMatchObject({
+      status: 'refused',
+      retryAt: null,
+      error: 'the API key is not valid',
+    });
+  });
+
   test('connecting, live, then reconnecting with the attempt counted and the retry time', () => {
     let s = run([{ type: 'connecting' }]);
     expect(s.connection.status).toBe('connecting');

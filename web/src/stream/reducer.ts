@@ -4,7 +4,8 @@
 import type { StreamMessage, Update } from '../api/types';
 import { nsToSeconds } from '../chart/series';
 
-export type ConnectionStatus = 'connecting' | 'live' | 'reconnecting';
+// refused: the server refused the credential; no retries until the user asks.
+export type ConnectionStatus = 'connecting' | 'live' | 'reconnecting' | 'refused';
 
 export interface Connection {
   status: ConnectionStatus;
@@ -42,6 +43,7 @@ export type StreamAction =
   | { type: 'connecting' }
   | { type: 'open'; now: number }
   | { type: 'closed'; reason: string; retryInMs: number; now: number }
+  | { type: 'refused'; reason: string }
   | { type: 'message'; message: StreamMessage; now: number };
 
 export const initialStreamState: StreamState = {
@@ -154,6 +156,11 @@ export function streamReducer(state: StreamState, action: StreamAction): StreamS
           retryAt: action.now + action.retryInMs,
           error: action.reason,
         },
+      };
+    case 'refused':
+      return {
+        ...state,
+        connection: { ...state.connection, status: 'refused', retryAt: null, error: action.reason },
       };
     case 'message': {
       const m = action.message;
