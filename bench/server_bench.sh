@@ -98,10 +98,14 @@ sed 's/^/  /' "$TMP/import.out"
 
 # Auth is on, as in production: every request below carries an API key (read scope), and the
 # per-credential rate limit is off so that it measures the server, not the limiter.
+# BENCH_AUTH=off runs the server with --auth off instead (to see what auth costs).
 KEY=$("$TICKGRAPH" auth key add bench --scopes read --db "$DB" 2>/dev/null | sed -n 's/^api_key=//p')
 [[ -n $KEY ]] || die "could not create an API key"
+auth_args=(--rate-limit 0)
+[[ ${BENCH_AUTH:-on} = off ]] && auth_args=(--auth off)
+echo "auth:    ${BENCH_AUTH:-on} (requests carry an X-API-Key header either way)"
 "$TICKGRAPH" serve --port 0 --db "$DB" --simulate FANOUT --tick-rate 20 --seed 1 \
-  --threads "$SERVER_THREADS" --rate-limit 0 >"$TMP/server.out" 2>"$TMP/server.err" &
+  --threads "$SERVER_THREADS" "${auth_args[@]}" >"$TMP/server.out" 2>"$TMP/server.err" &
 SERVER_PID=$!
 
 PORT=

@@ -69,9 +69,9 @@ struct AnalyticsSeries {
 // A credential `tickgraph serve` accepts: an OAuth2 client of the built-in token endpoint (client
 // credentials grant) or an API key. Only a hash of the secret is stored.
 struct Credential {
-  std::string id;    // public identifier: the client_id, or the API key's id; unique over both kinds
-  std::string kind;  // "client" or "api_key"
-  std::string name;  // the label given at creation
+  std::string id;  // public identifier: the client_id, or the API key's id; unique over both kinds
+  std::string kind;                 // "client" or "api_key"
+  std::string name;                 // the label given at creation
   std::vector<std::string> scopes;  // "read", "write", "admin"
   std::string secret_hash;          // an encoded hash (argon2id PHC string, or "sha256:<hex>")
   Timestamp created = 0;
