@@ -7,3 +7,4 @@ scripts/bootstrap.sh
 TICKGRAPH_WERROR=ON scripts/build.sh
 scripts/lint.sh
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
+[ "${TICKGRAPH_SANITIZE:-1}" = 0 ] || scripts/sanitize.sh  # ASan/UBSan build-san: suites + fuzz

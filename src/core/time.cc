@@ -56,6 +56,11 @@ Result<Timestamp> bad_timestamp(std::string_view text) {
                                   "or an epoch number with unit s, ms, us or ns)");
 }
 
+Result<Timestamp> out_of_range(std::string_view text) {
+  return Result<Timestamp>::error("timestamp '" + std::string(text) +
+                                  "' is out of range (1677-09-22 to 2262-04-11)");
+}
+
 }  // namespace
 
 Result<Timestamp> parse_timestamp(std::string_view text) {
@@ -88,7 +93,13 @@ Result<Timestamp> parse_timestamp(std::string_view text) {
       !read_digits(text, pos, 2, d) || !days_in_month_ok(y, mo, d)) {
     return bad_timestamp(text);
   }
-  Timestamp t = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * kDay;
+  // Dates outside the int64 ns range (1677-09-21 … 2262-04-11) and the additions below are
+  // checked: an overflow would be undefined behaviour and a wrong time.
+  Timestamp t = 0;
+  if (__builtin_mul_overflow(
+          days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)), kDay, &t)) {
+    return out_of_range(text);
+  }
   if (pos == text.size()) return t;
   if (text[pos] != 'T' && text[pos] != ' ') return bad_timestamp(text);
   ++pos;
@@ -101,14 +112,16 @@ Result<Timestamp> parse_timestamp(std::string_view text) {
     ++pos;
     if (!read_digits(text, pos, 2, ss) || ss > 60) return bad_timestamp(text);
   }
-  t += hh * kHour + mm * kMinute + ss * kSecond;
+  if (__builtin_add_overflow(t, hh * kHour + mm * kMinute + ss * kSecond, &t)) {
+    return out_of_range(text);
+  }
   if (pos < text.size() && text[pos] == '.') {
     ++pos;
     Duration scale = kSecond / 10;
     std::size_t digits = 0;
     while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
       if (digits++ < 9) {
-        t += (text[pos] - '0') * scale;
+        if (__builtin_add_overflow(t, (text[pos] - '0') * scale, &t)) return out_of_range(text);
         scale /= 10;
       }
       ++pos;
@@ -126,7 +139,10 @@ Result<Timestamp> parse_timestamp(std::string_view text) {
     if (!read_digits(text, pos, 2, om) || pos != text.size() || oh > 23 || om > 59) {
       return bad_timestamp(text);
     }
-    return t - sign * (oh * kHour + om * kMinute);
+    if (__builtin_sub_overflow(t, sign * (oh * kHour + om * kMinute), &t)) {
+      return out_of_range(text);
+    }
+    return t;
   }
   return bad_timestamp(text);
 }

@@ -33,6 +33,23 @@ TEST(Time, RejectsMalformedTimestampsQuotingThem) {
   }
 }
 
+TEST(Time, RefusesDatesOutsideTheNanosecondRange) {
+  // Checks dates past what int64 nanoseconds hold fail, naming the text, instead of overflowing
+  // (found by tests/fuzz/csv_reader_fuzz.cc: a CSV row dated 8874-…), and that both ends of the
+  // range still parse.
+  for (const char* bad :
+       {"8874-01-01", "2262-04-12", "2262-04-11T23:59:59Z", "2262-04-11T23:47:16.9Z", "1677-09-21",
+        "1677-09-22T00:00:00+23:59", "0000-01-01", "9999-12-31T23:59:59.999999999Z"}) {
+    auto r = parse_timestamp(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.message().find(std::string("'") + bad + "' is out of range"), std::string::npos)
+        << r.message();
+  }
+  EXPECT_EQ(*parse_timestamp("2262-04-11T23:47:16.854775807Z"),
+            std::numeric_limits<Timestamp>::max());
+  EXPECT_TRUE(parse_timestamp("1677-09-22").ok());
+}
+
 TEST(Time, FormatsRoundTrip) {
   // Checks formatting gives dates for midnights and full times otherwise, and parses back.
   EXPECT_EQ(format_timestamp(*parse_timestamp("2020-04-17")), "2020-04-17");

@@ -276,6 +276,31 @@ TEST(PullExecutor, WarmUpCountsEveryAssetsOwnBars) {
   }
 }
 
+TEST(PullExecutor, GraphWithoutBarLookbackStartsAtFrom) {
+  // Checks a graph that needs no bars before `from` (lookback 0 bars, or only time windows)
+  // starts its run at `from` itself, on one asset and across assets. warmup_start read one past
+  // the end of its bar list here (found by tests/fuzz/graph_spec_fuzz.cc under AddressSanitizer).
+  MarketData data;
+  data.emplace("A", random_series(200, 5, 0.0));
+  data.emplace("B", random_series(200, 6, 0.3));
+  const Timestamp from = data["A"].time[100];
+  for (const char* text : {"nodes:\n  d: {fn: sub, inputs: [close, open]}\n",
+                           "nodes:\n  o: {fn: obv}\n  j: {fn: add, inputs: [close, 'B:close']}\n",
+                           "nodes:\n  w: {fn: sma, input: close, window: 5m}\n"}) {
+    auto spec = parse_spec(text, "z");
+    ASSERT_TRUE(spec.ok()) << spec.message();
+    auto graph = compile(*spec);
+    ASSERT_TRUE(graph.ok()) << graph.message();
+    ASSERT_EQ((*graph)->lookback().bars + (*graph)->lookback().settle, 0) << text;
+    const auto plan = make_plan(*graph, "A");
+    EXPECT_EQ(warmup_start(*plan, data, from), from - (*graph)->lookback().time) << text;
+    auto pull = run_pull(*graph, "A", data, {from, data["A"].time.back()});
+    auto push = run_push(*graph, "A", data, {from, data["A"].time.back()});
+    ASSERT_TRUE(pull.ok() && push.ok());
+    expect_tables_identical(*pull, *push, text);
+  }
+}
+
 TEST(PullExecutor, MissingAssetIsNamed) {
   // Checks a graph reading an asset with no data fails naming that asset.
   auto spec = parse_spec("nodes:\n  c: {fn: correlation, inputs: [close, 'SPY:close']}\n", "m");

@@ -163,7 +163,7 @@ Timestamp warmup_start(const Plan& plan, const MarketData& data, Timestamp from)
   }
   Timestamp start = from;
   for (const auto& times : before) {
-    if (times.empty()) continue;
+    if (times.empty() || back == 0) continue;  // no bars needed before `from`
     start = std::min(start, times[times.size() > back ? times.size() - back : 0]);
   }
   if (lb.time > 0) start = std::min(start, saturating_sub(from, lb.time));

@@ -13,8 +13,8 @@ namespace {
 
 using nlohmann::json;
 
-// Epoch seconds beyond this (about the year 5138) cannot be a bar time and would overflow ns.
-constexpr std::int64_t kMaxEpochSeconds = 100'000'000'000;
+// Epoch seconds beyond this (about the year 2255) cannot be a bar time: int64 ns end in 2262.
+constexpr std::int64_t kMaxEpochSeconds = 9'000'000'000;
 
 // The quote arrays, in CandleSeries order.
 constexpr std::array<const char*, 5> kQuoteFields = {"open", "high", "low", "close", "volume"};
@@ -88,6 +88,10 @@ Result<YahooChart> Parser::parse(std::string_view text) {
     return Result<YahooChart>::error(std::string(source_) + ": malformed JSON at byte " +
                                      std::to_string(at) + " of " + std::to_string(text.size()) +
                                      ": " + parse_error_detail(e.what()));
+  } catch (const json::out_of_range& e) {
+    // A number beyond a double ("1e400"): nlohmann throws this apart from syntax errors.
+    return Result<YahooChart>::error(std::string(source_) +
+                                     ": malformed JSON: " + parse_error_detail(e.what()));
   }
 
   auto chart = member(doc, "document", "chart");

@@ -174,6 +174,23 @@ TEST(YahooChart, NonNumericValueNamesItsPath) {
                "expected a number or null, found string");
 }
 
+TEST(YahooChart, NumberBeyondADoubleIsMalformedJson) {
+  // Checks a price too large for a double (1e400) fails as malformed JSON instead of throwing
+  // (found by tests/fuzz/yahoo_chart_fuzz.cc).
+  auto r = parse_yahoo_chart(chart_json("1d", 0, {"1713139200,10,1e400,9,11,100"}), "t.json");
+  expect_error(r, "t.json: malformed JSON: ", "number overflow parsing '1e400'");
+}
+
+TEST(YahooChart, TimestampBeyondNanosecondRangeIsRefused) {
+  // Checks epoch seconds past 2262 (where int64 ns end) fail naming timestamp[i], instead of
+  // overflowing (found by tests/fuzz/yahoo_chart_fuzz.cc with 30871274200).
+  for (const char* seconds : {"30871274200", "9300000000", "-9300000000"}) {
+    auto r = parse_yahoo_chart(chart_json("1d", 0, {std::string(seconds) + ",10,12,9,11,100"}),
+                               "t.json");
+    expect_error(r, "t.json: chart.result[0].timestamp[0]: ", "out of range");
+  }
+}
+
 TEST(YahooChart, NonIntegerTimestampNamesItsPath) {
   // Checks a fractional timestamp fails, naming timestamp[i].
   auto r = parse_yahoo_chart(chart_json("1d", 0, {"1713139200.5,10,12,9,11,100"}), "t.json");

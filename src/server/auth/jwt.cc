@@ -71,6 +71,13 @@ std::string bn_bytes(const BIGNUM* bn, std::size_t width) {
   return out;
 }
 
+// A string member of a JWK; "" when absent or not a string (JWKS documents are outside input:
+// json::value() would throw on a member of another type).
+std::string string_member(const json& jwk, const char* name) {
+  auto it = jwk.find(name);
+  return it != jwk.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 // A JWK member that must be a base64url string; "" when absent or not decodable.
 std::string jwk_bytes(const json& jwk, const char* name) {
   auto it = jwk.find(name);
@@ -206,11 +213,10 @@ Result<VerifyKey> hs256_key(std::string secret, std::string kid) {
 
 Result<VerifyKey> key_from_jwk(const json& jwk) {
   if (!jwk.is_object()) return Result<VerifyKey>::error("a JWK must be an object");
-  const std::string kty = jwk.value("kty", "");
+  const std::string kty = string_member(jwk, "kty");
   VerifyKey key;
-  key.kid = jwk.contains("kid") && jwk["kid"].is_string() ? jwk["kid"].get<std::string>() : "";
-  const std::string alg =
-      jwk.contains("alg") && jwk["alg"].is_string() ? jwk["alg"].get<std::string>() : "";
+  key.kid = string_member(jwk, "kid");
+  const std::string alg = string_member(jwk, "alg");
   const std::string named = "JWK" + (key.kid.empty() ? std::string() : " '" + key.kid + "'");
   std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(OSSL_PARAM_BLD_new());
   if (!bld) return Result<VerifyKey>::error("out of memory");
@@ -241,7 +247,7 @@ Result<VerifyKey> key_from_jwk(const json& jwk) {
     if (!alg.empty() && alg != "ES256") {
       return Result<VerifyKey>::error(named + ": alg " + alg + " is not ES256");
     }
-    if (jwk.value("crv", "") != "P-256") {
+    if (string_member(jwk, "crv") != "P-256") {
       return Result<VerifyKey>::error(named + ": only the P-256 curve is supported");
     }
     const std::string x = jwk_bytes(jwk, "x");

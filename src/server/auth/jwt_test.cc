@@ -150,6 +150,10 @@ TEST(Jwt, Rs256VerifiesThroughAJwkAndRefusesSmallKeys) {
   wrong_alg["alg"] = "HS256";
   EXPECT_FALSE(key_from_jwk(wrong_alg).ok());
   EXPECT_FALSE(key_from_jwk(json{{"kty", "oct"}, {"k", "c2VjcmV0"}}).ok());
+  // Members of the wrong type are refused, not thrown (found by the jwt fuzz target).
+  EXPECT_FALSE(key_from_jwk(json::parse(R"({"kty": 222222222222222222222222222222})")).ok());
+  EXPECT_FALSE(key_from_jwk(json{{"kty", "EC"}, {"crv", 256}, {"x", "AA"}, {"y", "AA"}}).ok());
+  EXPECT_FALSE(key_from_jwk(json{{"kty", "RSA"}, {"n", 5}, {"e", "AQAB"}, {"alg", 1}}).ok());
 }
 
 TEST(Jwt, Hs256NeedsALongSecretAndVerifiesOnlyWithIt) {
