@@ -40,9 +40,16 @@
 #include <utility>
 #include <vector>
 
+#include "store/credential_rules.h"
+
 namespace tickgraph::store {
 
 namespace {
+
+using detail::invalid_credential;
+using detail::invalid_signing_key;
+using detail::join_scopes;
+using detail::split_scopes;
 
 // Migration i (1-based) brings the schema from version i-1 to version i. Append only: a released
 // migration never changes, since databases in the field have already run it.
@@ -285,60 +292,6 @@ const char* non_finite_field(const Candle& b) {
   if (!std::isfinite(b.close)) return "close";
   if (!std::isfinite(b.volume)) return "volume";
   return nullptr;
-}
-
-// Credential scopes are stored space-separated (as in an OAuth2 scope parameter), in the order
-// given; invalid_credential() makes sure that splitting gives them back.
-std::string join_scopes(const std::vector<std::string>& scopes) {
-  std::string out;
-  for (const std::string& scope : scopes) {
-    if (!out.empty()) out += ' ';
-    out += scope;
-  }
-  return out;
-}
-
-std::vector<std::string> split_scopes(std::string_view text) {
-  std::vector<std::string> out;
-  while (!text.empty()) {
-    const std::size_t space = text.find(' ');
-    out.emplace_back(text.substr(0, space));
-    text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
-  }
-  return out;
-}
-
-bool has_nul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
-
-// Why a credential cannot be stored, or "" when it can. NUL bytes are refused because the
-// PostgreSQL store cannot keep them, and both stores accept the same credentials.
-std::string invalid_credential(const Credential& c) {
-  if (c.id.empty()) return "the id is empty";
-  if (c.kind != "client" && c.kind != "api_key") {
-    return "kind '" + c.kind + "' is neither \"client\" nor \"api_key\"";
-  }
-  if (c.secret_hash.empty()) return "the secret hash is empty";
-  for (const std::string& scope : c.scopes) {
-    if (scope.empty() || scope.find(' ') != std::string::npos) {
-      return "scope '" + scope + "' is empty or contains a space";
-    }
-    if (has_nul(scope)) return "a scope contains a NUL byte";
-  }
-  if (has_nul(c.id) || has_nul(c.name) || has_nul(c.secret_hash)) {
-    return "the id, name or secret hash contains a NUL byte";
-  }
-  return "";
-}
-
-// Why a signing key cannot be stored, or "" when it can.
-std::string invalid_signing_key(const SigningKey& k) {
-  if (k.kid.empty() || k.algorithm.empty() || k.private_pem.empty()) {
-    return "the candidate key has an empty kid, algorithm or private key";
-  }
-  if (has_nul(k.kid) || has_nul(k.algorithm) || has_nul(k.private_pem)) {
-    return "the candidate key contains a NUL byte";
-  }
-  return "";
 }
 
 // Owns one prepared statement.
