@@ -13,7 +13,8 @@ DEBIAN_PACKAGES=(
   libboost-dev libboost-system-dev libprotobuf-dev protobuf-compiler wrk
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy python3-pandas python3-pytest python3-requests python3-websockets python3-protobuf
-  python3-jwt python3-cryptography
+  python3-jwt python3-cryptography python3-confluent-kafka
+  librdkafka-dev libnats-dev nats-server
   clang-format clang-tidy clang libclang-rt-14-dev
   chromium
 )

@@ -27,5 +27,6 @@ void add_query_command(CLI::App& app, Action& action);
 void add_fetch_command(CLI::App& app, Action& action);
 void add_serve_command(CLI::App& app, Action& action);
 void add_auth_command(CLI::App& app, Action& action);
+void add_ingest_command(CLI::App& app, Action& action);
 
 }  // namespace tickgraph::cli

@@ -1,9 +1,12 @@
 // tickgraph graph validate SPEC [--assets A,B,…]
+// tickgraph graph put NAME SPEC [--db URL]   (stores a checked spec; a changed one is a new
+//                                            version, as PUT /v1/graphs/NAME)
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/database.h"
 #include "core/time.h"
 #include "graph/compiled_graph.h"
 
@@ -45,6 +48,36 @@ int validate(const std::string& path, const std::vector<std::string>& assets) {
   return kExitOk;
 }
 
+int put(const std::string& name, const std::string& path, const std::string& db_url) {
+  auto spec = graph::load_spec_file(path);
+  if (!spec) {
+    std::cerr << "tickgraph: " << spec.message() << "\n";
+    return kExitBadInput;
+  }
+  auto db = open_database(db_url);
+  if (!db) {
+    std::cerr << "tickgraph: " << db.message() << "\n";
+    return kExitFailure;
+  }
+  graph::CompileOptions options;
+  options.asset_exists = [&db](std::string_view s) {
+    auto found = (*db)->find_asset(s);
+    return found && found->has_value();
+  };
+  if (auto compiled = graph::compile(*spec, options); !compiled) {
+    std::cerr << "tickgraph: invalid graph:\n" << compiled.message() << "\n";
+    return kExitBadInput;
+  }
+  spec->name = name;
+  auto stored = (*db)->put_graph(name, graph::to_yaml(*spec));
+  if (!stored) {
+    std::cerr << "tickgraph: " << stored.message() << "\n";
+    return kExitFailure;
+  }
+  std::cout << "graph " << name << " version " << stored->version << "\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 void add_graph_command(CLI::App& app, Action& action) {
@@ -58,6 +91,17 @@ void add_graph_command(CLI::App& app, Action& action) {
       ->delimiter(',');
   v->callback(
       [&action, path, assets] { action = [path, assets] { return validate(*path, *assets); }; });
+
+  auto name = std::make_shared<std::string>();
+  auto put_path = std::make_shared<std::string>();
+  auto db = std::make_shared<std::string>();
+  CLI::App* p = cmd->add_subcommand("put", "Store a graph (a changed spec is a new version)");
+  p->add_option("name", *name, "Graph name")->required();
+  p->add_option("spec", *put_path, "Graph spec (YAML or JSON)")->required();
+  p->add_option("--db", *db, "Database URL (default: the embedded SQLite file)");
+  p->callback([&action, name, put_path, db] {
+    action = [name, put_path, db] { return put(*name, *put_path, *db); };
+  });
 }
 
 }  // namespace tickgraph::cli

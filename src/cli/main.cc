@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   add_fetch_command(app, action);
   add_serve_command(app, action);
   add_auth_command(app, action);
+  add_ingest_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -21,6 +21,7 @@
 
 #include "cli/commands.h"
 #include "cli/database.h"
+#include "cli/feed.h"
 #include "ingest/market_simulator.h"
 #include "server/api.h"
 #include "server/auth/authenticator.h"
@@ -62,6 +63,15 @@ struct ServeOptions {
   std::size_t max_body_bytes = 16u << 20;
   int request_timeout = 60;
   std::size_t max_subscriptions = 256;
+  // Scale-out (cli/feed.h).
+  std::string nats;  // the bus
+  bool no_engine = false;
+  std::string kafka_brokers;
+  std::string kafka_topic;
+  std::string kafka_group = "tickgraph-serve";
+  std::string kafka_format = "protobuf";
+  bool auto_create = false;
+  std::vector<std::string> kafka_config;  // key=value
 };
 
 bool is_loopback(const std::string& bind) {
@@ -317,8 +327,17 @@ int serve(ServeOptions o, const CLI::App& cmd) {
   store::Store& store = **db;
   add_demo_graph(store);
 
+  if (o.no_engine && o.nats.empty()) {
+    std::cerr << "tickgraph: --no-engine needs --nats: the updates come from the engines of the "
+                 "ingest workers, over the NATS bus\n";
+    return kExitUsage;
+  }
+  if (o.no_engine && !o.kafka_topic.empty()) {
+    std::cerr << "tickgraph: --no-engine runs no engine to feed: drop --kafka-topic\n";
+    return kExitUsage;
+  }
   std::optional<ingest::MarketSimulator> simulator;
-  if (!o.no_simulate && !split_symbols(o.simulate).empty()) {
+  if (!o.no_engine && !o.no_simulate && !split_symbols(o.simulate).empty()) {
     auto sim = make_simulator(store, o);
     if (!sim) {
       std::cerr << "tickgraph: simulator: " << sim.message() << "\n";
@@ -335,9 +354,33 @@ int serve(ServeOptions o, const CLI::App& cmd) {
   }
   server::LiveOptions live_options;
   live_options.max_subscriptions = o.max_subscriptions;
+  live_options.relay_only = o.no_engine;
+  std::unique_ptr<Bus> bus;
+  if (!o.nats.empty()) {
+    auto connected = Bus::connect(o.nats, metrics);
+    if (!connected) {
+      std::cerr << "tickgraph: --nats: " << connected.message() << "\n";
+      return kExitFailure;
+    }
+    bus = std::move(*connected);
+    if (!o.no_engine) live_options.on_update = bus->publisher();
+  }
   server::LiveMarket live(store, metrics, live_options);
+  if (bus) {
+    Status s = bus->follow_graph_changes(live);
+    if (s.ok() && o.no_engine) s = bus->relay_updates(live);
+    if (!s.ok()) {
+      std::cerr << "tickgraph: --nats: " << s.message() << "\n";
+      return kExitFailure;
+    }
+  }
   server::ApiOptions api_options;
   api_options.extra_routes = [&auth](server::Router& r) { auth.add_routes(r); };
+  if (bus) {
+    api_options.on_graph_changed = [&bus](const std::string& name, std::int64_t version) {
+      bus->publish_graph_change(name, version);
+    };
+  }
   server::Api api(store, live, metrics, api_options);
   server::Router router;
   api.add_routes(router);
@@ -360,7 +403,10 @@ int serve(ServeOptions o, const CLI::App& cmd) {
   }
 
   // The market clock: every 100 ms, the simulator's ticks up to now go through the same ingest
-  // path as POST /v1/ticks, and bars whose end has passed close.
+  // path as POST /v1/ticks, and bars whose end has passed close. With a Kafka feed, bars close
+  // 2 s after their end instead: its ticks arrive a little after their time (the producer, the
+  // broker, a batch), and a tick for a closed bar would be late.
+  const Duration close_lag = o.kafka_topic.empty() ? 0 : 2 * kSecond;
   std::mutex clock_mutex;
   std::condition_variable clock_cv;
   bool stopping = false;
@@ -380,9 +426,38 @@ int serve(ServeOptions o, const CLI::App& cmd) {
           }
         }
       }
-      live.advance_clock(now);
+      live.advance_clock(now - close_lag);
     }
   });
+
+  std::unique_ptr<Feed> feed;
+  if (!o.kafka_topic.empty()) {
+    FeedOptions feed_options;
+    feed_options.kafka.brokers = o.kafka_brokers;
+    feed_options.kafka.topic = o.kafka_topic;
+    feed_options.kafka.group = o.kafka_group;
+    feed_options.auto_create = o.auto_create;
+    auto format = ingest::parse_tick_format(o.kafka_format);
+    if (!format) {
+      std::cerr << "tickgraph: --kafka-" << format.message() << "\n";
+      return kExitUsage;
+    }
+    feed_options.kafka.format = *format;
+    for (const std::string& setting : o.kafka_config) {
+      const auto eq = setting.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::cerr << "tickgraph: --kafka-config: expected key=value, got '" << setting << "'\n";
+        return kExitUsage;
+      }
+      feed_options.kafka.config[setting.substr(0, eq)] = setting.substr(eq + 1);
+    }
+    auto started = Feed::start(feed_options, store, live, metrics);
+    if (!started) {
+      std::cerr << "tickgraph: " << started.message() << "\n";
+      return kExitFailure;
+    }
+    feed = std::move(*started);
+  }
 
   http.catch_signals();
   if (auth_config.enabled) {
@@ -394,7 +469,10 @@ int serve(ServeOptions o, const CLI::App& cmd) {
   }
   std::cout << "tickgraph: serving http://" << o.bind << ":" << http.port() << "/ (store "
             << (o.db.empty() ? store::default_database_url() : o.db) << "; "
-            << (simulator ? "simulating " + o.simulate : std::string("no simulator"))
+            << (o.no_engine ? std::string("no engine: relaying the NATS bus")
+                : simulator ? "simulating " + o.simulate
+                            : std::string("no simulator"))
+            << (feed ? "; ingesting kafka topic " + o.kafka_topic : std::string())
             << "; Ctrl-C to stop)" << std::endl;
   http.run(true);
   {
@@ -403,6 +481,8 @@ int serve(ServeOptions o, const CLI::App& cmd) {
   }
   clock_cv.notify_all();
   clock.join();
+  if (feed) feed->stop();
+  if (bus) (void)bus->nats().flush(2000);
   std::cout << "tickgraph: stopped" << std::endl;
   return kExitOk;
 }
@@ -462,6 +542,22 @@ void add_serve_command(CLI::App& app, Action& action) {
   cmd->add_option("--max-subscriptions", o->max_subscriptions,
                   "Topics one stream connection may follow")
       ->capture_default_str();
+  cmd->add_option("--nats", o->nats,
+                  "NATS bus nats://host:port[,…]: publish updates and graph changes (with "
+                  "--no-engine: relay the workers' updates)");
+  cmd->add_flag("--no-engine", o->no_engine,
+                "A stateless API node: no simulator, no ingest; live data from --nats");
+  cmd->add_option("--kafka-brokers", o->kafka_brokers, "Ingest ticks from Kafka: brokers");
+  cmd->add_option("--kafka-topic", o->kafka_topic, "Ingest ticks from Kafka: the topic")
+      ->needs(cmd->get_option("--kafka-brokers"));
+  cmd->add_option("--kafka-group", o->kafka_group, "Ingest ticks from Kafka: consumer group")
+      ->capture_default_str();
+  cmd->add_option("--kafka-format", o->kafka_format, "Ingest ticks from Kafka: protobuf or json")
+      ->capture_default_str();
+  cmd->add_option("--kafka-config", o->kafka_config,
+                  "Ingest ticks from Kafka: a librdkafka property key=value; repeatable");
+  cmd->add_flag("--auto-create", o->auto_create,
+                "Create the assets of unknown symbols the Kafka feed sends");
   cmd->callback([o, cmd, &action] { action = [o, cmd] { return serve(*o, *cmd); }; });
 }
 

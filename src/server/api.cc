@@ -476,6 +476,8 @@ struct Api::Impl {
     auto stored = store.put_graph(id, graph::to_yaml(spec));
     if (!stored) return store_failure(stored.status());
     if (existing->has_value() && (*existing)->version != stored->version) live.graph_changed(id);
+    const bool new_version = !existing->has_value() || (*existing)->version != stored->version;
+    if (new_version && options.on_graph_changed) options.on_graph_changed(id, stored->version);
     auto out = describe(*stored);
     if (!out) return store_failure(out.status());
     return json(*out, existing->has_value() ? 200 : 201);
@@ -534,6 +536,7 @@ struct Api::Impl {
     if (!g->has_value()) return not_found("unknown graph '" + id + "'", {{"parameter", "id"}});
     if (Status s = store.delete_graph(id); !s.ok()) return store_failure(s);
     live.graph_changed(id);
+    if (options.on_graph_changed) options.on_graph_changed(id, 0);
     HttpResponse r;
     r.status = 204;
     r.content_type.clear();

@@ -34,6 +34,9 @@ struct ApiOptions {
   // More routes, registered before the scopes are assigned and the OpenAPI document is built
   // (the auth routes of server/auth, which sets their scopes itself).
   std::function<void(Router&)> extra_routes;
+  // Called after a graph was put with a new version (version > 0) or deleted (version 0), once
+  // this process's live series of it ended: the NATS bus tells the other processes.
+  std::function<void(const std::string& name, std::int64_t version)> on_graph_changed;
 };
 
 class Api {

@@ -6,21 +6,20 @@
 #include <cmath>
 #include <iostream>
 #include <set>
+#include <unordered_map>
 
 #include "analytics/kernel.h"
 #include "graph/compiled_graph.h"
 #include "graph/plan.h"
 #include "graph/push_executor.h"
 #include "graph/spec.h"
+#include "ingest/tick_source.h"
 #include "server/convert.h"
 #include "server/errors.h"
 
 namespace tickgraph::server {
 
 namespace {
-
-// How far ahead of the wall clock a tick may be stamped.
-constexpr Duration kMaxFutureSkew = kHour;
 
 Timestamp wall_now() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -50,10 +49,13 @@ struct Topic {
   std::string key;  // "SPX|1m|demo"; also the coalescing key
   std::string symbol;
   Interval interval = Interval::k1m;
-  std::string graph;  // "" = candles only
+  std::string graph;          // "" = candles only
+  std::int64_t graph_id = 0;  // the stored version's id (materialised analytics)
   std::int64_t graph_version = 0;
+  bool standing = false;  // kept without subscribers; final values stored (LiveOptions::standing)
+  std::optional<v1::Update> last_forming;         // relay mode: the latest forming update received
   std::shared_ptr<const graph::Plan> plan;        // graph topics only
-  std::unique_ptr<graph::PushExecutor> executor;  // graph topics only
+  std::unique_ptr<graph::PushExecutor> executor;  // graph topics only, not in relay mode
   // What the topic has computed, one row per primary bar fed (graph topics): the snapshot of a
   // late subscriber comes from here, so it continues exactly where the stream is.
   CandleSeries bars;
@@ -88,7 +90,9 @@ struct LiveMarket::Impl {
   struct AssetLive {
     std::int64_t id = 0;
     std::map<Interval, CandleAggregator> aggregators;
-    bool resumed = false;  // forming bars rebuilt from the store after (re)start
+    bool resumed = false;         // forming bars rebuilt from the store after (re)start
+    bool standing_ready = false;  // its standing topics exist
+    std::uint32_t touched = 0;    // scratch of ingest(): intervals whose forming bar changed
   };
   std::map<std::string, AssetLive, std::less<>> assets;
   std::map<std::string, std::unique_ptr<Topic>, std::less<>> topics;
@@ -107,9 +111,12 @@ struct LiveMarket::Impl {
   Histogram& update_latency;
   Histogram& store_latency_ticks;
   Histogram& store_latency_candles;
+  Histogram& store_latency_analytics;
   Counter& coalesced;
   Counter& store_errors;
   Counter& too_slow;
+  Counter& relay_dropped;
+  std::set<std::string> reported_standing_errors;  // one log line per failing standing graph
 
   Impl(store::Store& s, Metrics& m, LiveOptions o)
       : store(s),
@@ -124,14 +131,18 @@ struct LiveMarket::Impl {
         store_latency_candles(m.histogram("tickgraph_store_seconds",
                                           "Store call latency by operation",
                                           {{"op", "write_candles"}})),
+        store_latency_analytics(m.histogram("tickgraph_store_seconds",
+                                            "Store call latency by operation",
+                                            {{"op", "write_analytics"}})),
         coalesced(m.counter("tickgraph_stream_coalesced_total",
                             "Forming-bar updates replaced by newer ones before a slow client "
                             "received them")),
         store_errors(m.counter("tickgraph_live_store_errors_total",
                                "Failed writes of closed live bars (kept and retried)")),
         too_slow(m.counter("tickgraph_stream_disconnects_total",
-                           "Stream clients disconnected by the server", {{"reason", "too_slow"}})) {
-  }
+                           "Stream clients disconnected by the server", {{"reason", "too_slow"}})),
+        relay_dropped(m.counter("tickgraph_relay_dropped_total",
+                                "Relayed updates dropped because they did not parse")) {}
 
   // An event of the batch being applied: a bar of (asset, interval) closed.
   struct Closed {
@@ -148,40 +159,34 @@ struct LiveMarket::Impl {
       return Result<AssetLive*>::error("unknown asset '" + std::string(symbol) + "'");
     AssetLive live;
     live.id = (*found)->id;
-    for (Interval i : options.intervals) {
-      live.aggregators.emplace(i, CandleAggregator::create(BarRule::time(i)).value());
-    }
+    reset_aggregators(live);
     return &assets.emplace(std::string(symbol), std::move(live)).first->second;
   }
 
   // After a (re)start, before the first batch of an asset: rebuilds the bar each interval had
   // forming, from what the store holds, so a restart neither loses the ticks of a forming bar nor
   // overwrites a stored bar with a partial one. Intervals go from the finest up: the finest
-  // interval's forming bar is the stored ticks since its last stored bar; each coarser one's is its
-  // stored finer bars since its own last stored bar, plus the finer forming bar. A coarse bar
-  // already stored is closed: it is replayed and flushed, so older ticks stay late.
-  // Reads are bounded by the ratio of neighbouring intervals (at most 60 finer bars), and by the
-  // ticks of one finest bar.
-  Status resume(AssetLive& live, Timestamp first_tick) {
+  // interval's content is the stored ticks after its last stored bar; each coarser one's is the
+  // finer bars after its own last stored bar (stored, rebuilt here, and the finer forming one).
+  // The last stored bar is replayed first and dropped, so older ticks stay late. Bars that close
+  // while the content is replayed were lost by a process that stored their ticks and died before
+  // storing the bar: they go to `closed`, to be written and fed like any closed bar.
+  // Reads are bounded by what a dead process left unwritten (normally one bar of each interval).
+  Status resume(const std::string& symbol, AssetLive& live, std::vector<Closed>& closed) {
     if (live.resumed) return {};
-    live.resumed = true;
+    std::vector<Closed> rebuilt;
     const Interval* finer = nullptr;
     for (auto& [interval, agg] : live.aggregators) {
       auto last = store.latest_candles(live.id, interval, 1);
       if (!last) return last.status();
-      // The bar to rebuild: the one holding the latest content below, or the first tick's.
-      Timestamp latest = first_tick;
+      const Timestamp from =
+          last->empty() ? INT64_MIN : last->time.back() + interval_duration(interval);
       std::vector<Tick> content;
       if (finer == nullptr) {
-        const Timestamp from = last->empty() ? bar_open_time(first_tick, interval)
-                                             : last->time.back() + interval_duration(interval);
         auto ticks = store.read_ticks(live.id, {from, INT64_MAX});
         if (!ticks) return ticks.status();
         for (const auto& t : *ticks) content.push_back({t.time, t.price, t.size});
       } else {
-        const auto& below = live.aggregators.at(*finer);
-        const Timestamp from = last->empty() ? bar_open_time(first_tick, interval)
-                                             : last->time.back() + interval_duration(interval);
         auto bars = store.read_candles(live.id, *finer, {from, INT64_MAX});
         if (!bars) return bars.status();
         auto add_bar = [&](const Candle& b) {
@@ -191,24 +196,58 @@ struct LiveMarket::Impl {
           content.push_back({b.time, b.close, 0});
         };
         for (std::size_t k = 0; k < bars->size(); ++k) add_bar(bars->at(k));
-        if (auto forming = below.forming(); forming && forming->time >= from) add_bar(*forming);
+        for (const Closed& c : rebuilt) {
+          if (c.interval == *finer && c.bar.time >= from) add_bar(c.bar);
+        }
+        if (auto forming = live.aggregators.at(*finer).forming();
+            forming && forming->time >= from) {
+          add_bar(*forming);
+        }
       }
-      if (!content.empty()) latest = std::max(latest, content.back().time);
-      const Timestamp open = bar_open_time(latest, interval);
-      if (!last->empty() && last->time.back() >= open) {
-        // Closed and stored: replay it so that lateness continues from it, and close it unwritten.
+      if (!last->empty()) {
         const Candle bar = last->at(0);
         (void)agg.on_tick({bar.time, bar.open, bar.volume});
         (void)agg.on_tick({bar.time, bar.close, 0});
         (void)agg.flush();
-      } else {
-        for (const Tick& t : content) {
-          if (t.time >= open) (void)agg.on_tick(t);
-        }
+      }
+      for (const Tick& t : content) {
+        TickOutcome outcome = agg.on_tick(t);
+        if (outcome.closed) rebuilt.push_back({symbol, interval, *outcome.closed});
       }
       finer = &interval;
     }
+    live.resumed = true;
+    std::stable_sort(rebuilt.begin(), rebuilt.end(),
+                     [](const Closed& a, const Closed& b) { return a.bar.time < b.bar.time; });
+    closed.insert(closed.end(), rebuilt.begin(), rebuilt.end());
     return {};
+  }
+
+  // A fresh set of aggregators (after a failed resume, or for a new asset).
+  void reset_aggregators(AssetLive& live) {
+    live.aggregators.clear();
+    for (Interval i : options.intervals) {
+      live.aggregators.emplace(i, CandleAggregator::create(BarRule::time(i)).value());
+    }
+  }
+
+  // Creates the asset's standing topics (warmed from the store), once.
+  void ensure_standing(const std::string& symbol, AssetLive& live) {
+    if (live.standing_ready || options.standing.empty()) return;
+    live.standing_ready = true;
+    for (const auto& standing : options.standing) {
+      auto topic = topic_for(symbol, standing.interval, standing.graph);
+      if (!topic) {
+        // Logged once per graph; tried again after the graph changes or the asset is released.
+        if (reported_standing_errors.insert(standing.graph).second) {
+          std::cerr << "tickgraph: standing graph '" << standing.graph << "' on " << symbol << ": "
+                    << topic.message() << "\n";
+        }
+        continue;
+      }
+      (*topic)->standing = true;
+      catch_up_materialised(**topic);
+    }
   }
 
   // Writes the closed bars (one transaction per asset and interval), then feeds them to the
@@ -226,27 +265,105 @@ struct LiveMarket::Impl {
     if (closed.empty()) return {};
     std::map<std::pair<std::string, Interval>, std::vector<Candle>> by_series;
     for (const Closed& c : closed) by_series[{c.symbol, c.interval}].push_back(c.bar);
-    for (auto& [series, bars] : by_series) {
-      const auto start = std::chrono::steady_clock::now();
-      auto written = store.write_candles(assets.find(series.first)->second.id, series.second, bars);
-      store_latency_candles.observe(seconds_since(start));
-      if (!written) {
-        // Writes are idempotent: the series already written are rewritten unchanged next time.
-        unwritten = std::move(closed);
-        store_errors.inc();
-        return written.status();
+    // One store batch (one commit where the store can); on failure nothing of it counts, and
+    // everything is written again with the next bar (writes are idempotent).
+    Status written = store.batch([&]() -> Status {
+      for (auto& [series, bars] : by_series) {
+        const auto start = std::chrono::steady_clock::now();
+        auto result =
+            store.write_candles(assets.find(series.first)->second.id, series.second, bars);
+        store_latency_candles.observe(seconds_since(start));
+        if (!result) return result.status();
       }
-      bump(series.first);
+      return {};
+    });
+    if (!written.ok()) {
+      unwritten = std::move(closed);
+      store_errors.inc();
+      return written;
     }
+    for (const auto& [series, bars] : by_series) bump(series.first);
     closed_bars.inc(static_cast<double>(closed.size()));
     for (const Closed& c : closed) {
+      if (options.on_update) emit_candle(c.symbol, c.interval, c.bar, true);
       auto it = topics_by_symbol.find(c.symbol);
       if (it == topics_by_symbol.end()) continue;
       for (Topic* topic : it->second) {
         if (topic->interval == c.interval) feed_closed(*topic, c.symbol, c.bar);
       }
     }
-    return {};
+    return store.batch([this] { return write_materialised(); });
+  }
+
+  // A candle update (no graph) for the bus.
+  void emit_candle(const std::string& symbol, Interval interval, const Candle& bar, bool final) {
+    v1::Update update;
+    update.set_symbol(symbol);
+    update.set_interval(to_proto(interval));
+    to_proto(bar, *update.mutable_candle());
+    update.set_final(final);
+    update.set_server_time(wall_now());
+    options.on_update(symbol, update.SerializeAsString());
+  }
+
+  // Final rows of standing topics, not yet stored: per topic key, (bar time, one value per
+  // column). Kept across calls when a write fails, and written again with the next bar.
+  std::map<std::string, std::vector<std::pair<Timestamp, std::vector<double>>>, std::less<>>
+      to_materialise;
+
+  void materialise(Topic& topic, Timestamp t, std::span<const double> row_values) {
+    to_materialise[topic.key].emplace_back(
+        t, std::vector<double>(row_values.begin(), row_values.end()));
+  }
+
+  Status write_materialised() {
+    Status result;
+    for (auto it = to_materialise.begin(); it != to_materialise.end();) {
+      auto topic = topics.find(it->first);
+      if (topic == topics.end() || !topic->second->plan) {  // the topic ended (graph changed)
+        it = to_materialise.erase(it);
+        continue;
+      }
+      const Topic& t = *topic->second;
+      std::vector<store::AnalyticsSeries> series(t.plan->columns.size());
+      for (std::size_t c = 0; c < series.size(); ++c) {
+        series[c].output = t.plan->columns[c].name;
+        for (const auto& [time, values] : it->second) {
+          series[c].time.push_back(time);
+          series[c].values.push_back(values[c]);
+        }
+      }
+      const auto start = std::chrono::steady_clock::now();
+      const Status written = store.write_analytics(assets.find(t.symbol)->second.id, t.graph_id,
+                                                   t.graph_version, series);
+      store_latency_analytics.observe(seconds_since(start));
+      if (!written.ok()) {
+        store_errors.inc();
+        result = written;
+        ++it;
+        continue;
+      }
+      it = to_materialise.erase(it);
+    }
+    return result;
+  }
+
+  // A standing topic was just warmed from the store: stores the values of its warm rows that the
+  // store lacks (a process that died between storing a bar and its values, or history from
+  // before the graph ran), from the latest stored value on.
+  void catch_up_materialised(Topic& topic) {
+    if (!topic.plan || topic.bars.empty() || topic.plan->columns.empty()) return;
+    auto stored = store.read_analytics(assets.find(topic.symbol)->second.id, topic.graph_id,
+                                       topic.graph_version, topic.plan->columns[0].name,
+                                       {topic.bars.time.front(), INT64_MAX});
+    if (!stored) return;  // written with the next bar's values instead
+    const Timestamp after = stored->time.empty() ? INT64_MIN : stored->time.back();
+    for (std::size_t r = topic.bars.lower_bound(after == INT64_MIN ? INT64_MIN : after + 1);
+         r < topic.bars.size(); ++r) {
+      std::vector<double> row(topic.values.size());
+      for (std::size_t c = 0; c < row.size(); ++c) row[c] = topic.values[c][r];
+      materialise(topic, topic.bars.time[r], row);
+    }
   }
 
   static double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -267,12 +384,14 @@ struct LiveMarket::Impl {
     for (const std::size_t row : topic.changed_rows) {
       std::vector<double> row_values(topic.values.size());
       for (std::size_t c = 0; c < topic.values.size(); ++c) row_values[c] = topic.values[c][row];
+      if (topic.standing) materialise(topic, topic.bars.time[row], row_values);
       publish(topic, topic.bars.at(row), true, row_values);
     }
     // A primary bar whose own domain produced nothing (no node fires on it) is still final.
     if (symbol == topic.symbol && topic.changed_rows.empty()) {
       std::vector<double> row_values(topic.values.size());
       for (std::size_t c = 0; c < topic.values.size(); ++c) row_values[c] = topic.values[c].back();
+      if (topic.standing) materialise(topic, bar.time, row_values);
       publish(topic, bar, true, row_values);
     }
   }
@@ -366,6 +485,11 @@ struct LiveMarket::Impl {
   }
 
   void publish(Topic& topic, const Candle& bar, bool final, std::span<const double> row_values) {
+    if (topic.standing && options.on_update) {
+      v1::Update update;
+      fill_update(topic, bar, final, row_values, {}, update);
+      options.on_update(topic.symbol, update.SerializeAsString());
+    }
     std::map<std::vector<int>, SharedText> by_columns;  // one serialisation per column choice
     auto& subs = topic.subscribers;
     for (auto it = subs.begin(); it != subs.end();) {
@@ -459,8 +583,15 @@ struct LiveMarket::Impl {
       };
       auto compiled = graph::compile(*spec, compile_options);
       if (!compiled) return compiled.status();
+      topic->graph_id = (*stored)->graph_id;
       topic->graph_version = (*stored)->version;
       topic->plan = graph::make_plan(*compiled, symbol);
+      if (options.relay_only) {  // values come from the store and the bus
+        Topic* raw = topic.get();
+        topics.emplace(key, std::move(topic));
+        reindex();
+        return raw;
+      }
       topic->executor = std::make_unique<graph::PushExecutor>(topic->plan);
       Topic* raw = topic.get();
       topic->executor->set_listener(
@@ -473,6 +604,61 @@ struct LiveMarket::Impl {
     return raw;
   }
 
+  // Relay mode: the snapshot of a topic from the store (closed bars and their materialised
+  // values; NaN where none is stored) and the latest forming update the bus brought.
+  Status relay_snapshot(Topic& t, std::size_t history, const std::vector<int>& columns,
+                        v1::Snapshot& snapshot, v1::CandleSeries& candles) {
+    const std::int64_t asset_id = assets.find(t.symbol)->second.id;
+    auto bars = store.latest_candles(asset_id, t.interval, history);
+    if (!bars) return bars.status();
+    to_proto(t.symbol, t.interval, *bars, candles);
+    if (t.plan) {
+      auto* analytics = snapshot.add_analytics();
+      analytics->set_symbol(t.symbol);
+      analytics->set_interval(to_proto(t.interval));
+      analytics->set_graph(t.graph);
+      analytics->set_version(t.graph_version);
+      analytics->mutable_ts()->Add(bars->time.begin(), bars->time.end());
+      for (std::size_t c = 0; c < t.plan->columns.size(); ++c) {
+        if (!columns.empty() &&
+            std::find(columns.begin(), columns.end(), static_cast<int>(c)) == columns.end()) {
+          continue;
+        }
+        std::vector<double> values(bars->size(), analytics::kNaN);
+        if (!bars->empty()) {
+          auto stored =
+              store.read_analytics(asset_id, t.graph_id, t.graph_version, t.plan->columns[c].name,
+                                   {bars->time.front(), bars->time.back()});
+          if (!stored) return stored.status();
+          for (std::size_t k = 0; k < stored->time.size(); ++k) {
+            const std::size_t row = bars->lower_bound(stored->time[k]);
+            if (row < bars->size() && bars->time[row] == stored->time[k]) {
+              values[row] = stored->values[k];
+            }
+          }
+        }
+        to_proto(t.plan->columns[c].name, values, *analytics->add_series());
+      }
+    }
+    if (t.last_forming && (bars->empty() || t.last_forming->candle().time() > bars->time.back())) {
+      select_columns(t, *t.last_forming, columns, *snapshot.add_forming());
+    }
+    return {};
+  }
+
+  // A relayed update with only the chosen columns' values (all when `columns` is empty).
+  static void select_columns(const Topic& t, const v1::Update& update,
+                             const std::vector<int>& columns, v1::Update& out) {
+    out = update;
+    if (columns.empty() || !t.plan) return;
+    auto& values = *out.mutable_values();
+    values.clear();
+    for (const int c : columns) {
+      const std::string& name = t.plan->columns[static_cast<std::size_t>(c)].name;
+      if (auto v = update.values().find(name); v != update.values().end()) values[name] = v->second;
+    }
+  }
+
   void drop_unused_topics() {
     bool dropped = false;
     for (auto it = topics.begin(); it != topics.end();) {
@@ -481,7 +667,7 @@ struct LiveMarket::Impl {
         auto c = s.client.lock();
         return !c || c->closed();
       });
-      if (subs.empty()) {
+      if (subs.empty() && !it->second->standing) {
         it = topics.erase(it);
         dropped = true;
       } else {
@@ -520,29 +706,21 @@ std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const Tick
   const auto start = std::chrono::steady_clock::now();
   Impl& m = *impl_;
   const Timestamp now = wall_now();
+  if (m.options.relay_only) {
+    return RequestError{503,
+                        "unavailable",
+                        "this node runs no engine (serve --no-engine): send ticks to an ingest "
+                        "worker or to a node that runs the engine",
+                        {}};
+  }
   // Check the whole batch first: a bad tick refuses the batch, and nothing is stored.
   for (std::size_t i = 0; i < ticks.size(); ++i) {
     const TickInput& t = ticks[i];
     const std::string at = "ticks[" + std::to_string(i) + "]";
-    if (!std::isfinite(t.tick.price) || t.tick.price <= 0) {
-      return bad(at + ".price: must be a finite number > 0", "field", at + ".price");
-    }
-    if (!std::isfinite(t.tick.size) || t.tick.size < 0) {
-      return bad(at + ".size: must be a finite number >= 0", "field", at + ".size");
-    }
     if (t.symbol.empty()) return bad(at + ".symbol: missing", "field", at + ".symbol");
-    // A tick far in the future would open bars the clock never closes and make every later
-    // real tick late; one at or before the epoch is a unit mistake (and overflows bar arithmetic
-    // at the extremes).
-    if (t.tick.time <= 0) {
-      return bad(at + ".time: must be after 1970-01-01 (ns since the Unix epoch), got " +
-                     std::to_string(t.tick.time),
-                 "field", at + ".time");
-    }
-    if (t.tick.time > now + kMaxFutureSkew) {
-      return bad(at + ".time: more than an hour in the future (" + format_timestamp(t.tick.time) +
-                     "); times are ns since the Unix epoch, UTC",
-                 "field", at + ".time");
+    if (std::string problem = ingest::check_tick_values(t.tick, now); !problem.empty()) {
+      const std::string field = at + "." + problem.substr(0, problem.find(':'));
+      return bad(at + "." + problem, "field", field);
     }
   }
   std::lock_guard lock(m.mutex);
@@ -550,7 +728,8 @@ std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const Tick
   // batch maps onto the same keys.
   std::map<std::string, std::vector<std::size_t>, std::less<>> by_asset;
   for (std::size_t i = 0; i < ticks.size(); ++i) {
-    if (!by_asset.contains(ticks[i].symbol)) {
+    auto group = by_asset.find(ticks[i].symbol);
+    if (group == by_asset.end()) {
       auto live = m.asset_live(ticks[i].symbol);
       if (!live) {
         const std::string at = "ticks[" + std::to_string(i) + "].symbol";
@@ -559,14 +738,19 @@ std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const Tick
         }
         return bad(at + ": " + live.message(), "field", at);
       }
+      group = by_asset.emplace(ticks[i].symbol, std::vector<std::size_t>{}).first;
     }
-    by_asset[ticks[i].symbol].push_back(i);
+    group->second.push_back(i);
   }
   // After a (re)start, rebuild each asset's forming bars from the store before this batch's own
-  // ticks are written (they would otherwise be counted twice).
+  // ticks are written (they would otherwise be counted twice). Standing topics are warmed first,
+  // so that bars the rebuild closes reach them.
+  std::vector<Impl::Closed> closed;
   for (const auto& [symbol, indexes] : by_asset) {
-    if (Status s = m.resume(m.assets.find(symbol)->second, ticks[indexes.front()].tick.time);
-        !s.ok()) {
+    auto& live = m.assets.find(symbol)->second;
+    m.ensure_standing(symbol, live);
+    if (Status s = m.resume(symbol, live, closed); !s.ok()) {
+      m.reset_aggregators(live);
       return RequestError{503, "unavailable", "store: " + s.message(), {{"asset", symbol}}};
     }
   }
@@ -575,66 +759,94 @@ std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const Tick
   // not yet matched by another tick of this batch) is a retry: it keeps that key, is reported
   // unchanged and is not applied to the live bars again. Any other tick takes the next free seq
   // of its time, so a different tick with an equal time never replaces an acknowledged one.
+  // One store batch: a single commit for the whole ingest batch where the store can (SQLite).
   std::vector<bool> retried(ticks.size(), false);
-  for (const auto& [symbol, indexes] : by_asset) {
-    const std::int64_t asset_id = m.assets.find(symbol)->second.id;
-    Timestamp lo = INT64_MAX;
-    Timestamp hi = INT64_MIN;
-    for (const std::size_t i : indexes) {
-      lo = std::min(lo, ticks[i].tick.time);
-      hi = std::max(hi, ticks[i].tick.time);
-    }
-    auto existing = m.store.read_ticks(asset_id, {lo, hi});
-    if (!existing) {
-      return RequestError{503, "unavailable", "store: " + existing.message(), {{"asset", symbol}}};
-    }
-    std::map<Timestamp, std::vector<store::StoredTick>> at_time;  // stored, unmatched
-    std::map<Timestamp, std::int64_t> next_seq;
-    for (const auto& t : *existing) {
-      at_time[t.time].push_back(t);
-      next_seq[t.time] = std::max(next_seq[t.time], t.seq + 1);
-    }
-    std::vector<store::StoredTick> fresh;
-    for (const std::size_t i : indexes) {
-      const Tick& t = ticks[i].tick;
-      auto& candidates = at_time[t.time];
-      const auto same = std::find_if(candidates.begin(), candidates.end(), [&](const auto& c) {
-        return c.price == t.price && c.size == t.size;
-      });
-      if (same != candidates.end()) {
-        candidates.erase(same);
-        retried[i] = true;
-        ++counts.unchanged;
-        continue;
+  std::optional<RequestError> failure;
+  const Status stored = m.store.batch([&]() -> Status {
+    for (const auto& [symbol, indexes] : by_asset) {
+      const std::int64_t asset_id = m.assets.find(symbol)->second.id;
+      Timestamp lo = INT64_MAX;
+      Timestamp hi = INT64_MIN;
+      for (const std::size_t i : indexes) {
+        lo = std::min(lo, ticks[i].tick.time);
+        hi = std::max(hi, ticks[i].tick.time);
       }
-      fresh.push_back({t.time, next_seq[t.time]++, t.price, t.size});
+      auto existing = m.store.read_ticks(asset_id, {lo, hi});
+      if (!existing) {
+        failure =
+            RequestError{503, "unavailable", "store: " + existing.message(), {{"asset", symbol}}};
+        return existing.status();
+      }
+      std::map<Timestamp, std::vector<store::StoredTick>> at_time;  // stored, unmatched
+      // Next free seq per time; hashed, since a fresh batch has an entry per tick.
+      std::unordered_map<Timestamp, std::int64_t> next_seq;
+      next_seq.reserve(indexes.size() + existing->size());
+      for (const auto& t : *existing) {
+        at_time[t.time].push_back(t);
+        auto& seq = next_seq[t.time];
+        seq = std::max(seq, t.seq + 1);
+      }
+      std::vector<store::StoredTick> fresh;
+      fresh.reserve(indexes.size());
+      for (const std::size_t i : indexes) {
+        const Tick& t = ticks[i].tick;
+        if (auto candidates = at_time.find(t.time); candidates != at_time.end()) {
+          auto& list = candidates->second;
+          const auto same = std::find_if(list.begin(), list.end(), [&](const auto& c) {
+            return c.price == t.price && c.size == t.size;
+          });
+          if (same != list.end()) {
+            list.erase(same);
+            retried[i] = true;
+            ++counts.unchanged;
+            continue;
+          }
+        }
+        fresh.push_back({t.time, next_seq[t.time]++, t.price, t.size});
+      }
+      if (fresh.empty()) continue;
+      const auto write_start = std::chrono::steady_clock::now();
+      auto written = m.store.write_ticks(asset_id, fresh);
+      m.store_latency_ticks.observe(Impl::seconds_since(write_start));
+      if (!written) {
+        failure =
+            RequestError{503, "unavailable", "store: " + written.message(), {{"asset", symbol}}};
+        return written.status();
+      }
     }
-    if (fresh.empty()) continue;
-    const auto write_start = std::chrono::steady_clock::now();
-    auto written = m.store.write_ticks(asset_id, fresh);
-    m.store_latency_ticks.observe(Impl::seconds_since(write_start));
-    if (!written) {
-      return RequestError{503, "unavailable", "store: " + written.message(), {{"asset", symbol}}};
-    }
+    return {};
+  });
+  if (!stored.ok()) {
+    if (failure) return *failure;
+    return RequestError{503, "unavailable", "store: " + stored.message(), {}};
   }
   // A tick late for one interval (its 1m bar closed) may still belong to a forming bar of a
   // longer one: each interval decides for itself, and the forming bars that changed are
   // published. The tick counts as late when some interval refused it.
-  std::vector<Impl::Closed> closed;
-  std::set<std::pair<std::string, Interval>> touched;
+  // Per tick, its asset's live state (one lookup per asset, not per tick); per asset, a bit per
+  // interval (in aggregator order) whose forming bar the batch changed.
+  std::vector<Impl::AssetLive*> live_of(ticks.size());
+  std::map<std::string_view, std::pair<Impl::AssetLive*, std::uint32_t>> touched;
+  for (const auto& [symbol, indexes] : by_asset) {
+    auto* live = &m.assets.find(symbol)->second;
+    touched[symbol] = {live, 0};
+    for (const std::size_t i : indexes) live_of[i] = live;
+  }
   for (std::size_t i = 0; i < ticks.size(); ++i) {
     if (retried[i]) continue;
     const TickInput& t = ticks[i];
-    auto& live = m.assets.find(t.symbol)->second;
+    Impl::AssetLive& live = *live_of[i];
     bool late = false;
+    std::uint32_t bit = 1;
     for (auto& [interval, agg] : live.aggregators) {
       TickOutcome outcome = agg.on_tick(t.tick);
       if (outcome.verdict == TickVerdict::kLate) {
         late = true;
-        continue;
+      } else {
+        live.touched |= bit;
+        if (outcome.closed) closed.push_back({t.symbol, interval, *outcome.closed});
       }
-      touched.insert({t.symbol, interval});
-      if (outcome.closed) closed.push_back({t.symbol, interval, *outcome.closed});
+      bit <<= 1;
     }
     ++(late ? counts.late : counts.accepted);
   }
@@ -643,12 +855,24 @@ std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const Tick
   if (Status s = m.apply_closed(std::move(closed)); !s.ok()) {
     std::cerr << "tickgraph: store: " << s.message() << " (closed bars kept, written later)\n";
   }
-  for (const auto& [symbol, interval] : touched) {
-    auto it = m.topics_by_symbol.find(symbol);
-    if (it == m.topics_by_symbol.end()) continue;
-    for (Topic* topic : it->second) {
-      if (topic->symbol == symbol && topic->interval == interval) m.publish_forming(*topic);
+  for (auto& [symbol_view, entry] : touched) {
+    Impl::AssetLive& live = *entry.first;
+    const std::string symbol(symbol_view);
+    const auto topics = m.topics_by_symbol.find(symbol);
+    std::uint32_t bit = 1;
+    for (auto& [interval, agg] : live.aggregators) {
+      const bool changed = (live.touched & bit) != 0;
+      bit <<= 1;
+      if (!changed) continue;
+      if (m.options.on_update) {
+        if (const auto forming = agg.forming()) m.emit_candle(symbol, interval, *forming, false);
+      }
+      if (topics == m.topics_by_symbol.end()) continue;
+      for (Topic* topic : topics->second) {
+        if (topic->symbol == symbol && topic->interval == interval) m.publish_forming(*topic);
+      }
     }
+    live.touched = 0;
   }
   const Labels labels{{"source", std::string(source)}};
   m.metrics.counter("tickgraph_ingest_ticks_total", "Ticks ingested, by source", labels)
@@ -709,6 +933,72 @@ void LiveMarket::graph_changed(std::string_view name) {
     it = m.topics.erase(it);
   }
   m.reindex();
+  // Standing topics of the graph start again, with its new version, at each asset's next batch.
+  m.reported_standing_errors.erase(std::string(name));
+  for (auto& [symbol, live] : m.assets) live.standing_ready = false;
+}
+
+void LiveMarket::release(std::span<const std::string> symbols) {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  // Bars closed but not yet stored (a store failure) are written now if the store allows: the
+  // next owner rebuilds only the bars whose ticks follow the last stored bar.
+  if (Status s = m.apply_closed({}); !s.ok()) {
+    std::cerr << "tickgraph: store: " << s.message() << " (while releasing assets)\n";
+  }
+  for (const std::string& symbol : symbols) {
+    m.assets.erase(symbol);
+    for (auto it = m.topics.begin(); it != m.topics.end();) {
+      Topic& topic = *it->second;
+      if (topic.symbol != symbol || !topic.standing) {
+        ++it;
+        continue;
+      }
+      topic.standing = false;
+      if (topic.subscribers.empty()) {
+        m.to_materialise.erase(topic.key);
+        it = m.topics.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  m.reindex();
+}
+
+void LiveMarket::relay(std::string_view bytes) {
+  Impl& m = *impl_;
+  v1::Update update;
+  if (!update.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    m.relay_dropped.inc();
+    return;
+  }
+  auto interval = from_proto(update.interval(), "interval");
+  if (!interval) {
+    m.relay_dropped.inc();
+    return;
+  }
+  if (update.final() && update.graph().empty()) m.bump(update.symbol());
+  std::lock_guard lock(m.mutex);
+  const std::string key =
+      update.symbol() + "|" + std::string(interval_name(*interval)) + "|" + update.graph();
+  auto it = m.topics.find(key);
+  if (it == m.topics.end()) return;
+  Topic& topic = *it->second;
+  if (!update.final()) topic.last_forming = update;
+  std::map<std::vector<int>, SharedText> by_columns;
+  for (const auto& sub : topic.subscribers) {
+    auto client = sub.client.lock();
+    if (!client || client->closed()) continue;
+    auto& text = by_columns[sub.columns];
+    if (!text) {
+      v1::StreamMessage message;
+      Impl::select_columns(topic, update, sub.columns, *message.mutable_update());
+      text = shared(to_json(message));
+    }
+    client->push(topic.key, text, update.final());
+    m.report_lag(*client);
+  }
 }
 
 std::optional<RequestError> LiveMarket::subscribe(const std::shared_ptr<StreamClient>& client,
@@ -770,6 +1060,14 @@ std::optional<RequestError> LiveMarket::subscribe(const std::shared_ptr<StreamCl
     chosen.emplace_back(&t, std::move(columns));
     // The snapshot: recent closed bars, their values, and the forming bar.
     auto* candles = snapshot->add_candles();
+    if (m.options.relay_only) {
+      if (Status s = m.relay_snapshot(t, history, chosen.back().second, *snapshot, *candles);
+          !s.ok()) {
+        m.drop_unused_topics();
+        return RequestError{503, "unavailable", "store: " + s.message(), {}};
+      }
+      continue;
+    }
     if (t.plan) {
       const std::size_t n = std::min(history, t.bars.size());
       const std::size_t first = t.bars.size() - n;

@@ -20,11 +20,24 @@
 // continues from. Snapshot and registration happen under the engine's lock: no update is missed
 // or repeated between them.
 //
+// Standing graphs (LiveOptions::standing, used by ingest workers): a graph run at an interval on
+// every asset that ticks, whether or not a client follows it. Its topic is warmed from the store
+// when the asset's first batch arrives, its final values are written to the store as
+// materialised analytics (idempotent, so a redelivered bar rewrites the same values), and every
+// update it makes goes to LiveOptions::on_update with the candles of every interval: the NATS
+// bus publishes them for API nodes that run no engine. release() forgets assets whose feed moved
+// to another process (a Kafka partition revoked); taking them back resumes them from the store.
+//
+// Relay mode (LiveOptions::relay_only, `serve --no-engine`): no ingest; a snapshot comes from the
+// store (candles and materialised analytics), and the updates given to relay() (from the bus) go
+// to the clients that follow their topic.
+//
 // Thread-safety: every public function may be called from any thread; one mutex serialises the
 // engine (ingest, clock, subscriptions). Delivery to clients never blocks the engine (see
 // stream.h).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -52,6 +65,17 @@ struct LiveOptions {
   // Topics (asset, interval, graph) one stream connection may follow; more is refused (429).
   std::size_t max_subscriptions = 256;
   StreamLimits limits;
+  // Graphs run on every asset that ticks, with their final values stored (see the top).
+  struct Standing {
+    std::string graph;
+    Interval interval = Interval::k1m;
+  };
+  std::vector<Standing> standing;
+  // Receives every update the engine makes: (symbol, serialised tickgraph.v1.Update). Called
+  // under the engine lock, so it must only queue (NatsBus::publish does).
+  std::function<void(const std::string& symbol, const std::string& update)> on_update;
+  // No engine: ingest is refused, streams relay what relay() is given.
+  bool relay_only = false;
 };
 
 struct TickInput {
@@ -98,8 +122,15 @@ class LiveMarket : public StreamHandler {
   std::optional<Candle> forming(std::string_view symbol, Interval interval) const;
 
   // A graph was replaced or deleted: its topics end; their clients get an error message
-  // (code "graph_changed") and must subscribe again.
+  // (code "graph_changed") and must subscribe again. Standing topics of it start again with the
+  // new version at the next batch.
   void graph_changed(std::string_view name);
+
+  // Forgets the live state of these assets (forming bars, standing topics); see the top.
+  void release(std::span<const std::string> symbols);
+  // Relay mode: one serialised tickgraph.v1.Update from another process's engine. An update
+  // that does not parse is counted and dropped.
+  void relay(std::string_view update);
 
   // Subscribes `client` (adding to what it has); queues the snapshot on it.
   std::optional<RequestError> subscribe(const std::shared_ptr<StreamClient>& client,

@@ -8,9 +8,12 @@
 //
 // Writes are idempotent on their natural key: candles on (asset, interval, time), ticks on
 // (asset, time, seq), analytics on (asset, graph version, output, time). Writing a candle that
-// differs from the stored one replaces it; writing one the store did not have adds it. Either
-// deletes the materialised analytics of that asset from that bar's time on, for every graph
-// (they were computed without it); re-writing an identical bar changes nothing. Every write call
+// differs from the stored one replaces it; writing one the store did not have adds it. A replaced
+// bar, or one added before the latest stored bar of its interval (a backfill), deletes the
+// materialised analytics of that asset from that bar's time on, for every graph (they were
+// computed without it); bars appended after the latest one delete nothing (no stored value can
+// depend on them, and a live engine appends a bar of one interval while it materialises another);
+// re-writing an identical bar changes nothing. Every write call
 // is one transaction: it is applied whole or not at all, and once it returns OK it survives a
 // crash. Non-finite prices, sizes or volumes fail the whole call, as does an unknown asset id.
 //
@@ -23,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -138,6 +142,13 @@ class Store {
                                                  std::int64_t version, std::string_view output,
                                                  TimeRange range) = 0;
 
+  // --- batches ---
+  // Runs `body`, whose calls to this store form one unit where the implementation can group
+  // them: SQLite runs them in one transaction (one commit, hence one fsync, instead of one per
+  // call; each call inside still applies whole or not at all, as a savepoint) and applies the
+  // unit whole or not at all; other threads' calls wait meanwhile. The default runs `body` as
+  // is (PostgreSQL: each call its own transaction).
+  virtual Status batch(const std::function<Status()>& body) { return body(); }
   // --- ingest offsets ---
   virtual Status set_offset(std::string_view source, std::string_view partition,
                             std::int64_t offset) = 0;

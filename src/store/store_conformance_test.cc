@@ -500,6 +500,45 @@ TEST_P(StoreConformance, BackfilledBarInvalidatesLaterAnalytics) {
   EXPECT_EQ(kept.time, std::vector<Timestamp>(sma.time.begin(), sma.time.begin() + 4));
 }
 
+TEST_P(StoreConformance, AppendedBarsKeepAnalytics) {
+  // A live engine appends bars of every interval while it materialises a graph on one of them:
+  // an appended bar (after the latest of its interval) cannot change a stored value, so the
+  // minute analytics stay when a new hourly bar that starts before them is written.
+  const Asset a = add_asset("APPEND");
+  std::vector<Candle> minutes;
+  for (int i = 0; i < 90; ++i) {
+    const double p = 100 + i;
+    minutes.push_back({kDay0 + i * kMinute, p, p + 1, p - 1, p, 10});
+  }
+  MUST(store_->write_candles(a.id, Interval::k1m, std::span<const Candle>(minutes).first(60)));
+  MUST(store_->write_candles(a.id, Interval::k1h, std::span<const Candle>(&minutes[0], 1)));
+  const GraphVersion g = MUST(store_->put_graph(graph_name("g"), "v: 1"));
+  AnalyticsSeries sma{"sma", {}, {}};
+  for (std::size_t i = 0; i < 60; ++i) {
+    sma.time.push_back(minutes[i].time);
+    sma.values.push_back(minutes[i].close);
+  }
+  MUST(store_->write_analytics(a.id, g.graph_id, g.version, {&sma, 1}));
+
+  // The next hour's bar and more minutes: appended, nothing deleted.
+  const Candle hour{kDay0 + 60 * kMinute, 160, 170, 150, 165, 600};
+  EXPECT_EQ(MUST(store_->write_candles(a.id, Interval::k1h, {&hour, 1})).inserted, 1);
+  MUST(store_->write_candles(a.id, Interval::k1m, std::span<const Candle>(minutes).subspan(60)));
+  EXPECT_EQ(MUST(store_->read_analytics(a.id, g.graph_id, g.version, "sma", TimeRange{})).time,
+            sma.time);
+  // A corrected hourly bar still deletes from its time on.
+  Candle corrected = hour;
+  corrected.close = 166;
+  EXPECT_EQ(MUST(store_->write_candles(a.id, Interval::k1h, {&corrected, 1})).replaced, 1);
+  EXPECT_EQ(MUST(store_->read_analytics(a.id, g.graph_id, g.version, "sma", TimeRange{})).time,
+            sma.time);  // every stored value is before the corrected bar
+  Candle first_hour = minutes[0];
+  first_hour.close = 1;
+  MUST(store_->write_candles(a.id, Interval::k1h, {&first_hour, 1}));
+  EXPECT_TRUE(
+      MUST(store_->read_analytics(a.id, g.graph_id, g.version, "sma", TimeRange{})).time.empty());
+}
+
 TEST_P(StoreConformance, FailedWriteLeavesTheStoreAsItWas) {
   // A write that fails part-way (NaN price, unknown asset or graph) changes nothing at all.
   const Asset a = add_asset("FAIL");

@@ -456,6 +456,14 @@ Result<WriteStats> PostgresStore::write_candles(std::int64_t asset_id, Interval 
         series_lock_key(LockSpace::kCandles, asset_id, static_cast<std::int64_t>(interval));
     if (Status s = lock_series_and_check_asset(raw, key, asset_id); !s.ok()) return s;
     if (bars.empty()) return WriteStats();
+    // The latest stored bar before this write: bars after it are appended, and no analytics can
+    // have been computed with them yet.
+    const BinaryResult last =
+        exec_binary(raw, "SELECT max(time) FROM candles WHERE asset_id = $1 AND interval = $2",
+                    BinaryParams().int64(asset_id).text(iname));
+    last.expect(0, pg::kInt8Oid);
+    const std::optional<Timestamp> last_stored =
+        last.is_null(0, 0) ? std::nullopt : std::optional<Timestamp>(last.int64(0, 0));
 
     const auto write_round = [&](std::span<const Candle> rows, bool first) -> RoundCounts {
       // Only the first round can find no stored bar among its keys: later rounds repeat keys.
@@ -526,8 +534,10 @@ Result<WriteStats> PostgresStore::write_candles(std::int64_t asset_id, Interval 
               .int64(rows.back().time));
     };
     const RoundCounts counts = write_rounds(bars, rounds, write_round);
-    if (counts.first_changed) {
-      // Analytics from the first added or replaced bar on were computed without it.
+    if (counts.first_changed &&
+        (counts.replaced > 0 || (last_stored && *counts.first_changed < *last_stored))) {
+      // Analytics from the first added or replaced bar on were computed without it; appended
+      // bars change none.
       exec_binary(raw, "DELETE FROM analytics WHERE asset_id = $1 AND time >= $2",
                   BinaryParams().int64(asset_id).int64(*counts.first_changed));
     }

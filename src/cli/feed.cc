@@ -1,0 +1,174 @@
+#include "cli/feed.h"
+
+#include <chrono>
+#include <iostream>
+#include <random>
+
+#include "tickgraph/v1/stream.pb.h"
+
+namespace tickgraph::cli {
+
+Feed::Feed(const FeedOptions& options, store::Store& store, server::LiveMarket& live,
+           server::Metrics& metrics)
+    : options_(options),
+      sink_(store, live, options.kind == FeedOptions::Kind::kKafka ? "kafka" : "nats",
+            options.auto_create),
+      metrics_(metrics) {}
+
+Result<std::unique_ptr<Feed>> Feed::start(const FeedOptions& options, store::Store& store,
+                                          server::LiveMarket& live, server::Metrics& metrics) {
+  std::unique_ptr<Feed> feed(new Feed(options, store, live, metrics));
+  if (options.kind == FeedOptions::Kind::kKafka) {
+    auto source = ingest::KafkaTickSource::open(options.kafka);
+    if (!source) return source.status();
+    feed->kafka_ = std::move(*source);
+  } else {
+    auto source = ingest::NatsTickSource::open(options.nats);
+    if (!source) return source.status();
+    feed->nats_ = std::move(*source);
+  }
+  Feed* f = feed.get();
+  f->thread_ = std::thread([f] {
+    const Status s =
+        f->kafka_ ? f->kafka_->run(f->sink_, f->stop_) : f->nats_->run(f->sink_, f->stop_);
+    if (!s.ok()) {
+      std::cerr << "tickgraph: ingest stopped: " << s.message() << "\n";
+      std::lock_guard lock(f->failure_mutex_);
+      f->failure_ = s.message();
+      f->failed_ = true;
+    }
+  });
+  f->metrics_thread_ = std::thread([f] {
+    while (!f->stop_) {
+      f->export_metrics();
+      for (int i = 0; i < 10 && !f->stop_; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  });
+  return feed;
+}
+
+Feed::~Feed() { stop(); }
+
+void Feed::stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  if (metrics_thread_.joinable()) metrics_thread_.join();
+}
+
+std::string Feed::failure() const {
+  std::lock_guard lock(failure_mutex_);
+  return failure_;
+}
+
+// Copies the source's counters and lag into the registry (counters by the difference since the
+// last copy, since the registry's counters only add).
+void Feed::export_metrics() {
+  auto count = [this](const std::string& name, const std::string& help,
+                      const server::Labels& labels, std::int64_t total) {
+    std::string key = name;
+    for (const auto& [k, v] : labels) key += "|" + k + "=" + v;
+    auto& seen = exported_[key];
+    auto& counter = metrics_.counter(name, help, labels);
+    if (total > seen) counter.inc(static_cast<double>(total - seen));
+    seen = std::max(seen, total);
+  };
+  const std::string poison_help = "Messages sent to the dead-letter destination, by reason";
+  const std::string lag_help =
+      "Messages in the feed not yet ingested: per Kafka partition (end - position) or per "
+      "JetStream stream (the consumer's pending count)";
+  if (kafka_) {
+    const auto s = kafka_->stats();
+    const server::Labels source{{"source", "kafka"}};
+    for (const auto& [reason, n] : s.poison) {
+      count("tickgraph_ingest_poison_total", poison_help, {{"source", "kafka"}, {"reason", reason}},
+            n);
+    }
+    count("tickgraph_ingest_store_retries_total",
+          "Failed store calls of a feed, each retried after a pause (reading paused meanwhile)",
+          source, s.sink_failures);
+    count("tickgraph_ingest_rebalances_total", "Consumer-group rebalances seen by this worker",
+          source, s.rebalances);
+    metrics_.gauge("tickgraph_ingest_paused", "1 while a feed backs off a failing store", source)
+        .set(s.backing_off ? 1 : 0);
+    for (const auto& p : s.partitions) {
+      metrics_
+          .gauge("tickgraph_ingest_lag_messages", lag_help,
+                 {{"source", "kafka"},
+                  {"topic", options_.kafka.topic},
+                  {"partition", std::to_string(p.partition)}})
+          .set(static_cast<double>(p.lag));
+    }
+  } else if (nats_) {
+    const auto s = nats_->stats();
+    const server::Labels source{{"source", "nats"}};
+    for (const auto& [reason, n] : s.poison_by_reason) {
+      count("tickgraph_ingest_poison_total", poison_help, {{"source", "nats"}, {"reason", reason}},
+            n);
+    }
+    count("tickgraph_ingest_redelivered_total",
+          "Messages the feed delivered again (not acknowledged in time, or after a failover)",
+          source, s.redelivered);
+    if (s.pending >= 0) {
+      metrics_
+          .gauge("tickgraph_ingest_lag_messages", lag_help,
+                 {{"source", "nats"}, {"stream", s.stream}})
+          .set(static_cast<double>(s.pending));
+    }
+  }
+}
+
+// --- the bus ---
+
+Result<std::unique_ptr<Bus>> Bus::connect(std::string_view servers, server::Metrics& metrics) {
+  auto urls = ingest::parse_nats_servers(servers);
+  if (!urls) return urls.status();
+  ingest::NatsOptions options;
+  options.servers = *urls;
+  auto nats = ingest::NatsBus::connect(options);
+  if (!nats) return nats.status();
+  auto bus = std::make_unique<Bus>();
+  bus->bus_ = std::move(*nats);
+  std::random_device random;
+  bus->origin_ = std::to_string(random()) + "-" + std::to_string(random());
+  bus->publish_errors_ = &metrics.counter("tickgraph_bus_publish_errors_total",
+                                          "Updates or graph changes the NATS bus refused");
+  ingest::NatsBus* raw = bus->bus_.get();
+  metrics.gauge_callback("tickgraph_bus_connected", "1 while connected to NATS", {},
+                         [raw] { return raw->stats().connected ? 1.0 : 0.0; });
+  return bus;
+}
+
+std::function<void(const std::string&, const std::string&)> Bus::publisher() {
+  return [this](const std::string& symbol, const std::string& update) {
+    const std::string subject = std::string(kUpdatesSubject) + symbol;
+    // Publishing only queues on the connection (libnats buffers during a reconnect too).
+    if (!bus_->publish(subject, update).ok()) publish_errors_->inc();
+  };
+}
+
+Status Bus::follow_graph_changes(server::LiveMarket& live) {
+  return bus_->subscribe(kGraphsSubject, [this, &live](std::string_view, std::string_view data) {
+    v1::GraphChange change;
+    if (!change.ParseFromArray(data.data(), static_cast<int>(data.size()))) return;
+    if (change.origin() == origin_) return;
+    live.graph_changed(change.name());
+  });
+}
+
+Status Bus::relay_updates(server::LiveMarket& live) {
+  return bus_->subscribe(std::string(kUpdatesSubject) + ">",
+                         [&live](std::string_view, std::string_view data) { live.relay(data); });
+}
+
+void Bus::publish_graph_change(const std::string& name, std::int64_t version) {
+  v1::GraphChange change;
+  change.set_name(name);
+  change.set_version(version);
+  change.set_deleted(version == 0);
+  change.set_origin(origin_);
+  if (!bus_->publish(kGraphsSubject, change.SerializeAsString()).ok()) publish_errors_->inc();
+}
+
+}  // namespace tickgraph::cli

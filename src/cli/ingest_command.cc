@@ -1,0 +1,296 @@
+// tickgraph ingest kafka --brokers H:P --topic T [--group G] [--format protobuf|json] …
+// tickgraph ingest nats --servers URL[,URL] [--stream S] [--durable D] …
+//
+// An ingest worker: ticks from a Kafka consumer group or a NATS JetStream durable consumer into
+// the store, aggregated into bars of every interval, through the push engine (feed.h). With
+// `--graph NAME[@INTERVAL]` the worker runs that graph on every asset it receives and stores its
+// final values; with `--nats URL` it publishes every update on the bus for API nodes without an
+// engine (`serve --no-engine`). Bars close by event time (a later tick), and by the wall clock
+// once the feed is idle and caught up. SIGINT or SIGTERM: what was read is stored and committed,
+// the group is left, and the worker exits 0.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/database.h"
+#include "cli/feed.h"
+#include "core/interval.h"
+#include "server/http_server.h"
+#include "server/router.h"
+
+namespace tickgraph::cli {
+
+namespace {
+
+struct IngestOptions {
+  FeedOptions feed;
+  std::string format = "protobuf";
+  std::string db;
+  std::vector<std::string> graphs;  // NAME or NAME@INTERVAL
+  std::string intervals;            // "" = all
+  std::string nats_bus;
+  std::string metrics_bind = "127.0.0.1";
+  int metrics_port = 0;  // 0: no metrics endpoint
+  std::string servers;   // nats source
+  std::string subjects;
+  std::vector<std::string> kafka_config;  // key=value
+};
+
+Result<std::vector<server::LiveOptions::Standing>> parse_graphs(
+    const std::vector<std::string>& specs, store::Store& store) {
+  std::vector<server::LiveOptions::Standing> out;
+  for (const std::string& spec : specs) {
+    server::LiveOptions::Standing s;
+    const auto at = spec.find('@');
+    s.graph = spec.substr(0, at);
+    if (at != std::string::npos) {
+      auto interval = parse_interval(spec.substr(at + 1));
+      if (!interval) return Status::error("--graph " + spec + ": " + interval.message());
+      s.interval = *interval;
+    }
+    auto stored = store.get_graph(s.graph);
+    if (!stored) return stored.status();
+    if (!stored->has_value()) {
+      return Status::error("--graph " + spec + ": unknown graph '" + s.graph +
+                           "' (add it with `tickgraph graph put` or PUT /v1/graphs/" + s.graph +
+                           ")");
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+Result<std::vector<Interval>> parse_intervals(const std::string& text) {
+  std::vector<Interval> out;
+  if (text.empty()) return std::vector<Interval>(kAllIntervals.begin(), kAllIntervals.end());
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    auto interval = parse_interval(item);
+    if (!interval) return Status::error("--intervals: " + interval.message());
+    out.push_back(*interval);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+int run_ingest(IngestOptions o) {
+  auto format = ingest::parse_tick_format(o.format);
+  if (!format) {
+    std::cerr << "tickgraph: --" << format.message() << "\n";
+    return kExitUsage;
+  }
+  o.feed.kafka.format = *format;
+  o.feed.nats.format = *format;
+  for (const std::string& setting : o.kafka_config) {
+    const auto eq = setting.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "tickgraph: --kafka-config: expected key=value, got '" << setting << "'\n";
+      return kExitUsage;
+    }
+    o.feed.kafka.config[setting.substr(0, eq)] = setting.substr(eq + 1);
+  }
+  if (o.feed.kind == FeedOptions::Kind::kNats) {
+    auto servers = ingest::parse_nats_servers(o.servers);
+    if (!servers) {
+      std::cerr << "tickgraph: --servers: " << servers.message() << "\n";
+      return kExitUsage;
+    }
+    o.feed.nats.servers = *servers;
+    if (!o.subjects.empty()) {
+      o.feed.nats.subjects.clear();
+      std::stringstream in(o.subjects);
+      std::string item;
+      while (std::getline(in, item, ',')) o.feed.nats.subjects.push_back(item);
+    }
+  }
+  auto db = open_database(o.db);
+  if (!db) {
+    std::cerr << "tickgraph: " << db.message() << "\n";
+    return kExitFailure;
+  }
+  store::Store& store = **db;
+  server::LiveOptions live_options;
+  auto intervals = parse_intervals(o.intervals);
+  if (!intervals) {
+    std::cerr << "tickgraph: " << intervals.message() << "\n";
+    return kExitUsage;
+  }
+  live_options.intervals = *intervals;
+  auto standing = parse_graphs(o.graphs, store);
+  if (!standing) {
+    std::cerr << "tickgraph: " << standing.message() << "\n";
+    return kExitBadInput;
+  }
+  for (const auto& s : *standing) {
+    if (std::find(intervals->begin(), intervals->end(), s.interval) == intervals->end()) {
+      std::cerr << "tickgraph: --graph " << s.graph << "@" << interval_name(s.interval)
+                << ": that interval is not in --intervals\n";
+      return kExitUsage;
+    }
+  }
+  live_options.standing = *standing;
+
+  server::Metrics metrics;
+  std::unique_ptr<Bus> bus;
+  if (!o.nats_bus.empty()) {
+    auto connected = Bus::connect(o.nats_bus, metrics);
+    if (!connected) {
+      std::cerr << "tickgraph: --nats: " << connected.message() << "\n";
+      return kExitFailure;
+    }
+    bus = std::move(*connected);
+    live_options.on_update = bus->publisher();
+  }
+  server::LiveMarket live(store, metrics, live_options);
+  if (bus) {
+    if (Status s = bus->follow_graph_changes(live); !s.ok()) {
+      std::cerr << "tickgraph: --nats: " << s.message() << "\n";
+      return kExitFailure;
+    }
+  }
+
+  // Only /metrics and /healthz: the worker serves no data.
+  server::Router router;
+  std::unique_ptr<server::HttpServer> http;
+  std::thread http_thread;
+  if (o.metrics_port > 0) {
+    router.add("GET", "/metrics", {"Prometheus metrics", "health", {}, "", "", "text/plain"},
+               [&metrics](const server::HttpRequest&) {
+                 server::HttpResponse r;
+                 r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                 r.body = metrics.render();
+                 return r;
+               });
+    router.add("GET", "/healthz", {"Liveness", "health", {}, "", "", "application/json"},
+               [](const server::HttpRequest&) {
+                 server::HttpResponse r;
+                 r.body = R"({"status":"ok"})";
+                 return r;
+               });
+    server::ServerOptions server_options;
+    server_options.bind = o.metrics_bind;
+    server_options.port = static_cast<std::uint16_t>(o.metrics_port);
+    server_options.threads = 1;
+    http = std::make_unique<server::HttpServer>(server_options, router, live, metrics);
+    if (Status s = http->listen(); !s.ok()) {
+      std::cerr << "tickgraph: --metrics-port: " << s.message() << "\n";
+      return kExitFailure;
+    }
+  }
+
+  // The signals are taken by sigtimedwait below, in this thread only.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (http) http_thread = std::thread([&http] { http->run(false); });
+
+  auto feed = Feed::start(o.feed, store, live, metrics);
+  if (!feed) {
+    std::cerr << "tickgraph: " << feed.message() << "\n";
+    if (http) http->stop();
+    if (http_thread.joinable()) http_thread.join();
+    return kExitFailure;
+  }
+  const std::string what =
+      o.feed.kind == FeedOptions::Kind::kKafka
+          ? "kafka topic " + o.feed.kafka.topic + " (group " + o.feed.kafka.group + ")"
+          : "nats stream " + o.feed.nats.stream + " (durable " + o.feed.nats.durable + ")";
+  std::cout << "tickgraph: ingesting " << what << " into "
+            << (o.db.empty() ? store::default_database_url() : o.db)
+            << (http ? "; metrics on http://" + o.metrics_bind + ":" +
+                           std::to_string(http->port()) + "/metrics"
+                     : std::string())
+            << std::endl;
+
+  int exit_code = kExitOk;
+  for (;;) {
+    timespec wait{0, 200'000'000};
+    if (sigtimedwait(&signals, nullptr, &wait) > 0) break;
+    if ((*feed)->failed()) {
+      exit_code = kExitFailure;
+      break;
+    }
+  }
+  (*feed)->stop();
+  if (bus) (void)bus->nats().flush(2000);
+  if (http) http->stop();
+  if (http_thread.joinable()) http_thread.join();
+  std::cout << "tickgraph: stopped" << std::endl;
+  return exit_code;
+}
+
+void add_common(CLI::App* cmd, IngestOptions& o) {
+  cmd->add_option("--format", o.format, "Message format: protobuf (tickgraph.v1.Tick) or json")
+      ->capture_default_str();
+  cmd->add_option("--db", o.db, "Database URL (sqlite:PATH or postgresql://…)");
+  cmd->add_flag("--auto-create", o.feed.auto_create,
+                "Create unknown symbols' assets (otherwise their ticks are dead letters)");
+  cmd->add_option("--graph", o.graphs,
+                  "Run a stored graph on every asset and store its values: NAME or "
+                  "NAME@INTERVAL (default 1m); repeatable");
+  cmd->add_option("--intervals", o.intervals, "Bar intervals to build (default: all)");
+  cmd->add_option("--nats", o.nats_bus,
+                  "Publish updates on the NATS bus (tickgraph.v1.updates.<symbol>) and follow "
+                  "graph changes: nats://host:port[,…]");
+  cmd->add_option("--metrics-port", o.metrics_port, "Serve /metrics and /healthz (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--metrics-bind", o.metrics_bind, "Address of the metrics endpoint")
+      ->capture_default_str();
+}
+
+}  // namespace
+
+void add_ingest_command(CLI::App& app, Action& action) {
+  auto* cmd = app.add_subcommand("ingest", "Ingest a live tick feed (Kafka or NATS JetStream)");
+  cmd->require_subcommand(1);
+
+  auto ko = std::make_shared<IngestOptions>();
+  ko->feed.kind = FeedOptions::Kind::kKafka;
+  auto* kafka = cmd->add_subcommand("kafka", "Consume ticks from a Kafka topic in a group");
+  kafka->add_option("--brokers", ko->feed.kafka.brokers, "Bootstrap brokers host:port[,…]")
+      ->required();
+  kafka->add_option("--topic", ko->feed.kafka.topic, "Topic of ticks keyed by symbol")->required();
+  kafka->add_option("--group", ko->feed.kafka.group, "Consumer group")->capture_default_str();
+  kafka->add_option("--dead-letter-topic", ko->feed.kafka.dead_letter_topic,
+                    "Where poison messages go (default <topic>.deadletter)");
+  kafka->add_option("--batch", ko->feed.kafka.batch, "Messages per store transaction at most")
+      ->capture_default_str();
+  kafka->add_option("--kafka-config", ko->kafka_config,
+                    "A librdkafka property key=value (session.timeout.ms=6000 …); repeatable");
+  kafka
+      ->add_option("--idle-close", ko->feed.kafka.idle_close_ms,
+                   "Caught up and quiet this many ms: close bars by the wall clock")
+      ->capture_default_str();
+  add_common(kafka, *ko);
+  kafka->callback([ko, &action] { action = [ko] { return run_ingest(*ko); }; });
+
+  auto no = std::make_shared<IngestOptions>();
+  no->feed.kind = FeedOptions::Kind::kNats;
+  auto* nats = cmd->add_subcommand("nats", "Consume ticks from a NATS JetStream stream");
+  nats->add_option("--servers", no->servers, "NATS servers nats://host:port[,…]")->required();
+  nats->add_option("--stream", no->feed.nats.stream, "JetStream stream (created if absent)")
+      ->capture_default_str();
+  nats->add_option("--subjects", no->subjects,
+                   "Subjects of a stream created here (default tickgraph.v1.ticks.>)");
+  nats->add_option("--replicas", no->feed.nats.replicas, "Replicas of a stream created here")
+      ->capture_default_str();
+  nats->add_option("--durable", no->feed.nats.durable, "Durable consumer name")
+      ->capture_default_str();
+  nats->add_option("--dead-letter-subject", no->feed.nats.dead_letter_subject,
+                   "Where poison messages go")
+      ->capture_default_str();
+  nats->add_option("--batch", no->feed.nats.batch, "Messages per fetch at most")
+      ->capture_default_str();
+  nats->add_option("--idle-close", no->feed.nats.idle_close_ms,
+                   "Caught up and quiet this many ms: close bars by the wall clock")
+      ->capture_default_str();
+  add_common(nats, *no);
+  nats->callback([no, &action] { action = [no] { return run_ingest(*no); }; });
+}
+
+}  // namespace tickgraph::cli

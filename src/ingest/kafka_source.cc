@@ -1,0 +1,527 @@
+#include "ingest/kafka_source.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <future>
+#include <iostream>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace tickgraph::ingest {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Timestamp wall_now() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int ms_until(Clock::time_point deadline) {
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return static_cast<int>(std::max<std::int64_t>(0, left));
+}
+
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+};
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+
+struct MessageDeleter {
+  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+};
+using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
+
+Status set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
+  char err[512];
+  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+    return Status::error("kafka: " + key + "=" + value + ": " + err);
+  }
+  return {};
+}
+
+// A poison message waiting for the dead-letter producer.
+struct DeadLetter {
+  std::string key;
+  std::string value;
+  std::string reason;
+  int partition = 0;
+  std::int64_t offset = 0;
+};
+
+}  // namespace
+
+struct KafkaTickSource::Impl {
+  KafkaSourceOptions options;
+  rd_kafka_t* consumer = nullptr;
+  rd_kafka_t* producer = nullptr;     // dead letters
+  rd_kafka_queue_t* queue = nullptr;  // the consumer's queue (messages and group events)
+  std::vector<rd_kafka_message_t*> polled;
+  std::atomic<std::int64_t> delivery_failures{0};
+  std::string last_delivery_error;  // written by the producer's callback thread under stats_mutex
+
+  TickSink* sink = nullptr;  // during run()
+
+  // A batch: good ticks, poison messages, and per partition the next offset to commit once both
+  // are safe.
+  struct Batch {
+    std::vector<TickRecord> ticks;
+    std::vector<DeadLetter> dead_letters;
+    std::map<int, std::int64_t> next_offsets;
+    std::size_t size() const { return ticks.size() + dead_letters.size(); }
+    bool empty() const { return size() == 0 && next_offsets.empty(); }
+    void clear() {
+      ticks.clear();
+      dead_letters.clear();
+      next_offsets.clear();
+    }
+  };
+  // Two batches in a pipeline: one is read (on run()'s thread) while the other is settled (on
+  // its own thread, `inflight`), so decoding overlaps the store's work.
+  Batch reading;
+  Batch settling;
+  std::future<Status> inflight;
+  // Per partition, the next offset after what is stored: committed again, synchronously, when the
+  // partition is revoked, so the next owner cannot start before an asynchronous commit landed.
+  std::map<int, std::int64_t> stored_offsets;
+  // Symbols seen per assigned partition: what the sink releases when the partition goes.
+  std::map<int, std::set<std::string>> symbols;
+
+  mutable std::mutex stats_mutex;
+  KafkaSourceStats stats;
+
+  ~Impl() {
+    if (queue != nullptr) rd_kafka_queue_destroy(queue);
+    if (consumer != nullptr) rd_kafka_destroy(consumer);
+    if (producer != nullptr) rd_kafka_destroy(producer);
+  }
+
+  template <class F>
+  void update_stats(F&& f) {
+    std::lock_guard lock(stats_mutex);
+    f(stats);
+  }
+
+  // --- reading ---
+
+  void poison(const rd_kafka_message_t& m, std::string reason_class, std::string reason) {
+    DeadLetter d;
+    if (m.key != nullptr) d.key.assign(static_cast<const char*>(m.key), m.key_len);
+    if (m.payload != nullptr) d.value.assign(static_cast<const char*>(m.payload), m.len);
+    d.reason = std::move(reason);
+    d.partition = m.partition;
+    d.offset = m.offset;
+    reading.dead_letters.push_back(std::move(d));
+    update_stats([&](KafkaSourceStats& s) { ++s.poison[reason_class]; });
+  }
+
+  void take(const rd_kafka_message_t& m, Timestamp now) {
+    reading.next_offsets[m.partition] = m.offset + 1;
+    update_stats([](KafkaSourceStats& s) { ++s.received; });
+    const std::string_view payload(static_cast<const char*>(m.payload), m.len);
+    auto tick = decode_tick(payload, options.format);
+    if (!tick) {
+      poison(m, "undecodable", tick.message());
+      return;
+    }
+    if (m.key != nullptr && m.key_len > 0) {
+      const std::string_view key(static_cast<const char*>(m.key), m.key_len);
+      if (key != tick->symbol) {
+        // The producer's partitioning is by key: a tick keyed otherwise may sit in another
+        // symbol's partition and be applied out of order with its own symbol's ticks.
+        poison(m, "wrong_key",
+               "key '" + std::string(key) + "' is not the tick's symbol '" + tick->symbol + "'");
+        return;
+      }
+    }
+    if (std::string problem = check_tick_values(tick->tick, now); !problem.empty()) {
+      poison(m, "bad_values", problem);
+      return;
+    }
+    if (std::string problem = sink->check_symbol(tick->symbol); !problem.empty()) {
+      poison(m, "unknown_symbol", problem);
+      return;
+    }
+    symbols[m.partition].insert(tick->symbol);
+    reading.ticks.push_back(std::move(*tick));
+  }
+
+  // --- making a batch safe ---
+
+  // Sends the batch's dead letters and waits until the broker has them all.
+  Status send_dead_letters(Batch& batch) {
+    if (batch.dead_letters.empty()) return {};
+    delivery_failures = 0;
+    for (const DeadLetter& d : batch.dead_letters) {
+      const std::string partition = std::to_string(d.partition);
+      const std::string offset = std::to_string(d.offset);
+      auto header = [](const char* name, const std::string& value) {
+        rd_kafka_vu_t vu{};
+        vu.vtype = RD_KAFKA_VTYPE_HEADER;
+        vu.u.header.name = name;
+        vu.u.header.val = value.data();
+        vu.u.header.size = static_cast<ssize_t>(value.size());
+        return vu;
+      };
+      std::array<rd_kafka_vu_t, 8> vus{};
+      vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+      vus[0].u.cstr = options.dead_letter_topic.c_str();
+      vus[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+      vus[1].u.i = RD_KAFKA_MSG_F_COPY;
+      vus[2].vtype = RD_KAFKA_VTYPE_KEY;
+      vus[2].u.mem = {const_cast<char*>(d.key.data()), d.key.size()};
+      vus[3].vtype = RD_KAFKA_VTYPE_VALUE;
+      vus[3].u.mem = {const_cast<char*>(d.value.data()), d.value.size()};
+      vus[4] = header("tickgraph-reason", d.reason);
+      vus[5] = header("tickgraph-topic", options.topic);
+      vus[6] = header("tickgraph-partition", partition);
+      vus[7] = header("tickgraph-offset", offset);
+      // rd_kafka_produceva rather than the producev macros, which cast C-style.
+      rd_kafka_error_t* error = rd_kafka_produceva(producer, vus.data(), vus.size());
+      const rd_kafka_resp_err_t err =
+          error == nullptr ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_error_code(error);
+      if (error != nullptr) rd_kafka_error_destroy(error);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_flush(producer, 10000);
+        return Status::error("dead-letter topic '" + options.dead_letter_topic +
+                             "': " + rd_kafka_err2str(err));
+      }
+    }
+    if (rd_kafka_flush(producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::error("dead-letter topic '" + options.dead_letter_topic +
+                           "': not acknowledged within 10 s");
+    }
+    if (delivery_failures > 0) {
+      std::lock_guard lock(stats_mutex);
+      return Status::error("dead-letter topic '" + options.dead_letter_topic +
+                           "': " + last_delivery_error);
+    }
+    return {};
+  }
+
+  // Makes the batch safe (dead letters delivered, ticks stored) and commits its offsets. What
+  // is done is taken out of the batch, so a retry after a failure does only the rest.
+  Status settle(Batch& batch, bool async_commit) {
+    if (Status s = send_dead_letters(batch); !s.ok()) return s;
+    update_stats([&](KafkaSourceStats& s) {
+      s.dead_lettered += static_cast<std::int64_t>(batch.dead_letters.size());
+    });
+    batch.dead_letters.clear();
+    if (!batch.ticks.empty()) {
+      if (Status s = sink->apply(batch.ticks); !s.ok()) return s;
+    }
+    update_stats(
+        [&](KafkaSourceStats& s) { s.applied += static_cast<std::int64_t>(batch.ticks.size()); });
+    batch.ticks.clear();
+    for (const auto& [partition, offset] : batch.next_offsets) stored_offsets[partition] = offset;
+    commit_offsets(batch.next_offsets, async_commit);
+    batch.next_offsets.clear();
+    return {};
+  }
+
+  // The in-flight batch's outcome (OK when there is none).
+  Status finish_inflight() { return inflight.valid() ? inflight.get() : Status(); }
+
+  // Waits for the in-flight batch; when it failed, settles it again here with a backoff (reading
+  // is paused meanwhile) until it works. False when stopped first.
+  bool land(const std::atomic<bool>& stop) {
+    Status s = finish_inflight();
+    auto backoff = std::chrono::milliseconds(100);
+    bool reported = false;
+    while (!s.ok()) {
+      update_stats([](KafkaSourceStats& st) {
+        ++st.sink_failures;
+        st.backing_off = true;
+      });
+      if (!reported) {
+        std::cerr << "tickgraph: kafka: " << s.message() << " (reading paused, retrying)\n";
+        reported = true;
+      }
+      const auto until = Clock::now() + backoff;
+      while (Clock::now() < until) {
+        if (stop) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(5));
+      s = settle(settling, true);
+    }
+    if (reported) {
+      std::cerr << "tickgraph: kafka: ingest resumed\n";
+      update_stats([](KafkaSourceStats& st) { st.backing_off = false; });
+    }
+    return true;
+  }
+
+  // Hands the batch read to the settling thread.
+  void launch() {
+    settling = std::move(reading);
+    reading.clear();
+    inflight = std::async(std::launch::async, [this] { return settle(settling, true); });
+  }
+
+  void commit_offsets(const std::map<int, std::int64_t>& offsets, bool async) {
+    if (offsets.empty()) return;
+    PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+    for (const auto& [partition, offset] : offsets) {
+      rd_kafka_topic_partition_list_add(list.get(), options.topic.c_str(), partition)->offset =
+          offset;
+    }
+    const rd_kafka_resp_err_t err = rd_kafka_commit(consumer, list.get(), async ? 1 : 0);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // The ticks are stored: a failed commit only means they may be delivered again.
+      std::cerr << "tickgraph: kafka: commit: " << rd_kafka_err2str(err) << "\n";
+    } else {
+      update_stats([](KafkaSourceStats& s) { ++s.commits; });
+    }
+  }
+
+  // --- the group ---
+
+  void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) {
+    update_stats([](KafkaSourceStats& s) { ++s.rebalances; });
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      rd_kafka_assign(consumer, partitions);
+      return;
+    }
+    // Revoked (or lost): what was read is applied and committed first, unless the partitions
+    // are already someone else's; then the sink forgets their symbols.
+    const bool lost = rd_kafka_assignment_lost(consumer) != 0;
+    Status s = finish_inflight();
+    if (s.ok() && !lost && sink != nullptr && !reading.empty()) s = settle(reading, false);
+    if (!s.ok()) {
+      std::cerr << "tickgraph: kafka: " << s.message()
+                << " (revoked partitions: their last reads will be delivered again)\n";
+    }
+    settling.clear();
+    reading.clear();
+    std::map<int, std::int64_t> revoked;
+    for (int i = 0; i < partitions->cnt; ++i) {
+      const int p = partitions->elems[i].partition;
+      if (auto it = stored_offsets.find(p); it != stored_offsets.end()) {
+        revoked.insert(*it);
+        stored_offsets.erase(it);
+      }
+    }
+    if (!lost) commit_offsets(revoked, false);
+    std::vector<std::string> released;
+    for (int i = 0; i < partitions->cnt; ++i) {
+      auto it = symbols.find(partitions->elems[i].partition);
+      if (it == symbols.end()) continue;
+      released.insert(released.end(), it->second.begin(), it->second.end());
+      symbols.erase(it);
+    }
+    if (sink != nullptr && !released.empty()) sink->release(released);
+    rd_kafka_assign(consumer, nullptr);
+  }
+
+  static void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+    (void)rk;
+    static_cast<Impl*>(opaque)->on_rebalance(err, partitions);
+  }
+
+  static void delivery_cb(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque) {
+    (void)rk;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    auto* impl = static_cast<Impl*>(opaque);
+    ++impl->delivery_failures;
+    std::lock_guard lock(impl->stats_mutex);
+    impl->last_delivery_error = rd_kafka_err2str(m->err);
+  }
+
+  // Positions and ends of the assigned partitions, for the lag metrics.
+  void refresh_lag() {
+    rd_kafka_topic_partition_list_t* raw = nullptr;
+    if (rd_kafka_assignment(consumer, &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    PartitionList assigned(raw);
+    rd_kafka_position(consumer, assigned.get());
+    std::vector<PartitionLag> lags;
+    for (int i = 0; i < assigned->cnt; ++i) {
+      const auto& p = assigned->elems[i];
+      PartitionLag lag;
+      lag.partition = p.partition;
+      lag.position = p.offset >= 0 ? p.offset : -1;
+      std::int64_t low = -1;
+      std::int64_t high = -1;
+      if (rd_kafka_get_watermark_offsets(consumer, p.topic, p.partition, &low, &high) ==
+              RD_KAFKA_RESP_ERR_NO_ERROR &&
+          high >= 0) {
+        lag.high_watermark = high;
+        lag.lag = std::max<std::int64_t>(0, high - std::max(lag.position, low));
+      }
+      lags.push_back(lag);
+    }
+    update_stats([&](KafkaSourceStats& s) { s.partitions = std::move(lags); });
+  }
+
+  bool caught_up() const {
+    std::lock_guard lock(stats_mutex);
+    return std::all_of(stats.partitions.begin(), stats.partitions.end(),
+                       [](const PartitionLag& p) { return p.lag == 0; });
+  }
+};
+
+KafkaTickSource::KafkaTickSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KafkaTickSource::~KafkaTickSource() = default;
+
+Result<std::unique_ptr<KafkaTickSource>> KafkaTickSource::open(const KafkaSourceOptions& options) {
+  using R = Result<std::unique_ptr<KafkaTickSource>>;
+  if (options.brokers.empty()) return R::error("brokers: required (host:port[,host:port…])");
+  if (options.topic.empty()) return R::error("topic: required");
+  if (options.group.empty()) return R::error("group: required");
+  if (options.batch == 0) return R::error("batch: must be at least 1");
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  if (impl->options.dead_letter_topic.empty()) {
+    impl->options.dead_letter_topic = options.topic + ".deadletter";
+  }
+  if (impl->options.dead_letter_topic == options.topic) {
+    return R::error("dead-letter topic: must differ from the topic");
+  }
+  char err[512];
+
+  ConfPtr conf(rd_kafka_conf_new());
+  const std::vector<std::pair<std::string, std::string>> consumer_settings = {
+      {"bootstrap.servers", options.brokers},
+      {"group.id", options.group},
+      {"client.id", "tickgraph-ingest"},
+      // Offsets are committed by hand, after the store has the ticks.
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", "earliest"},
+      {"enable.partition.eof", "false"},
+      {"queued.max.messages.kbytes", std::to_string(options.max_buffer_kbytes)},
+      // A fetch that finds nothing new waits at most this long for data (librdkafka's default,
+      // 500 ms, is a 500 ms latency for a tick arriving just after a fetch came back empty).
+      {"fetch.wait.max.ms", "10"},
+      // Larger fetches per partition: fewer round trips when a worker catches up on a backlog.
+      {"max.partition.fetch.bytes", "4194304"},
+  };
+  for (const auto& [k, v] : consumer_settings) {
+    if (Status s = set(conf.get(), k, v); !s.ok()) return s;
+  }
+  for (const auto& [k, v] : options.config) {
+    if (Status s = set(conf.get(), k, v); !s.ok()) return s;
+  }
+  rd_kafka_conf_set_opaque(conf.get(), impl.get());
+  rd_kafka_conf_set_rebalance_cb(conf.get(), &Impl::rebalance_cb);
+  impl->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof err);
+  if (impl->consumer == nullptr) return R::error(std::string("kafka consumer: ") + err);
+  (void)conf.release();  // owned by the consumer now
+  rd_kafka_poll_set_consumer(impl->consumer);
+  impl->queue = rd_kafka_queue_get_consumer(impl->consumer);
+
+  ConfPtr pconf(rd_kafka_conf_new());
+  const std::vector<std::pair<std::string, std::string>> producer_settings = {
+      {"bootstrap.servers", options.brokers},
+      {"client.id", "tickgraph-ingest-deadletter"},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+  };
+  for (const auto& [k, v] : producer_settings) {
+    if (Status s = set(pconf.get(), k, v); !s.ok()) return s;
+  }
+  rd_kafka_conf_set_opaque(pconf.get(), impl.get());
+  rd_kafka_conf_set_dr_msg_cb(pconf.get(), &Impl::delivery_cb);
+  impl->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf.get(), err, sizeof err);
+  if (impl->producer == nullptr) return R::error(std::string("kafka producer: ") + err);
+  (void)pconf.release();
+
+  PartitionList topics(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(topics.get(), options.topic.c_str(), RD_KAFKA_PARTITION_UA);
+  if (const rd_kafka_resp_err_t e = rd_kafka_subscribe(impl->consumer, topics.get());
+      e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return R::error("kafka: subscribe to '" + options.topic + "': " + rd_kafka_err2str(e));
+  }
+  return std::unique_ptr<KafkaTickSource>(new KafkaTickSource(std::move(impl)));
+}
+
+Status KafkaTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
+  Impl& m = *impl_;
+  m.sink = &sink;
+  auto last_message = Clock::now();
+  auto last_lag = Clock::time_point{};
+  auto last_idle = Clock::now();
+  std::string last_error;
+  Status result;
+  while (!stop) {
+    // Read a batch: whole runs of messages from the consumer queue at a time (one call per run
+    // rather than per message; the call also serves the rebalance callback).
+    // The first call waits up to batch_wait_ms for something; then the batch takes what is
+    // already there and goes: a busy feed makes full batches, a quiet one adds no delay.
+    const auto deadline = Clock::now() + std::chrono::milliseconds(m.options.batch_wait_ms);
+    while (m.reading.size() < m.options.batch && !stop) {
+      const std::size_t room = m.options.batch - m.reading.size();
+      m.polled.resize(room);
+      const Timestamp now = wall_now();  // bounds tick times; once per run of messages
+      const int wait = m.reading.empty() ? ms_until(deadline) : 0;
+      const ssize_t got = rd_kafka_consume_batch_queue(m.queue, wait, m.polled.data(), room);
+      for (ssize_t i = 0; i < got; ++i) {
+        MessagePtr msg(m.polled[static_cast<std::size_t>(i)]);
+        if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
+            char reason[512];
+            rd_kafka_fatal_error(m.consumer, reason, sizeof reason);
+            result = Status::error(std::string("kafka: fatal: ") + reason);
+            continue;
+          }
+          // Transient (a broker down, a topic not there yet): librdkafka retries by itself.
+          const std::string text = rd_kafka_message_errstr(msg.get());
+          if (text != last_error) std::cerr << "tickgraph: kafka: " << text << "\n";
+          last_error = text;
+          continue;
+        }
+        last_error.clear();
+        m.take(*msg, now);
+      }
+      if (got > 0) last_message = Clock::now();
+      if (!result.ok() || Clock::now() >= deadline || (got <= 0 && !m.reading.empty())) break;
+    }
+    if (!result.ok()) break;
+    if (!m.land(stop)) break;
+    if (!m.reading.empty()) m.launch();
+    const auto now = Clock::now();
+    if (now - last_lag >= std::chrono::milliseconds(500)) {
+      m.refresh_lag();
+      last_lag = now;
+    }
+    const auto idle_for = std::chrono::milliseconds(m.options.idle_close_ms);
+    if (now - last_message >= idle_for && now - last_idle >= idle_for && m.caught_up()) {
+      sink.idle(wall_now());
+      last_idle = now;
+    }
+  }
+  // Stopping: what was read and stored is committed; leaving the group moves the partitions.
+  Status last = m.finish_inflight();
+  if (last.ok() && result.ok() && !m.reading.empty()) last = m.settle(m.reading, false);
+  if (!last.ok()) {
+    std::cerr << "tickgraph: kafka: " << last.message()
+              << " (stopping: the last reads will be delivered again)\n";
+  }
+  m.settling.clear();
+  m.reading.clear();
+  rd_kafka_consumer_close(m.consumer);
+  m.sink = nullptr;
+  return result;
+}
+
+KafkaSourceStats KafkaTickSource::stats() const {
+  std::lock_guard lock(impl_->stats_mutex);
+  return impl_->stats;
+}
+
+}  // namespace tickgraph::ingest

@@ -1,0 +1,130 @@
+// Ingests ticks from a NATS JetStream stream through a durable pull consumer, into a TickSink
+// (tick_source.h), at least once.
+//
+// Stream and consumer. open() connects (NatsBus), creates the stream when it does not exist
+// (file storage, `replicas` copies, the given subjects; an existing stream is used as it is), and
+// creates the durable pull consumer when it does not exist (explicit acks, deliver all,
+// ack_wait_ms, unlimited deliveries). Several sources with the same durable share its messages
+// (scale-out); a new source with the same durable continues after the last acknowledged message.
+//
+// The loop (run). Fetch up to `batch` messages, waiting at most max_wait_ms. For each message in
+// order: decode it (`format`), check its values against the wall clock (check_tick_values), ask
+// the sink about its symbol (check_symbol). The first failing check makes it poison: the original
+// payload goes to `dead_letter_subject` with the headers
+//   Tickgraph-Reason: why ("price: must be a finite number > 0, got nan")
+//   Tickgraph-Reason-Class: undecodable | bad_values | unknown_symbol
+//   Tickgraph-Subject: the subject it was published to
+//   Tickgraph-Stream-Seq: its sequence number in the stream
+// and, once the server has it (flush), the poison message is acknowledged and counted. The good
+// ticks of the batch go to TickSink::apply in order, and are acknowledged only when it returns
+// OK. When it fails, nothing more is fetched (memory stays bounded by one batch): the same ticks
+// are applied again after 100 ms, 200 ms, … up to 5 s between attempts, meanwhile telling the
+// server they are in progress so that it does not hand them to another source. The store's error
+// goes to stderr once per streak of failures.
+//
+// Failures of NATS itself (a server restarting, a cluster electing a new leader, a fetch timing
+// out while reconnecting) are waited out and retried, forever: run returns only when `stop` is
+// set. A batch still unapplied then is handed back to the server (nak) for the next source. When
+// fetches bring nothing for idle_close_ms, run calls TickSink::idle(now) (and again every
+// idle_close_ms while nothing comes), so the sink can close bars that are over.
+//
+// Threads: run() runs on the caller's thread (one run at a time per source) and calls the sink
+// there; stats() may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "ingest/nats_bus.h"
+#include "ingest/tick_source.h"
+
+namespace tickgraph::ingest {
+
+struct NatsSourceOptions {
+  std::vector<std::string> servers;  // nats://host:port (see parse_nats_servers)
+  std::string stream = "TICKS";
+  // The stream's subjects when open() creates it.
+  std::vector<std::string> subjects = {"tickgraph.v1.ticks.>"};
+  int replicas = 1;  // copies of the stream when open() creates it (3 in a 3-node cluster)
+  std::string durable = "tickgraph-ingest";  // the consumer's name (no '.', ' ', '*', '>')
+  TickFormat format = TickFormat::kProtobuf;
+  std::string dead_letter_subject = "tickgraph.v1.deadletter.ticks";
+  int batch = 1000;          // messages per fetch, and at most so many ticks per apply()
+  int max_wait_ms = 200;     // how long a fetch waits for the first message
+  int idle_close_ms = 2000;  // nothing fetched for this long: TickSink::idle
+  // How long the server waits for the ack of a delivered message before delivering it again,
+  // set when the consumer is created. Messages a crashed source held, and those in flight through
+  // a cluster node that died, come back after this; an apply() taking longer than this makes the
+  // server deliver its ticks again (harmless: writes are idempotent).
+  int ack_wait_ms = 10000;
+};
+
+struct NatsSourceStats {
+  std::int64_t delivered = 0;    // messages fetched (a message delivered again counts again)
+  std::int64_t applied = 0;      // ticks acknowledged after apply() returned OK
+  std::int64_t poison = 0;       // messages sent to the dead-letter subject and acknowledged
+  std::int64_t redelivered = 0;  // fetched messages the server had delivered before
+  // Poison by reason class: "undecodable", "unknown_symbol", "bad_values".
+  std::map<std::string, std::int64_t> poison_by_reason;
+  // The consumer's num_pending (messages in the stream not yet delivered to it) from the
+  // server's consumer info, refreshed at most once a second while running: the ingest lag. -1
+  // until known.
+  std::int64_t pending = -1;
+  std::int64_t reconnects = 0;  // times the connection to NATS was re-established (failovers)
+  std::string stream;
+};
+
+class NatsTickSource {
+ public:
+  // Connects and makes sure the stream and the consumer exist. Fails, naming the servers, the
+  // stream or the consumer, on invalid options, when no server answers, when JetStream is not
+  // enabled, or when the server refuses the stream or consumer (e.g. replicas > 1 on a single
+  // server, or a stream whose subjects overlap another's).
+  static Result<std::unique_ptr<NatsTickSource>> open(const NatsSourceOptions& options);
+
+  ~NatsTickSource();
+  NatsTickSource(const NatsTickSource&) = delete;
+  NatsTickSource& operator=(const NatsTickSource&) = delete;
+
+  // Feeds `sink` until `stop` is set (see the top of this file), then returns OK. Errors of NATS
+  // and of the sink are retried, not returned.
+  Status run(TickSink& sink, const std::atomic<bool>& stop);
+
+  NatsSourceStats stats() const;
+
+ private:
+  struct Batch;
+
+  explicit NatsTickSource(NatsSourceOptions options) : options_(std::move(options)) {}
+
+  enum class FetchOutcome { kMessages, kNothing, kUnavailable };
+  // Fetches once into `list`. kNothing: the consumer has caught up. kUnavailable: NATS failed
+  // (logged once per streak); returns after a pause that grows with the streak.
+  FetchOutcome fetch(natsMsgList& list, const std::atomic<bool>& stop);
+  // Sorts a fetched batch into good ticks and poison; sends and acknowledges the poison.
+  void sort_batch(const natsMsgList& list, TickSink& sink, Batch& batch);
+  // Sends the poison messages of `batch` to the dead-letter subject, then acknowledges them.
+  void dead_letter(Batch& batch);
+  // Applies the good ticks until it works or `stop` is set; acknowledges them when it worked.
+  void apply_batch(Batch& batch, TickSink& sink, const std::atomic<bool>& stop);
+  // Updates stats_.pending from the server, at most once a second.
+  void refresh_pending();
+
+  NatsSourceOptions options_;
+  std::unique_ptr<NatsBus> bus_;
+  jsCtx* js_ = nullptr;
+  natsSubscription* subscription_ = nullptr;
+  std::int64_t last_pending_refresh_ms_ = 0;
+  int fetch_failures_ = 0;  // consecutive failed fetches, for the pause and the log
+
+  mutable std::mutex stats_mutex_;
+  NatsSourceStats stats_;
+};
+
+}  // namespace tickgraph::ingest

@@ -1,0 +1,61 @@
+#include "server/market_sink.h"
+
+#include <iostream>
+
+namespace tickgraph::server {
+
+MarketSink::MarketSink(store::Store& store, LiveMarket& live, std::string source, bool auto_create)
+    : store_(store), live_(live), source_(std::move(source)), auto_create_(auto_create) {}
+
+std::string MarketSink::check_symbol(std::string_view symbol) {
+  std::lock_guard lock(mutex_);
+  return check_locked(symbol).value_or("");
+}
+
+std::optional<std::string> MarketSink::check_locked(std::string_view symbol) {
+  if (known_.contains(symbol)) return "";
+  auto found = store_.find_asset(symbol);
+  // A failing store is no reason to call a message poison: apply() checks again.
+  if (!found) return std::nullopt;
+  if (!found->has_value()) {
+    if (!auto_create_) {
+      return "unknown asset '" + std::string(symbol) + "' (add it, or ingest with --auto-create)";
+    }
+    if (Status s = validate_symbol(symbol); !s.ok()) return s.message();
+    Asset asset;
+    asset.symbol = std::string(symbol);
+    asset.attributes = {{"source", source_}};
+    if (auto added = store_.upsert_asset(asset); !added) return std::nullopt;
+  }
+  known_.emplace(symbol);
+  return "";
+}
+
+Status MarketSink::apply(std::span<const ingest::TickRecord> ticks) {
+  batch_.clear();
+  batch_.reserve(ticks.size());
+  std::unique_lock lock(mutex_);  // for the known symbols only, not during the ingest
+  for (const auto& t : ticks) {
+    if (!known_.contains(t.symbol)) {
+      // check_symbol could not ask the store: ask again, now that it must answer.
+      const auto problem = check_locked(t.symbol);
+      if (!problem) return Status::error("store: cannot look up asset '" + t.symbol + "'");
+      if (!problem->empty()) {
+        std::cerr << "tickgraph: " << source_ << ": tick of " << t.symbol
+                  << " dropped: " << *problem << "\n";
+        continue;
+      }
+    }
+    batch_.push_back({t.symbol, t.tick});
+  }
+  lock.unlock();
+  auto result = live_.ingest(batch_, source_);
+  if (const auto* e = std::get_if<RequestError>(&result)) return Status::error(e->message);
+  return {};
+}
+
+void MarketSink::release(std::span<const std::string> symbols) { live_.release(symbols); }
+
+void MarketSink::idle(Timestamp now) { live_.advance_clock(now); }
+
+}  // namespace tickgraph::server

@@ -1,0 +1,47 @@
+// The live market as the sink of a streaming tick source (ingest/kafka_source.h,
+// ingest/nats_source.h): the source's checked ticks go through LiveMarket::ingest, the same path
+// as POST /v1/ticks, so they are stored (idempotently: a redelivered tick is found in the store
+// and changes nothing), aggregated into bars of every interval and pushed to the engine.
+//
+// Unknown symbols are poison unless `auto_create` is on; then the asset is created on first sight
+// with the attribute source=<source>. Known symbols are cached (assets are never deleted). When
+// the store cannot answer, check_symbol() lets the message through and apply() asks again (and
+// fails, so the batch is retried, while the store is down); a symbol then found unknown has its
+// ticks dropped with a log line, the one case where a bad message is not dead-lettered.
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "ingest/tick_source.h"
+#include "server/live_market.h"
+#include "store/store.h"
+
+namespace tickgraph::server {
+
+class MarketSink : public ingest::TickSink {
+ public:
+  MarketSink(store::Store& store, LiveMarket& live, std::string source, bool auto_create);
+
+  std::string check_symbol(std::string_view symbol) override;
+  Status apply(std::span<const ingest::TickRecord> ticks) override;
+  void release(std::span<const std::string> symbols) override;
+  // Closes the bars whose end has passed by the wall clock.
+  void idle(Timestamp now) override;
+
+ private:
+  // "" when known (or created), the reason when not, nullopt when the store did not answer.
+  std::optional<std::string> check_locked(std::string_view symbol);
+
+  store::Store& store_;
+  LiveMarket& live_;
+  std::string source_;
+  bool auto_create_;
+  std::mutex mutex_;
+  std::set<std::string, std::less<>> known_;
+  std::vector<TickInput> batch_;  // reused between calls
+};
+
+}  // namespace tickgraph::server
