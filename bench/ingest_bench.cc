@@ -9,7 +9,7 @@
 //   postgres:  into PostgreSQL when TICKGRAPH_BENCH_PG_URL is set (scripts/pg-test.sh sets it).
 //
 // The feed: 50 symbols, ticks 1 ms apart per symbol in event time (a busy market: 50,000 ticks
-// per event second, so 1 s bars close every 1,000 ticks of a symbol), keyed by symbol into 24
+// per event second, so 1 s bars close every 1,000 ticks of a symbol), keyed by symbol into 48
 // partitions. Rates are ticks/s from the first batch applied to the last tick stored (the
 // group join before is not counted); each measurement is the best of TICKGRAPH_BENCH_ROUNDS rounds
 // (default 2), since the machine is shared; PostgreSQL runs once (its database is not fresh for
@@ -44,7 +44,7 @@ using namespace tickgraph;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kSymbols = 50;
-constexpr int kPartitions = 24;
+constexpr int kPartitions = 48;
 constexpr const char* kChain = R"(nodes:
   sma20:  {fn: sma, input: close, period: 20}
   sma50:  {fn: sma, input: close, period: 50}
@@ -161,7 +161,19 @@ double consume(const Cluster& cluster, const std::string& group, ingest::TickSin
   std::thread runner([&] { (void)(*source)->run(sink, stop); });
   while (progress() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const auto start = Clock::now();
-  while (!done()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  // A stall (no progress for 30 s) ends the run with what it reached, rather than hanging.
+  std::size_t last_progress = progress();
+  auto last_change = Clock::now();
+  while (!done()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (progress() != last_progress) {
+      last_progress = progress();
+      last_change = Clock::now();
+    } else if (Clock::now() - last_change > std::chrono::seconds(30)) {
+      std::fprintf(stderr, "ingest_bench: stalled at %zu ticks\n", last_progress);
+      std::exit(1);
+    }
+  }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   stop = true;
   runner.join();

@@ -29,8 +29,8 @@ kafka_mock is not a broker: a Fetch that finds no new data is answered only afte
 fetch.wait.max.ms (librdkafka's default 500 ms), even when data arrives meanwhile, and a Fetch
 returns at most one produce batch per partition. A consumer that keeps up therefore waits up to
 fetch.wait.max.ms for each tick unless that is small; the server's consumer gets --fetch-wait-ms
-through `serve --kafka-config` when the binary has that option, and otherwise keeps the 500 ms
-(the header and the summary say which). Larger produce batches (--linger-ms, 5) let one Fetch
+through `serve --kafka-config` (tickgraph's own default is 10 ms; the header and the summary say
+which was used). Larger produce batches (--linger-ms, 5) let one Fetch
 carry more.
 
 It reports and never fails on a slow result (benchmarks are not tests); it exits non-zero only
@@ -487,7 +487,7 @@ def main():
         server_fetch_wait = f"{args.fetch_wait_ms} ms (--kafka-config)"
     else:
         args.server_kafka_config = []
-        server_fetch_wait = ("librdkafka's default 500 ms (this `serve` has no --kafka-config); "
+        server_fetch_wait = ("tickgraph's default 10 ms (this `serve` has no --kafka-config); "
                              "kafka_mock holds a fetch that finds no new data for that long")
     args.server_fetch_wait = server_fetch_wait
 

@@ -93,6 +93,7 @@ void Feed::export_metrics() {
     metrics_.gauge("tickgraph_ingest_paused", "1 while a feed backs off a failing store", source)
         .set(s.backing_off ? 1 : 0);
     for (const auto& p : s.partitions) {
+      if (p.lag < 0) continue;  // the partition's end is not known yet
       metrics_
           .gauge("tickgraph_ingest_lag_messages", lag_help,
                  {{"source", "kafka"},

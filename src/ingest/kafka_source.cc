@@ -100,6 +100,9 @@ struct KafkaTickSource::Impl {
   std::map<int, std::int64_t> stored_offsets;
   // Symbols seen per assigned partition: what the sink releases when the partition goes.
   std::map<int, std::set<std::string>> symbols;
+  // The partitions assigned now. A message of another one (returned by the same call that ran
+  // the revocation) is not taken: it is the next owner's.
+  std::set<int> assigned;
 
   mutable std::mutex stats_mutex;
   KafkaSourceStats stats;
@@ -130,6 +133,7 @@ struct KafkaTickSource::Impl {
   }
 
   void take(const rd_kafka_message_t& m, Timestamp now) {
+    if (!assigned.contains(m.partition)) return;
     reading.next_offsets[m.partition] = m.offset + 1;
     update_stats([](KafkaSourceStats& s) { ++s.received; });
     const std::string_view payload(static_cast<const char*>(m.payload), m.len);
@@ -256,6 +260,7 @@ struct KafkaTickSource::Impl {
         if (stop) return false;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
+      refresh_lag();  // the backlog grows while paused: the metrics must show it
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(5));
       s = settle(settling, true);
     }
@@ -294,9 +299,11 @@ struct KafkaTickSource::Impl {
   void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions) {
     update_stats([](KafkaSourceStats& s) { ++s.rebalances; });
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      for (int i = 0; i < partitions->cnt; ++i) assigned.insert(partitions->elems[i].partition);
       rd_kafka_assign(consumer, partitions);
       return;
     }
+    assigned.clear();
     // Revoked (or lost): what was read is applied and committed first, unless the partitions
     // are already someone else's; then the sink forgets their symbols.
     const bool lost = rd_kafka_assignment_lost(consumer) != 0;
@@ -347,14 +354,15 @@ struct KafkaTickSource::Impl {
   void refresh_lag() {
     rd_kafka_topic_partition_list_t* raw = nullptr;
     if (rd_kafka_assignment(consumer, &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-    PartitionList assigned(raw);
-    rd_kafka_position(consumer, assigned.get());
+    PartitionList current(raw);
+    rd_kafka_position(consumer, current.get());
     std::vector<PartitionLag> lags;
-    for (int i = 0; i < assigned->cnt; ++i) {
-      const auto& p = assigned->elems[i];
+    for (int i = 0; i < current->cnt; ++i) {
+      const auto& p = current->elems[i];
       PartitionLag lag;
       lag.partition = p.partition;
       lag.position = p.offset >= 0 ? p.offset : -1;
+      lag.lag = -1;  // unknown until the partition's end is known
       std::int64_t low = -1;
       std::int64_t high = -1;
       if (rd_kafka_get_watermark_offsets(consumer, p.topic, p.partition, &low, &high) ==
@@ -368,9 +376,11 @@ struct KafkaTickSource::Impl {
     update_stats([&](KafkaSourceStats& s) { s.partitions = std::move(lags); });
   }
 
+  // Every assigned partition read to its known end (an unknown end is not caught up).
   bool caught_up() const {
     std::lock_guard lock(stats_mutex);
-    return std::all_of(stats.partitions.begin(), stats.partitions.end(),
+    return !stats.partitions.empty() &&
+           std::all_of(stats.partitions.begin(), stats.partitions.end(),
                        [](const PartitionLag& p) { return p.lag == 0; });
   }
 };
@@ -492,7 +502,10 @@ Status KafkaTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
       if (!result.ok() || Clock::now() >= deadline || (got <= 0 && !m.reading.empty())) break;
     }
     if (!result.ok()) break;
+    const bool was_settling = m.inflight.valid();
     if (!m.land(stop)) break;
+    // Time spent waiting for the store is not quiet time: messages may be queued behind it.
+    if (was_settling) last_message = std::max(last_message, Clock::now());
     if (!m.reading.empty()) m.launch();
     const auto now = Clock::now();
     if (now - last_lag >= std::chrono::milliseconds(500)) {
@@ -500,8 +513,9 @@ Status KafkaTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
       last_lag = now;
     }
     const auto idle_for = std::chrono::milliseconds(m.options.idle_close_ms);
-    if (now - last_message >= idle_for && now - last_idle >= idle_for && m.caught_up()) {
-      sink.idle(wall_now());
+    if (now - last_message >= idle_for && now - last_idle >= idle_for) {
+      m.refresh_lag();  // fresh: a lag half a second old may hide what arrived since
+      if (m.caught_up()) sink.idle(wall_now());
       last_idle = now;
     }
   }

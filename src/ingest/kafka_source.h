@@ -53,7 +53,7 @@ struct PartitionLag {
   int partition = 0;
   std::int64_t position = -1;        // next offset to read; -1 before the first read
   std::int64_t high_watermark = -1;  // the partition's end, as last seen
-  std::int64_t lag = 0;              // high_watermark - position (or - committed before a read)
+  std::int64_t lag = -1;             // high_watermark - position; -1 while the end is unknown
 };
 
 struct KafkaSourceStats {

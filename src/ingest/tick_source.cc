@@ -37,8 +37,12 @@ Result<TickRecord> decode_tick(std::string_view payload, TickFormat format) {
                                        std::to_string(payload.size()) + " bytes)");
     }
   } else {
+    // Unknown fields are ignored, as the binary form ignores them: a producer on a newer
+    // contract does not turn every message into poison.
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = true;
     const auto status = google::protobuf::util::JsonStringToMessage(
-        google::protobuf::StringPiece(payload.data(), payload.size()), &message);
+        google::protobuf::StringPiece(payload.data(), payload.size()), &message, options);
     if (!status.ok()) {
       return Result<TickRecord>::error("not a tickgraph.v1.Tick in JSON: " +
                                        std::string(status.message()));

@@ -1,6 +1,7 @@
 #include "server/live_market.h"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -98,6 +99,10 @@ struct LiveMarket::Impl {
   std::map<std::string, std::unique_ptr<Topic>, std::less<>> topics;
   std::map<std::string, std::vector<Topic*>, std::less<>> topics_by_symbol;
   std::set<std::shared_ptr<StreamClient>> clients;
+  // Their sizes for the metrics, which must not wait for the engine lock (held during store
+  // writes, which wait out a locked database).
+  std::atomic<std::size_t> client_count{0};
+  std::atomic<std::size_t> topic_count{0};
   // Separate from the engine lock: candle reads check it on every request and must not wait for
   // an ingest batch's fsync.
   mutable std::mutex generations_mutex;
@@ -519,6 +524,7 @@ struct LiveMarket::Impl {
   }
 
   void reindex() {
+    topic_count = topics.size();
     topics_by_symbol.clear();
     for (auto& [key, topic] : topics) {
       for (const auto& symbol : topic->reads()) topics_by_symbol[symbol].push_back(topic.get());
@@ -686,16 +692,12 @@ LiveMarket::LiveMarket(store::Store& store, Metrics& metrics, LiveOptions option
   metrics.gauge_callback("tickgraph_stream_clients", "Connected stream clients (WebSocket and SSE)",
                          {}, [weak] {
                            auto impl = weak.lock();
-                           if (!impl) return 0.0;
-                           std::lock_guard lock(impl->mutex);
-                           return static_cast<double>(impl->clients.size());
+                           return impl ? static_cast<double>(impl->client_count.load()) : 0.0;
                          });
   metrics.gauge_callback("tickgraph_live_topics", "Live (asset, interval, graph) series followed",
                          {}, [weak] {
                            auto impl = weak.lock();
-                           if (!impl) return 0.0;
-                           std::lock_guard lock(impl->mutex);
-                           return static_cast<double>(impl->topics.size());
+                           return impl ? static_cast<double>(impl->topic_count.load()) : 0.0;
                          });
 }
 
@@ -1166,6 +1168,7 @@ std::shared_ptr<StreamClient> LiveMarket::connect(StreamClient::Wake wake) {
   client->user_state = std::make_shared<ClientState>();
   std::lock_guard lock(impl_->mutex);
   impl_->clients.insert(client);
+  impl_->client_count = impl_->clients.size();
   return client;
 }
 
@@ -1252,6 +1255,7 @@ void LiveMarket::disconnect(const std::shared_ptr<StreamClient>& client) {
   client->close("disconnected");
   std::lock_guard lock(impl_->mutex);
   impl_->clients.erase(client);
+  impl_->client_count = impl_->clients.size();
 }
 
 }  // namespace tickgraph::server
