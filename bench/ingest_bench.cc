@@ -27,7 +27,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,16 +47,18 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kSymbols = 50;
 constexpr int kPartitions = 48;
-constexpr const char* kChain = R"(nodes:
-  sma20:  {fn: sma, input: close, period: 20}
-  sma50:  {fn: sma, input: close, period: 50}
-  ema12:  {fn: ema, input: close, period: 12}
-  ema26:  {fn: ema, input: close, period: 26}
-  ema200: {fn: ema, input: close, period: 200}
-  rsi14:  {fn: rsi, input: close, period: 14}
-  bb20:   {fn: bbands, input: close, period: 20, k: 2}
-  bb50:   {fn: bbands, input: close, period: 50, k: 2}
-)";
+
+// examples/chain.yaml, the 8-node chain the tests run too.
+std::string chain_spec() {
+  std::ifstream in(TICKGRAPH_CHAIN_SPEC);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (text.str().empty()) {
+    std::fprintf(stderr, "ingest_bench: cannot read %s\n", TICKGRAPH_CHAIN_SPEC);
+    std::exit(1);
+  }
+  return text.str();
+}
 
 std::size_t env_size(const char* name, std::size_t fallback) {
   const char* v = std::getenv(name);
@@ -210,7 +214,7 @@ Rate into_store(const Cluster& cluster, const std::string& url, std::size_t n, i
   }
   store::Store& db = **opened;
   const std::string graph = "chain" + std::to_string(round);
-  (void)db.put_graph(graph, kChain);
+  (void)db.put_graph(graph, chain_spec());
   server::Metrics metrics;
   server::LiveOptions options;
   options.standing = {{graph, Interval::k1m}};

@@ -33,7 +33,8 @@ import websockets
 
 import feeds
 from feeds import MockKafka, NatsServer, NatsSubscriber, wait_for
-from server_harness import BIN, Api, Server, contract, isolated_env, metric, parse_prometheus
+from server_harness import (BIN, REPO, Api, Server, contract, isolated_env, metric,
+                            parse_prometheus)
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
 SECOND = 10**9
@@ -41,18 +42,7 @@ INTERVALS = {"1s": SECOND, "1m": 60 * SECOND, "5m": 300 * SECOND, "15m": 900 * S
              "1h": 3600 * SECOND, "4h": 4 * 3600 * SECOND, "1d": 86400 * SECOND,
              "1w": 7 * 86400 * SECOND}
 
-# The "8-node chain": 12 outputs over close.
-CHAIN = """\
-nodes:
-  sma20: {fn: sma, input: close, period: 20}
-  sma50: {fn: sma, input: close, period: 50}
-  ema12: {fn: ema, input: close, period: 12}
-  ema26: {fn: ema, input: close, period: 26}
-  ema200: {fn: ema, input: close, period: 200}
-  rsi14: {fn: rsi, input: close, period: 14}
-  bb20: {fn: bbands, input: close, period: 20, k: 2}
-  bb50: {fn: bbands, input: close, period: 50, k: 2}
-"""
+CHAIN = (REPO / "examples" / "chain.yaml").read_text()  # the 8-node chain, 12 outputs
 CHAIN_OUTPUTS = ["sma20", "sma50", "ema12", "ema26", "ema200", "rsi14", "bb20.upper",
                  "bb20.middle", "bb20.lower", "bb50.upper", "bb50.middle", "bb50.lower"]
 

@@ -51,7 +51,8 @@ import requests
 import websockets
 
 from feeds import MockKafka, NatsServer, free_port, make_ticks, produce, symbols, wait_for
-from server_harness import BIN, Api, Server, contract, isolated_env, parse_prometheus, tickgraph
+from server_harness import (BIN, REPO, Api, Server, contract, isolated_env, parse_prometheus,
+                            tickgraph)
 
 NS = 10**9
 MINUTE = 60 * NS
@@ -68,17 +69,7 @@ END_AGO = 60 * MINUTE  # …ending this long before the test starts
 KILL_AT = 300_000  # ticks in PostgreSQL when a worker is killed
 SEED = 20261121
 
-CHAIN = """\
-nodes:
-  sma20: {fn: sma, input: close, period: 20}
-  sma50: {fn: sma, input: close, period: 50}
-  ema12: {fn: ema, input: close, period: 12}
-  ema26: {fn: ema, input: close, period: 26}
-  ema200: {fn: ema, input: close, period: 200}
-  rsi14: {fn: rsi, input: close, period: 14}
-  bb20: {fn: bbands, input: close, period: 20, k: 2}
-  bb50: {fn: bbands, input: close, period: 50, k: 2}
-"""
+CHAIN = (REPO / "examples" / "chain.yaml").read_text()  # the 8-node chain, 12 outputs
 
 # Faster group membership, when the binary can set librdkafka properties: the mock notices a
 # member killed without leaving after about 1.5 x session.timeout.ms (default 45 s).
