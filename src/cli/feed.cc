@@ -8,6 +8,18 @@
 
 namespace tickgraph::cli {
 
+Status add_kafka_config(const std::vector<std::string>& settings,
+                        ingest::KafkaSourceOptions& options) {
+  for (const std::string& setting : settings) {
+    const auto eq = setting.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::error("--kafka-config: expected key=value, got '" + setting + "'");
+    }
+    options.config[setting.substr(0, eq)] = setting.substr(eq + 1);
+  }
+  return {};
+}
+
 Feed::Feed(const FeedOptions& options, store::Store& store, server::LiveMarket& live,
            server::Metrics& metrics)
     : options_(options),

@@ -28,6 +28,11 @@ struct FeedOptions {
   bool auto_create = false;
 };
 
+// Adds `--kafka-config key=value` settings to the source's librdkafka properties; an error naming
+// the first setting without a key and '='.
+Status add_kafka_config(const std::vector<std::string>& settings,
+                        ingest::KafkaSourceOptions& options);
+
 class Feed {
  public:
   // Opens the source and starts consuming into `live`.

@@ -84,13 +84,9 @@ int run_ingest(IngestOptions o) {
   }
   o.feed.kafka.format = *format;
   o.feed.nats.format = *format;
-  for (const std::string& setting : o.kafka_config) {
-    const auto eq = setting.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      std::cerr << "tickgraph: --kafka-config: expected key=value, got '" << setting << "'\n";
-      return kExitUsage;
-    }
-    o.feed.kafka.config[setting.substr(0, eq)] = setting.substr(eq + 1);
+  if (Status s = add_kafka_config(o.kafka_config, o.feed.kafka); !s.ok()) {
+    std::cerr << "tickgraph: " << s.message() << "\n";
+    return kExitUsage;
   }
   if (o.feed.kind == FeedOptions::Kind::kNats) {
     auto servers = ingest::parse_nats_servers(o.servers);

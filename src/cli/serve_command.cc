@@ -402,6 +402,32 @@ int serve(ServeOptions o, const CLI::App& cmd) {
     return kExitFailure;
   }
 
+  // Started before the clock thread, so that an error here returns with no thread to join.
+  std::unique_ptr<Feed> feed;
+  if (!o.kafka_topic.empty()) {
+    FeedOptions feed_options;
+    feed_options.kafka.brokers = o.kafka_brokers;
+    feed_options.kafka.topic = o.kafka_topic;
+    feed_options.kafka.group = o.kafka_group;
+    feed_options.auto_create = o.auto_create;
+    auto format = ingest::parse_tick_format(o.kafka_format);
+    if (!format) {
+      std::cerr << "tickgraph: --kafka-" << format.message() << "\n";
+      return kExitUsage;
+    }
+    feed_options.kafka.format = *format;
+    if (Status s = add_kafka_config(o.kafka_config, feed_options.kafka); !s.ok()) {
+      std::cerr << "tickgraph: " << s.message() << "\n";
+      return kExitUsage;
+    }
+    auto started = Feed::start(feed_options, store, live, metrics);
+    if (!started) {
+      std::cerr << "tickgraph: " << started.message() << "\n";
+      return kExitFailure;
+    }
+    feed = std::move(*started);
+  }
+
   // The market clock: every 100 ms, the simulator's ticks up to now go through the same ingest
   // path as POST /v1/ticks, and bars whose end has passed close. With a Kafka feed, bars close
   // 2 s after their end instead: its ticks arrive a little after their time (the producer, the
@@ -429,35 +455,6 @@ int serve(ServeOptions o, const CLI::App& cmd) {
       live.advance_clock(now - close_lag);
     }
   });
-
-  std::unique_ptr<Feed> feed;
-  if (!o.kafka_topic.empty()) {
-    FeedOptions feed_options;
-    feed_options.kafka.brokers = o.kafka_brokers;
-    feed_options.kafka.topic = o.kafka_topic;
-    feed_options.kafka.group = o.kafka_group;
-    feed_options.auto_create = o.auto_create;
-    auto format = ingest::parse_tick_format(o.kafka_format);
-    if (!format) {
-      std::cerr << "tickgraph: --kafka-" << format.message() << "\n";
-      return kExitUsage;
-    }
-    feed_options.kafka.format = *format;
-    for (const std::string& setting : o.kafka_config) {
-      const auto eq = setting.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        std::cerr << "tickgraph: --kafka-config: expected key=value, got '" << setting << "'\n";
-        return kExitUsage;
-      }
-      feed_options.kafka.config[setting.substr(0, eq)] = setting.substr(eq + 1);
-    }
-    auto started = Feed::start(feed_options, store, live, metrics);
-    if (!started) {
-      std::cerr << "tickgraph: " << started.message() << "\n";
-      return kExitFailure;
-    }
-    feed = std::move(*started);
-  }
 
   http.catch_signals();
   if (auth_config.enabled) {
