@@ -256,6 +256,11 @@ void add_ingest_command(CLI::App& app, Action& action) {
                     "Where poison messages go (default <topic>.deadletter)");
   kafka->add_option("--batch", ko->feed.kafka.batch, "Messages per store transaction at most")
       ->capture_default_str();
+  kafka
+      ->add_option("--prefetch", ko->feed.kafka.max_buffer_messages,
+                   "Messages read ahead of the store at most (about 330 bytes each)")
+      ->check(CLI::Range(1000, 10000000))
+      ->capture_default_str();
   kafka->add_option("--kafka-config", ko->kafka_config,
                     "A librdkafka property key=value (session.timeout.ms=6000 …); repeatable");
   kafka

@@ -414,6 +414,7 @@ Result<std::unique_ptr<KafkaTickSource>> KafkaTickSource::open(const KafkaSource
       {"enable.auto.offset.store", "false"},
       {"auto.offset.reset", "earliest"},
       {"enable.partition.eof", "false"},
+      {"queued.min.messages", std::to_string(options.max_buffer_messages)},
       {"queued.max.messages.kbytes", std::to_string(options.max_buffer_kbytes)},
       // A fetch that finds nothing new waits at most this long for data (librdkafka's default,
       // 500 ms, is a 500 ms latency for a tick arriving just after a fetch came back empty).

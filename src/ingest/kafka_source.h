@@ -17,7 +17,11 @@
 //
 // Backpressure: when the sink fails (the store is down or locked), the batch is retried with a
 // backoff (100 ms doubling to 5 s) and nothing more is read meanwhile. librdkafka prefetches at
-// most `max_buffer_kbytes` per consumer, so memory stays flat however far the feed runs ahead.
+// most `max_buffer_messages` messages and `max_buffer_kbytes` of payload per consumer, so memory
+// stays flat however far the feed runs ahead. (librdkafka 2.0 looks at a full prefetch queue
+// again only about once a second, so the bound must hold more than a second of ticks, or
+// catching up on a backlog stalls at the bound's size per second: 100,000, its default, held
+// ingest to about 250,000 ticks/s; see bench/ingest_bench.cc.)
 //
 // Thread-safety: run() on one thread; stats() from any.
 #pragma once
@@ -44,7 +48,8 @@ struct KafkaSourceOptions {
   int batch_wait_ms = 20;    // how long an empty batch waits for a first message (then it takes
                              // what is already there and goes)
   int idle_close_ms = 2000;  // caught up and quiet this long: sink.idle()
-  int max_buffer_kbytes = 16384;  // librdkafka's prefetch bound (queued.max.messages.kbytes)
+  int max_buffer_messages = 250000;  // prefetch bound in messages (queued.min.messages)
+  int max_buffer_kbytes = 16384;     // and in payload (queued.max.messages.kbytes)
   // More librdkafka properties ("session.timeout.ms" …), applied last.
   std::map<std::string, std::string> config;
 };
