@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <mutex>
@@ -80,19 +81,36 @@ struct KafkaTickSource::Impl {
   // are safe.
   struct Batch {
     std::vector<TickRecord> ticks;
+    bool staged = false;  // the ticks went to sink->stage()
     std::vector<DeadLetter> dead_letters;
     std::map<int, std::int64_t> next_offsets;
     std::size_t size() const { return ticks.size() + dead_letters.size(); }
     bool empty() const { return size() == 0 && next_offsets.empty(); }
     void clear() {
       ticks.clear();
+      staged = false;
       dead_letters.clear();
       next_offsets.clear();
     }
+    // Takes `later` in (both staged, or both not).
+    void append(Batch&& later) {
+      ticks.insert(ticks.end(), std::make_move_iterator(later.ticks.begin()),
+                   std::make_move_iterator(later.ticks.end()));
+      staged = staged || later.staged;
+      dead_letters.insert(dead_letters.end(), std::make_move_iterator(later.dead_letters.begin()),
+                          std::make_move_iterator(later.dead_letters.end()));
+      for (const auto& [partition, offset] : later.next_offsets) next_offsets[partition] = offset;
+      later.clear();
+    }
   };
-  // Two batches in a pipeline: one is read (on run()'s thread) while the other is settled (on
-  // its own thread, `inflight`), so decoding overlaps the store's work.
+  // A pipeline: batches are read and staged (applied to the live state, so their updates go out
+  // at once) on run()'s thread while the batches before are settled (stored, then committed) on
+  // their own thread (`inflight`), so reading and the engine never wait for the store's commit.
+  // Staged batches wait (`waiting`, merged into one) until the settle in flight is done; more
+  // than kMaxWaiting batches' worth pauses reading until it is (backpressure).
+  static constexpr std::size_t kMaxWaiting = 4;
   Batch reading;
+  Batch waiting;
   Batch settling;
   std::future<Status> inflight;
   // Per partition, the next offset after what is stored: committed again, synchronously, when the
@@ -217,16 +235,25 @@ struct KafkaTickSource::Impl {
     return {};
   }
 
-  // Makes the batch safe (dead letters delivered, ticks stored) and commits its offsets. What
-  // is done is taken out of the batch, so a retry after a failure does only the rest.
+  // Stages the batch's ticks in the sink, once.
+  Status stage(Batch& batch) {
+    if (batch.staged || batch.ticks.empty()) return {};
+    if (Status s = sink->stage(batch.ticks); !s.ok()) return s;
+    batch.staged = true;
+    return {};
+  }
+
+  // Makes the batch safe (staged, dead letters delivered, ticks stored) and commits its offsets.
+  // What is done is taken out of the batch, so a retry after a failure does only the rest.
   Status settle(Batch& batch, bool async_commit) {
+    if (Status s = stage(batch); !s.ok()) return s;
     if (Status s = send_dead_letters(batch); !s.ok()) return s;
     update_stats([&](KafkaSourceStats& s) {
       s.dead_lettered += static_cast<std::int64_t>(batch.dead_letters.size());
     });
     batch.dead_letters.clear();
-    if (!batch.ticks.empty()) {
-      if (Status s = sink->apply(batch.ticks); !s.ok()) return s;
+    if (batch.staged) {
+      if (Status s = sink->flush(); !s.ok()) return s;
     }
     update_stats(
         [&](KafkaSourceStats& s) { s.applied += static_cast<std::int64_t>(batch.ticks.size()); });
@@ -243,7 +270,18 @@ struct KafkaTickSource::Impl {
   // Waits for the in-flight batch; when it failed, settles it again here with a backoff (reading
   // is paused meanwhile) until it works. False when stopped first.
   bool land(const std::atomic<bool>& stop) {
-    Status s = finish_inflight();
+    return until_ok(stop, finish_inflight(), [this] { return settle(settling, true); });
+  }
+
+  // Stages the batch read, retrying with a backoff (reading is paused meanwhile) until it works.
+  // False when stopped first.
+  bool stage_reading(const std::atomic<bool>& stop) {
+    return until_ok(stop, stage(reading), [this] { return stage(reading); });
+  }
+
+  // `s` is the first attempt's outcome: while it is an error, waits (100 ms doubling to 5 s) and
+  // tries again. False when stopped first.
+  bool until_ok(const std::atomic<bool>& stop, Status s, const std::function<Status()>& attempt) {
     auto backoff = std::chrono::milliseconds(100);
     bool reported = false;
     while (!s.ok()) {
@@ -262,7 +300,7 @@ struct KafkaTickSource::Impl {
       }
       refresh_lag();  // the backlog grows while paused: the metrics must show it
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(5));
-      s = settle(settling, true);
+      s = attempt();
     }
     if (reported) {
       std::cerr << "tickgraph: kafka: ingest resumed\n";
@@ -271,10 +309,10 @@ struct KafkaTickSource::Impl {
     return true;
   }
 
-  // Hands the batch read to the settling thread.
+  // Hands the staged batches to the settling thread.
   void launch() {
-    settling = std::move(reading);
-    reading.clear();
+    settling = std::move(waiting);
+    waiting.clear();
     inflight = std::async(std::launch::async, [this] { return settle(settling, true); });
   }
 
@@ -308,12 +346,14 @@ struct KafkaTickSource::Impl {
     // are already someone else's; then the sink forgets their symbols.
     const bool lost = rd_kafka_assignment_lost(consumer) != 0;
     Status s = finish_inflight();
+    if (s.ok() && !lost && sink != nullptr && !waiting.empty()) s = settle(waiting, false);
     if (s.ok() && !lost && sink != nullptr && !reading.empty()) s = settle(reading, false);
     if (!s.ok()) {
       std::cerr << "tickgraph: kafka: " << s.message()
                 << " (revoked partitions: their last reads will be delivered again)\n";
     }
     settling.clear();
+    waiting.clear();
     reading.clear();
     std::map<int, std::int64_t> revoked;
     for (int i = 0; i < partitions->cnt; ++i) {
@@ -472,14 +512,17 @@ Status KafkaTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
   while (!stop) {
     // Read a batch: whole runs of messages from the consumer queue at a time (one call per run
     // rather than per message; the call also serves the rebalance callback).
-    // The first call waits up to batch_wait_ms for something; then the batch takes what is
+    // The first call waits up to batch_wait_ms for one message; then the batch takes what is
     // already there and goes: a busy feed makes full batches, a quiet one adds no delay.
+    // (rd_kafka_consume_batch_queue waits until it has all it may take or the time is up, so a
+    // call that waits asks for one message only.)
     const auto deadline = Clock::now() + std::chrono::milliseconds(m.options.batch_wait_ms);
     while (m.reading.size() < m.options.batch && !stop) {
-      const std::size_t room = m.options.batch - m.reading.size();
+      const bool first = m.reading.empty();
+      const std::size_t room = first ? 1 : m.options.batch - m.reading.size();
       m.polled.resize(room);
       const Timestamp now = wall_now();  // bounds tick times; once per run of messages
-      const int wait = m.reading.empty() ? ms_until(deadline) : 0;
+      const int wait = first ? ms_until(deadline) : 0;
       const ssize_t got = rd_kafka_consume_batch_queue(m.queue, wait, m.polled.data(), room);
       for (ssize_t i = 0; i < got; ++i) {
         MessagePtr msg(m.polled[static_cast<std::size_t>(i)]);
@@ -503,11 +546,20 @@ Status KafkaTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
       if (!result.ok() || Clock::now() >= deadline || (got <= 0 && !m.reading.empty())) break;
     }
     if (!result.ok()) break;
-    const bool was_settling = m.inflight.valid();
-    if (!m.land(stop)) break;
-    // Time spent waiting for the store is not quiet time: messages may be queued behind it.
-    if (was_settling) last_message = std::max(last_message, Clock::now());
-    if (!m.reading.empty()) m.launch();
+    // Applied and published now, while the batches before are still being stored.
+    if (!m.stage_reading(stop)) break;
+    if (!m.reading.empty()) m.waiting.append(std::move(m.reading));
+    // The settle in flight is landed once done (or waited for when too much is staged behind
+    // it); then what waits goes.
+    const bool busy = m.inflight.valid() &&
+                      m.inflight.wait_for(std::chrono::seconds(0)) != std::future_status::ready;
+    if (!busy || m.waiting.size() >= Impl::kMaxWaiting * m.options.batch) {
+      const bool was_settling = m.inflight.valid();
+      if (!m.land(stop)) break;
+      // Time spent waiting for the store is not quiet time: messages may be queued behind it.
+      if (was_settling) last_message = std::max(last_message, Clock::now());
+      if (!m.waiting.empty()) m.launch();
+    }
     const auto now = Clock::now();
     if (now - last_lag >= std::chrono::milliseconds(500)) {
       m.refresh_lag();
@@ -522,12 +574,14 @@ Status KafkaTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
   }
   // Stopping: what was read and stored is committed; leaving the group moves the partitions.
   Status last = m.finish_inflight();
+  if (last.ok() && result.ok() && !m.waiting.empty()) last = m.settle(m.waiting, false);
   if (last.ok() && result.ok() && !m.reading.empty()) last = m.settle(m.reading, false);
   if (!last.ok()) {
     std::cerr << "tickgraph: kafka: " << last.message()
               << " (stopping: the last reads will be delivered again)\n";
   }
   m.settling.clear();
+  m.waiting.clear();
   m.reading.clear();
   rd_kafka_consumer_close(m.consumer);
   m.sink = nullptr;

@@ -7,13 +7,14 @@
 // from the store (see TickSink and LiveMarket).
 //
 // The loop: read up to `batch` messages (what is there, or the first to arrive within
-// `batch_wait_ms`); decode and check
-// each; send poison messages to the dead-letter topic, with the reason in the header
+// `batch_wait_ms`); decode and check each; stage the good ones in the sink (applied to the live
+// state and published at once, while the batches before are still being stored); then, on a
+// second thread, send poison messages to the dead-letter topic, with the reason in the header
 // `tickgraph-reason` and the origin in `tickgraph-topic`, `tickgraph-partition` and
-// `tickgraph-offset`; apply the good ones to the sink; once the sink says they are stored and the
-// dead-letter producer has them, commit the offsets. Nothing is committed before it is stored:
-// a crash or a SIGKILL redelivers from the last commit, and the sink's idempotent writes make the
-// redelivery change nothing.
+// `tickgraph-offset`, flush the sink, and once it says the ticks are stored and the dead-letter
+// producer has them, commit the offsets. Batches staged while a flush runs wait and go together
+// with the next one. Nothing is committed before it is stored: a crash or a SIGKILL redelivers
+// from the last commit, and the sink's idempotent writes make the redelivery change nothing.
 //
 // Backpressure: when the sink fails (the store is down or locked), the batch is retried with a
 // backoff (100 ms doubling to 5 s) and nothing more is read meanwhile. librdkafka prefetches at

@@ -54,6 +54,14 @@ class TickSink {
   // means nothing may be acknowledged; the source retries the same ticks later (writes are
   // idempotent, so what was partly written is not written twice).
   virtual Status apply(std::span<const TickRecord> ticks) = 0;
+  // A pipelining source (Kafka) splits apply() in two, so that the next batch is applied and
+  // published while this one is written: stage() applies the ticks to the live state at once
+  // (an error means nothing was applied: stage the same ticks again later); flush() stores
+  // everything staged so far, and OK means the source may acknowledge it (an error: flush again
+  // later). Staging ticks again that were staged before and not acknowledged changes nothing.
+  // The defaults do it all in stage().
+  virtual Status stage(std::span<const TickRecord> ticks) { return apply(ticks); }
+  virtual Status flush() { return {}; }
   // The source no longer owns these symbols (a partition was revoked): forget their in-memory
   // state, so that taking them back later starts again from the store.
   virtual void release(std::span<const std::string> symbols) { (void)symbols; }

@@ -303,4 +303,57 @@ std::string analytics_json(std::string_view symbol, Interval interval, std::stri
   return out;
 }
 
+std::string update_json(std::string_view symbol, Interval interval, const Candle& bar, bool final,
+                        std::string_view graph, std::span<const NamedValue> values,
+                        Timestamp server_time) {
+  std::string out;
+  out.reserve(200 + values.size() * 32);
+  char buf[24];
+  auto int64 = [&](std::int64_t v) {  // int64 as a JSON string, as the mapping requires
+    out.push_back('"');
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, end);
+    out.push_back('"');
+  };
+  auto number = [&](double v) {  // a double field: non-finite ones as the mapping's strings
+    if (std::isfinite(v)) {
+      append_number(out, v);
+    } else {
+      out.append(std::isnan(v) ? "\"NaN\"" : (v > 0 ? "\"Infinity\"" : "\"-Infinity\""));
+    }
+  };
+  out.append("{\"update\":{\"symbol\":");
+  append_string(out, symbol);
+  out.append(",\"interval\":\"")
+      .append(interval_enum_name(interval))
+      .append("\",\"candle\":{\"time\":");
+  int64(bar.time);
+  const std::pair<const char*, double> fields[] = {{",\"open\":", bar.open},
+                                                   {",\"high\":", bar.high},
+                                                   {",\"low\":", bar.low},
+                                                   {",\"close\":", bar.close},
+                                                   {",\"volume\":", bar.volume}};
+  for (const auto& [name, value] : fields) {
+    out.append(name);
+    number(value);
+  }
+  out.append("},\"final\":").append(final ? "true" : "false").append(",\"graph\":");
+  append_string(out, graph);
+  out.append(",\"values\":{");
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    append_string(out, values[i].name);
+    out.push_back(':');
+    if (std::isfinite(values[i].value)) {
+      append_number(out, values[i].value);
+    } else {
+      out.append("null");
+    }
+  }
+  out.append("},\"serverTime\":");
+  int64(server_time);
+  out.append("}}");
+  return out;
+}
+
 }  // namespace tickgraph::server

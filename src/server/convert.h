@@ -69,4 +69,16 @@ std::string analytics_json(std::string_view symbol, Interval interval, std::stri
                            std::int64_t version, std::span<const Timestamp> ts,
                            std::span<const NamedColumn> columns);
 
+// A tickgraph.v1.StreamMessage holding one Update: the live stream's message, written for every
+// client topic a batch changes (protobuf's printer would cost most of the engine's time at
+// 50,000 ticks/s). `values` are (output, value), NaN and infinities as null; a candles-only
+// update has none.
+struct NamedValue {
+  std::string_view name;
+  double value = 0;
+};
+std::string update_json(std::string_view symbol, Interval interval, const Candle& bar, bool final,
+                        std::string_view graph, std::span<const NamedValue> values,
+                        Timestamp server_time);
+
 }  // namespace tickgraph::server

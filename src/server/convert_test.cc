@@ -49,6 +49,60 @@ TEST(ConvertTest, CandlesJsonParsesToTheSameMessageAsToProto) {
   }
 }
 
+TEST(ConvertTest, UpdateJsonParsesToTheSameMessageAsProtobufBuilds) {
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> price(0.0001, 1e6);
+  const double nan = std::nan("");
+  const double inf = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < 200; ++i) {
+    const Candle bar{(i - 100) * kMinute + i,
+                     price(rng),
+                     price(rng),
+                     price(rng),
+                     price(rng),
+                     i % 3 == 0 ? 0.0 : std::floor(price(rng))};
+    const bool final = i % 2 == 0;
+    const std::string graph = i % 4 == 0 ? "" : "de\"mo\\";
+    std::vector<std::string> names = {"bb.upper", "rsi", "with \"quote\"\n"};
+    std::vector<double> numbers = {price(rng), i % 5 == 0 ? nan : -price(rng),
+                                   i % 7 == 0 ? inf : 0.1 + 0.2};
+    std::vector<NamedValue> values;
+    if (!graph.empty()) {
+      for (std::size_t c = 0; c < names.size(); ++c) values.push_back({names[c], numbers[c]});
+    }
+    const Timestamp server_time = 1'700'000'000'000'000'000 + i;
+    v1::StreamMessage expected;
+    v1::Update& u = *expected.mutable_update();
+    u.set_symbol("BRK.B");
+    u.set_interval(to_proto(Interval::k1s));
+    to_proto(bar, *u.mutable_candle());
+    u.set_final(final);
+    u.set_graph(graph);
+    u.set_server_time(server_time);
+    for (const NamedValue& v : values) {
+      google::protobuf::Value value;
+      if (std::isfinite(v.value)) {
+        value.set_number_value(v.value);
+      } else {
+        value.set_null_value(google::protobuf::NULL_VALUE);
+      }
+      (*u.mutable_values())[std::string(v.name)] = value;
+    }
+    const std::string json =
+        update_json("BRK.B", Interval::k1s, bar, final, graph, values, server_time);
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(expected,
+                                                                   parse<v1::StreamMessage>(json)))
+        << json;
+  }
+  // Every field is printed, defaults included, as to_json() prints them.
+  const std::string quiet =
+      update_json("SPX", Interval::k1m, Candle{0, 1, 1, 1, 1, 0}, false, "", {}, 0);
+  for (const char* field : {"\"final\":false", "\"graph\":\"\"", "\"values\":{}", "\"volume\":0",
+                            "\"time\":\"0\"", "\"serverTime\":\"0\""}) {
+    EXPECT_NE(quiet.find(field), std::string::npos) << field << " in " << quiet;
+  }
+}
+
 TEST(ConvertTest, AnalyticsJsonWritesNullForNaNAndInfinity) {
   const std::vector<Timestamp> ts = {1, 2, 3, 4};
   const std::vector<double> a = {std::nan(""), 0.1 + 0.2, -1e-300, 1e300};

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <iostream>
 #include <set>
 #include <unordered_map>
@@ -42,6 +43,16 @@ SharedText error_message(const RequestError& e) {
 RequestError bad(std::string message, std::string key, std::string value) {
   return {400, "invalid_argument", std::move(message), {{std::move(key), std::move(value)}}};
 }
+
+// The store failed: 503, and the client may retry.
+RequestError unavailable(const std::string& message, std::map<std::string, std::string> details) {
+  return RequestError{503, "unavailable", "store: " + message, std::move(details)};
+}
+
+// A batch's tick indexes per symbol, in batch order.
+using ByAsset = std::map<std::string, std::vector<std::size_t>, std::less<>>;
+// The ticks a batch adds to the store, per asset id, keyed (time, seq).
+using FreshTicks = std::vector<std::pair<std::int64_t, std::vector<store::StoredTick>>>;
 
 }  // namespace
 
@@ -94,6 +105,10 @@ struct LiveMarket::Impl {
     bool resumed = false;         // forming bars rebuilt from the store after (re)start
     bool standing_ready = false;  // its standing topics exist
     std::uint32_t touched = 0;    // scratch of ingest(): intervals whose forming bar changed
+    // No stored or staged tick of the asset is later than this (set by resume(), raised by each
+    // batch): a batch whose ticks are all later cannot hold a redelivery, so it needs no look at
+    // the store.
+    Timestamp last_time = INT64_MIN;
   };
   std::map<std::string, AssetLive, std::less<>> assets;
   std::map<std::string, std::unique_ptr<Topic>, std::less<>> topics;
@@ -154,7 +169,42 @@ struct LiveMarket::Impl {
     std::string symbol;
     Interval interval;
     Candle bar;
+    std::int64_t asset_id = 0;  // set when staged
   };
+
+  // --- the durable half: what the engine changed, queued for the store ---
+  // The engine applies a batch at once and publishes what it changed; what the store must get
+  // (the batch's new ticks when a feed staged them, the bars that closed, the final values of
+  // standing graphs) is collected in `staging` under the engine lock, queued as one Pending per
+  // batch or clock step, and written in order by flush(), which never takes the engine lock.
+  struct ValueRows {
+    std::string graph;
+    std::int64_t asset_id = 0;
+    std::int64_t graph_id = 0;
+    std::int64_t version = 0;
+    std::vector<std::string> outputs;
+    std::vector<std::pair<Timestamp, std::vector<double>>> rows;
+  };
+  struct Pending {
+    std::string source;  // the ingest metrics' label; "" when the ticks were counted already
+    IngestCounts counts;
+    FreshTicks ticks;                         // per asset
+    std::vector<Closed> closed;               // in order
+    std::map<std::string, ValueRows> values;  // per standing topic
+    bool empty() const {
+      return ticks.empty() && closed.empty() && values.empty() && counts.accepted == 0 &&
+             counts.late == 0;
+    }
+  };
+  Pending staging;  // under the engine lock
+  // Lock order: the engine lock, then flush_mutex, then queue_mutex. flush_mutex makes one writer
+  // at a time and keeps the queued entries still while they are written; queue_mutex guards only
+  // the queue's shape (a stage pushes while a flush writes the entries before it).
+  std::mutex flush_mutex;
+  std::mutex queue_mutex;
+  std::deque<Pending> queue;
+  std::atomic<std::size_t> queued{0};           // entries in the queue (read without a lock)
+  std::set<std::string> reported_value_errors;  // graphs whose values failed (under flush_mutex)
 
   Result<AssetLive*> asset_live(std::string_view symbol) {
     if (auto it = assets.find(symbol); it != assets.end()) return &it->second;
@@ -179,8 +229,10 @@ struct LiveMarket::Impl {
   // Reads are bounded by what a dead process left unwritten (normally one bar of each interval).
   Status resume(const std::string& symbol, AssetLive& live, std::vector<Closed>& closed) {
     if (live.resumed) return {};
+    if (Status s = write_queued(); !s.ok()) return s;  // what it reads must include them
     std::vector<Closed> rebuilt;
     const Interval* finer = nullptr;
+    Timestamp last_time = INT64_MIN;
     for (auto& [interval, agg] : live.aggregators) {
       auto last = store.latest_candles(live.id, interval, 1);
       if (!last) return last.status();
@@ -191,6 +243,9 @@ struct LiveMarket::Impl {
         auto ticks = store.read_ticks(live.id, {from, INT64_MAX});
         if (!ticks) return ticks.status();
         for (const auto& t : *ticks) content.push_back({t.time, t.price, t.size});
+        // The stored ticks are those read, and those of the stored bars (before `from`).
+        if (from != INT64_MIN) last_time = from - 1;
+        for (const auto& t : *ticks) last_time = std::max(last_time, t.time);
       } else {
         auto bars = store.read_candles(live.id, *finer, {from, INT64_MAX});
         if (!bars) return bars.status();
@@ -222,6 +277,7 @@ struct LiveMarket::Impl {
       finer = &interval;
     }
     live.resumed = true;
+    live.last_time = last_time;
     std::stable_sort(rebuilt.begin(), rebuilt.end(),
                      [](const Closed& a, const Closed& b) { return a.bar.time < b.bar.time; });
     closed.insert(closed.end(), rebuilt.begin(), rebuilt.end());
@@ -255,49 +311,127 @@ struct LiveMarket::Impl {
     }
   }
 
-  // Writes the closed bars (one transaction per asset and interval), then feeds them to the
-  // topics in the order they closed.
-  // Closed bars whose store write failed: kept, in order, and written before any newer bar (the
-  // aggregators have moved past them, and their ticks are stored, so a retry would not rebuild
-  // them). Topics get a bar only once it is stored.
-  std::vector<Closed> unwritten;
-
-  Status apply_closed(std::vector<Closed> closed) {
-    if (!unwritten.empty()) {
-      closed.insert(closed.begin(), unwritten.begin(), unwritten.end());
-      unwritten.clear();
+  // Closed bars, in the order they closed: to the bus, to the topics (which compute their final
+  // values), and to the staged writes. A bar reaches the topics before the store: its ticks are
+  // stored or staged first, so a process that dies before writing it rebuilds it on resume().
+  void feed_closed_bars(std::vector<Closed> closed) {
+    for (Closed& c : closed) {
+      c.asset_id = assets.find(c.symbol)->second.id;
+      if (options.on_update) emit_candle(c.symbol, c.interval, c.bar, true);
+      if (auto it = topics_by_symbol.find(c.symbol); it != topics_by_symbol.end()) {
+        for (Topic* topic : it->second) {
+          if (topic->interval == c.interval) feed_closed(*topic, c.symbol, c.bar);
+        }
+      }
+      staging.closed.push_back(std::move(c));
     }
-    if (closed.empty()) return {};
-    std::map<std::pair<std::string, Interval>, std::vector<Candle>> by_series;
-    for (const Closed& c : closed) by_series[{c.symbol, c.interval}].push_back(c.bar);
-    // One store batch (one commit where the store can); on failure nothing of it counts, and
-    // everything is written again with the next bar (writes are idempotent).
+  }
+
+  // Queues what was staged (with the counts to report once it is written).
+  void enqueue(std::string_view source, const IngestCounts& counts) {
+    staging.source = std::string(source);
+    staging.counts = counts;
+    if (staging.empty()) return;
+    std::lock_guard q(queue_mutex);
+    queue.push_back(std::move(staging));
+    queued = queue.size();
+    staging = Pending{};
+  }
+
+  // Before a read that must see every bar the engine closed (a warm-up, a snapshot): writes what
+  // is queued.
+  Status write_queued() {
+    if (queued == 0) return {};
+    std::lock_guard writer(flush_mutex);
+    return flush_locked();
+  }
+
+  // Writes every queued entry, in order, as one store batch (one commit where the store can).
+  // On failure nothing is taken off the queue: the next flush writes it all again (writes are
+  // idempotent). A standing graph's values that the store refuses do not hold up the ticks and
+  // bars: they are kept for the next flush, unless their graph version is gone (replaced or
+  // deleted), and counted in tickgraph_live_store_errors_total. flush_mutex must be held.
+  Status flush_locked() {
+    std::vector<Pending*> todo;
+    {
+      std::lock_guard q(queue_mutex);
+      for (Pending& p : queue) todo.push_back(&p);
+    }
+    if (todo.empty()) return {};
+    std::vector<ValueRows> refused;
+    std::string refusal;
     Status written = store.batch([&]() -> Status {
-      for (auto& [series, bars] : by_series) {
-        const auto start = std::chrono::steady_clock::now();
-        auto result =
-            store.write_candles(assets.find(series.first)->second.id, series.second, bars);
-        store_latency_candles.observe(seconds_since(start));
-        if (!result) return result.status();
+      refused.clear();
+      for (Pending* p : todo) {
+        for (const auto& [asset_id, ticks] : p->ticks) {
+          const auto start = std::chrono::steady_clock::now();
+          auto result = store.write_ticks(asset_id, ticks);
+          store_latency_ticks.observe(seconds_since(start));
+          if (!result) return result.status();
+        }
+        std::map<std::pair<std::int64_t, Interval>, std::vector<Candle>> by_series;
+        for (const Closed& c : p->closed) by_series[{c.asset_id, c.interval}].push_back(c.bar);
+        for (const auto& [series, bars] : by_series) {
+          const auto start = std::chrono::steady_clock::now();
+          auto result = store.write_candles(series.first, series.second, bars);
+          store_latency_candles.observe(seconds_since(start));
+          if (!result) return result.status();
+        }
+        for (const auto& [key, v] : p->values) {
+          std::vector<store::AnalyticsSeries> series(v.outputs.size());
+          for (std::size_t c = 0; c < series.size(); ++c) {
+            series[c].output = v.outputs[c];
+            for (const auto& [time, values] : v.rows) {
+              series[c].time.push_back(time);
+              series[c].values.push_back(values[c]);
+            }
+          }
+          const auto start = std::chrono::steady_clock::now();
+          const Status s = store.write_analytics(v.asset_id, v.graph_id, v.version, series);
+          store_latency_analytics.observe(seconds_since(start));
+          if (!s.ok()) {
+            refused.push_back(v);
+            refusal = s.message();
+          }
+        }
       }
       return {};
     });
     if (!written.ok()) {
-      unwritten = std::move(closed);
       store_errors.inc();
       return written;
     }
-    for (const auto& [series, bars] : by_series) bump(series.first);
-    closed_bars.inc(static_cast<double>(closed.size()));
-    for (const Closed& c : closed) {
-      if (options.on_update) emit_candle(c.symbol, c.interval, c.bar, true);
-      auto it = topics_by_symbol.find(c.symbol);
-      if (it == topics_by_symbol.end()) continue;
-      for (Topic* topic : it->second) {
-        if (topic->interval == c.interval) feed_closed(*topic, c.symbol, c.bar);
-      }
+    std::set<std::string> written_bars;
+    for (const Pending* p : todo) {
+      for (const Closed& c : p->closed) written_bars.insert(c.symbol);
+      closed_bars.inc(static_cast<double>(p->closed.size()));
+      if (p->source.empty()) continue;
+      const Labels labels{{"source", p->source}};
+      metrics.counter("tickgraph_ingest_ticks_total", "Ticks ingested, by source", labels)
+          .inc(static_cast<double>(p->counts.accepted));
+      metrics
+          .counter("tickgraph_ingest_late_ticks_total", "Ticks stored but too late for their bar",
+                   labels)
+          .inc(static_cast<double>(p->counts.late));
     }
-    return store.batch([this] { return write_materialised(); });
+    for (const std::string& symbol : written_bars) bump(symbol);
+    Pending retry;
+    for (ValueRows& v : refused) {
+      auto version = store.get_graph(v.graph, v.version);
+      if (version && !version->has_value()) continue;  // the graph changed: nothing to keep
+      store_errors.inc();
+      if (reported_value_errors.insert(v.graph).second) {
+        std::cerr << "tickgraph: store: " << refusal << " (values of graph '" << v.graph
+                  << "' kept, written later)\n";
+      }
+      const std::string key = std::to_string(v.asset_id) + "|" + std::to_string(v.graph_id);
+      retry.values.emplace(key, std::move(v));
+    }
+    std::lock_guard q(queue_mutex);
+    queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(todo.size()));
+    if (!retry.values.empty()) queue.push_back(std::move(retry));
+    queued = queue.size();
+    return {};
   }
 
   // A candle update (no graph) for the bus.
@@ -311,46 +445,17 @@ struct LiveMarket::Impl {
     options.on_update(symbol, update.SerializeAsString());
   }
 
-  // Final rows of standing topics, not yet stored: per topic key, (bar time, one value per
-  // column). Kept across calls when a write fails, and written again with the next bar.
-  std::map<std::string, std::vector<std::pair<Timestamp, std::vector<double>>>, std::less<>>
-      to_materialise;
-
+  // A final row of a standing topic, to be stored as materialised analytics.
   void materialise(Topic& topic, Timestamp t, std::span<const double> row_values) {
-    to_materialise[topic.key].emplace_back(
-        t, std::vector<double>(row_values.begin(), row_values.end()));
-  }
-
-  Status write_materialised() {
-    Status result;
-    for (auto it = to_materialise.begin(); it != to_materialise.end();) {
-      auto topic = topics.find(it->first);
-      if (topic == topics.end() || !topic->second->plan) {  // the topic ended (graph changed)
-        it = to_materialise.erase(it);
-        continue;
-      }
-      const Topic& t = *topic->second;
-      std::vector<store::AnalyticsSeries> series(t.plan->columns.size());
-      for (std::size_t c = 0; c < series.size(); ++c) {
-        series[c].output = t.plan->columns[c].name;
-        for (const auto& [time, values] : it->second) {
-          series[c].time.push_back(time);
-          series[c].values.push_back(values[c]);
-        }
-      }
-      const auto start = std::chrono::steady_clock::now();
-      const Status written = store.write_analytics(assets.find(t.symbol)->second.id, t.graph_id,
-                                                   t.graph_version, series);
-      store_latency_analytics.observe(seconds_since(start));
-      if (!written.ok()) {
-        store_errors.inc();
-        result = written;
-        ++it;
-        continue;
-      }
-      it = to_materialise.erase(it);
+    ValueRows& v = staging.values[topic.key];
+    if (v.outputs.empty()) {
+      v.graph = topic.graph;
+      v.asset_id = assets.find(topic.symbol)->second.id;
+      v.graph_id = topic.graph_id;
+      v.version = topic.graph_version;
+      for (const auto& column : topic.plan->columns) v.outputs.push_back(column.name);
     }
-    return result;
+    v.rows.emplace_back(t, std::vector<double>(row_values.begin(), row_values.end()));
   }
 
   // A standing topic was just warmed from the store: stores the values of its warm rows that the
@@ -482,11 +587,23 @@ struct LiveMarket::Impl {
     }
   }
 
-  std::string update_json(const Topic& topic, const Candle& bar, bool final,
-                          std::span<const double> row_values, const std::vector<int>& columns) {
-    v1::StreamMessage message;
-    fill_update(topic, bar, final, row_values, columns, *message.mutable_update());
-    return to_json(message);
+  // What fill_update() makes, as StreamMessage JSON, written directly (convert.h).
+  static std::string update_json(const Topic& topic, const Candle& bar, bool final,
+                                 std::span<const double> row_values,
+                                 const std::vector<int>& columns) {
+    std::vector<NamedValue> values;
+    if (topic.plan) {
+      auto put = [&](std::size_t c) {
+        values.push_back({topic.plan->columns[c].name, row_values[c]});
+      };
+      if (columns.empty()) {
+        for (std::size_t c = 0; c < row_values.size(); ++c) put(c);
+      } else {
+        for (const int c : columns) put(static_cast<std::size_t>(c));
+      }
+    }
+    return server::update_json(topic.symbol, topic.interval, bar, final, topic.graph, values,
+                               wall_now());
   }
 
   void publish(Topic& topic, const Candle& bar, bool final, std::span<const double> row_values) {
@@ -534,6 +651,7 @@ struct LiveMarket::Impl {
   // Loads history into a new graph topic: the latest warmup_bars of each asset it reads,
   // replayed in time order (assets in plan order on equal times), as run_push does.
   Status warm_up(Topic& topic) {
+    if (Status s = write_queued(); !s.ok()) return s;
     graph::MarketData data;
     for (const auto& symbol : topic.plan->assets) {
       auto live = asset_live(symbol);
@@ -665,6 +783,166 @@ struct LiveMarket::Impl {
     }
   }
 
+  // --- ingest, under the engine lock ---
+
+  static RequestError no_engine() {
+    return RequestError{503,
+                        "unavailable",
+                        "this node runs no engine (serve --no-engine): send ticks to an ingest "
+                        "worker or to a node that runs the engine",
+                        {}};
+  }
+
+  // Groups the batch by asset (keeping batch order) and, after a (re)start, rebuilds each asset's
+  // forming bars from the store before the batch's own ticks are applied (they would otherwise be
+  // counted twice). Standing topics are made first, so that bars the rebuild closes reach them;
+  // those bars go to `closed`, which the caller feeds even when a later step fails. Nothing of
+  // the batch is applied yet.
+  std::optional<RequestError> prepare(std::span<const TickInput> ticks, ByAsset& by_asset,
+                                      std::vector<Closed>& closed) {
+    for (std::size_t i = 0; i < ticks.size(); ++i) {
+      auto group = by_asset.find(ticks[i].symbol);
+      if (group == by_asset.end()) {
+        auto live = asset_live(ticks[i].symbol);
+        if (!live) {
+          const std::string at = "ticks[" + std::to_string(i) + "].symbol";
+          if (!live.message().starts_with("unknown asset")) return unavailable(live.message(), {});
+          return bad(at + ": " + live.message(), "field", at);
+        }
+        group = by_asset.emplace(ticks[i].symbol, std::vector<std::size_t>{}).first;
+      }
+      group->second.push_back(i);
+    }
+    for (const auto& [symbol, indexes] : by_asset) {
+      auto& live = assets.find(symbol)->second;
+      ensure_standing(symbol, live);
+      if (Status s = resume(symbol, live, closed); !s.ok()) {
+        reset_aggregators(live);
+        return unavailable(s.message(), {{"asset", symbol}});
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Sorts out which ticks of the batch are new: per asset, the new ones with their key, in batch
+  // order (appended to `fresh`); the others are marked in `retried`. Ticks are keyed (asset, time,
+  // seq). A tick identical to one already stored at its time (and not yet matched by another tick
+  // of this batch) is a retry: it keeps that key, is counted unchanged and is not applied again.
+  // Any other tick takes the next free seq of its time, so a different tick with an equal time
+  // never replaces an acknowledged one. The store is read only for an asset whose batch reaches
+  // back to its last tick (a redelivery, a retried request, a late tick), and then only after
+  // everything staged is written; a batch that moves forward in time, the usual case, cannot
+  // hold a tick the store has.
+  std::optional<RequestError> sort_out(std::span<const TickInput> ticks, const ByAsset& by_asset,
+                                       std::vector<bool>& retried, FreshTicks& fresh,
+                                       IngestCounts& counts) {
+    bool flushed = false;
+    for (const auto& [symbol, indexes] : by_asset) {
+      AssetLive& live = assets.find(symbol)->second;
+      Timestamp lo = INT64_MAX;
+      Timestamp hi = INT64_MIN;
+      for (const std::size_t i : indexes) {
+        lo = std::min(lo, ticks[i].tick.time);
+        hi = std::max(hi, ticks[i].tick.time);
+      }
+      std::map<Timestamp, std::vector<store::StoredTick>> at_time;  // stored, unmatched
+      // Next free seq per time; hashed, since a fresh batch has an entry per tick.
+      std::unordered_map<Timestamp, std::int64_t> next_seq;
+      next_seq.reserve(indexes.size());
+      if (lo <= live.last_time) {
+        std::lock_guard writer(flush_mutex);
+        if (!flushed) {
+          if (Status s = flush_locked(); !s.ok()) return unavailable(s.message(), {});
+          flushed = true;
+        }
+        auto existing = store.read_ticks(live.id, {lo, hi});
+        if (!existing) return unavailable(existing.message(), {{"asset", symbol}});
+        for (const auto& t : *existing) {
+          at_time[t.time].push_back(t);
+          auto& seq = next_seq[t.time];
+          seq = std::max(seq, t.seq + 1);
+        }
+      }
+      std::vector<store::StoredTick> mine;
+      mine.reserve(indexes.size());
+      for (const std::size_t i : indexes) {
+        const Tick& t = ticks[i].tick;
+        if (auto candidates = at_time.find(t.time); candidates != at_time.end()) {
+          auto& list = candidates->second;
+          const auto same = std::find_if(list.begin(), list.end(), [&](const auto& c) {
+            return c.price == t.price && c.size == t.size;
+          });
+          if (same != list.end()) {
+            list.erase(same);
+            retried[i] = true;
+            ++counts.unchanged;
+            continue;
+          }
+        }
+        mine.push_back({t.time, next_seq[t.time]++, t.price, t.size});
+      }
+      live.last_time = std::max(live.last_time, hi);
+      if (!mine.empty()) fresh.emplace_back(live.id, std::move(mine));
+    }
+    return std::nullopt;
+  }
+
+  // Applies the batch's new ticks to the live bars, feeds the bars that closed (after those
+  // already in `closed`) and publishes the forming bars that changed. A tick late for one
+  // interval (its 1m bar closed) may still belong to a forming bar of a longer one: each interval
+  // decides for itself; the tick counts as late when some interval refused it.
+  void apply_ticks(std::span<const TickInput> ticks, const ByAsset& by_asset,
+                   const std::vector<bool>& retried, std::vector<Closed> closed,
+                   IngestCounts& counts) {
+    // Per tick, its asset's live state (one lookup per asset, not per tick); per asset, a bit per
+    // interval (in aggregator order) whose forming bar the batch changed.
+    std::vector<AssetLive*> live_of(ticks.size());
+    std::map<std::string_view, AssetLive*> touched;
+    for (const auto& [symbol, indexes] : by_asset) {
+      auto* live = &assets.find(symbol)->second;
+      touched[symbol] = live;
+      for (const std::size_t i : indexes) live_of[i] = live;
+    }
+    for (std::size_t i = 0; i < ticks.size(); ++i) {
+      if (retried[i]) continue;
+      const TickInput& t = ticks[i];
+      AssetLive& live = *live_of[i];
+      bool late = false;
+      std::uint32_t bit = 1;
+      for (auto& [interval, agg] : live.aggregators) {
+        TickOutcome outcome = agg.on_tick(t.tick);
+        if (outcome.verdict == TickVerdict::kLate) {
+          late = true;
+        } else {
+          live.touched |= bit;
+          if (outcome.closed) closed.push_back({t.symbol, interval, *outcome.closed});
+        }
+        bit <<= 1;
+      }
+      ++(late ? counts.late : counts.accepted);
+    }
+    feed_closed_bars(std::move(closed));
+    for (auto& [symbol_view, live_ptr] : touched) {
+      AssetLive& live = *live_ptr;
+      const std::string symbol(symbol_view);
+      const auto subscribed = topics_by_symbol.find(symbol);
+      std::uint32_t bit = 1;
+      for (auto& [interval, agg] : live.aggregators) {
+        const bool changed = (live.touched & bit) != 0;
+        bit <<= 1;
+        if (!changed) continue;
+        if (options.on_update) {
+          if (const auto forming = agg.forming()) emit_candle(symbol, interval, *forming, false);
+        }
+        if (subscribed == topics_by_symbol.end()) continue;
+        for (Topic* topic : subscribed->second) {
+          if (topic->symbol == symbol && topic->interval == interval) publish_forming(*topic);
+        }
+      }
+      live.touched = 0;
+    }
+  }
+
   void drop_unused_topics() {
     bool dropped = false;
     for (auto it = topics.begin(); it != topics.end();) {
@@ -703,19 +981,12 @@ LiveMarket::LiveMarket(store::Store& store, Metrics& metrics, LiveOptions option
 
 LiveMarket::~LiveMarket() = default;
 
-std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const TickInput> ticks,
-                                                            std::string_view source) {
-  const auto start = std::chrono::steady_clock::now();
-  Impl& m = *impl_;
-  const Timestamp now = wall_now();
-  if (m.options.relay_only) {
-    return RequestError{503,
-                        "unavailable",
-                        "this node runs no engine (serve --no-engine): send ticks to an ingest "
-                        "worker or to a node that runs the engine",
-                        {}};
-  }
-  // Check the whole batch first: a bad tick refuses the batch, and nothing is stored.
+// --- ingest: the parts both paths share (under the engine lock) ---
+
+namespace {
+
+// Checks the whole batch: a bad tick refuses the batch, and nothing is stored.
+std::optional<RequestError> check_batch(std::span<const TickInput> ticks, Timestamp now) {
   for (std::size_t i = 0; i < ticks.size(); ++i) {
     const TickInput& t = ticks[i];
     const std::string at = "ticks[" + std::to_string(i) + "]";
@@ -725,156 +996,49 @@ std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const Tick
       return bad(at + "." + problem, "field", field);
     }
   }
-  std::lock_guard lock(m.mutex);
-  // Group by asset, keeping batch order; seq numbers ticks with equal times so that a retried
-  // batch maps onto the same keys.
-  std::map<std::string, std::vector<std::size_t>, std::less<>> by_asset;
-  for (std::size_t i = 0; i < ticks.size(); ++i) {
-    auto group = by_asset.find(ticks[i].symbol);
-    if (group == by_asset.end()) {
-      auto live = m.asset_live(ticks[i].symbol);
-      if (!live) {
-        const std::string at = "ticks[" + std::to_string(i) + "].symbol";
-        if (!live.message().starts_with("unknown asset")) {
-          return RequestError{503, "unavailable", "store: " + live.message(), {}};
-        }
-        return bad(at + ": " + live.message(), "field", at);
-      }
-      group = by_asset.emplace(ticks[i].symbol, std::vector<std::size_t>{}).first;
-    }
-    group->second.push_back(i);
-  }
-  // After a (re)start, rebuild each asset's forming bars from the store before this batch's own
-  // ticks are written (they would otherwise be counted twice). Standing topics are warmed first,
-  // so that bars the rebuild closes reach them.
-  std::vector<Impl::Closed> closed;
-  for (const auto& [symbol, indexes] : by_asset) {
-    auto& live = m.assets.find(symbol)->second;
-    m.ensure_standing(symbol, live);
-    if (Status s = m.resume(symbol, live, closed); !s.ok()) {
-      m.reset_aggregators(live);
-      return RequestError{503, "unavailable", "store: " + s.message(), {{"asset", symbol}}};
-    }
-  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const TickInput> ticks,
+                                                            std::string_view source) {
+  const auto start = std::chrono::steady_clock::now();
+  Impl& m = *impl_;
+  if (m.options.relay_only) return Impl::no_engine();
+  if (auto e = check_batch(ticks, wall_now())) return *e;
   IngestCounts counts;
-  // Ticks are keyed (asset, time, seq). A tick identical to one already stored at its time (and
-  // not yet matched by another tick of this batch) is a retry: it keeps that key, is reported
-  // unchanged and is not applied to the live bars again. Any other tick takes the next free seq
-  // of its time, so a different tick with an equal time never replaces an acknowledged one.
-  // One store batch: a single commit for the whole ingest batch where the store can (SQLite).
-  std::vector<bool> retried(ticks.size(), false);
-  std::optional<RequestError> failure;
-  const Status stored = m.store.batch([&]() -> Status {
-    for (const auto& [symbol, indexes] : by_asset) {
-      const std::int64_t asset_id = m.assets.find(symbol)->second.id;
-      Timestamp lo = INT64_MAX;
-      Timestamp hi = INT64_MIN;
-      for (const std::size_t i : indexes) {
-        lo = std::min(lo, ticks[i].tick.time);
-        hi = std::max(hi, ticks[i].tick.time);
+  {
+    std::lock_guard lock(m.mutex);
+    ByAsset by_asset;
+    std::vector<Impl::Closed> closed;
+    // On failure, bars rebuilt by resume() still go on (their ticks are stored).
+    auto fail = [&](RequestError e) {
+      m.feed_closed_bars(std::move(closed));
+      m.enqueue("", {});
+      return e;
+    };
+    if (auto e = m.prepare(ticks, by_asset, closed)) return fail(*e);
+    std::vector<bool> retried(ticks.size(), false);
+    FreshTicks fresh;
+    if (auto e = m.sort_out(ticks, by_asset, retried, fresh, counts)) return fail(*e);
+    // Stored before they are applied: a request answered with an error changed nothing.
+    const Status stored = m.store.batch([&]() -> Status {
+      for (const auto& [asset_id, asset_ticks] : fresh) {
+        const auto write_start = std::chrono::steady_clock::now();
+        auto written = m.store.write_ticks(asset_id, asset_ticks);
+        m.store_latency_ticks.observe(Impl::seconds_since(write_start));
+        if (!written) return written.status();
       }
-      auto existing = m.store.read_ticks(asset_id, {lo, hi});
-      if (!existing) {
-        failure =
-            RequestError{503, "unavailable", "store: " + existing.message(), {{"asset", symbol}}};
-        return existing.status();
-      }
-      std::map<Timestamp, std::vector<store::StoredTick>> at_time;  // stored, unmatched
-      // Next free seq per time; hashed, since a fresh batch has an entry per tick.
-      std::unordered_map<Timestamp, std::int64_t> next_seq;
-      next_seq.reserve(indexes.size() + existing->size());
-      for (const auto& t : *existing) {
-        at_time[t.time].push_back(t);
-        auto& seq = next_seq[t.time];
-        seq = std::max(seq, t.seq + 1);
-      }
-      std::vector<store::StoredTick> fresh;
-      fresh.reserve(indexes.size());
-      for (const std::size_t i : indexes) {
-        const Tick& t = ticks[i].tick;
-        if (auto candidates = at_time.find(t.time); candidates != at_time.end()) {
-          auto& list = candidates->second;
-          const auto same = std::find_if(list.begin(), list.end(), [&](const auto& c) {
-            return c.price == t.price && c.size == t.size;
-          });
-          if (same != list.end()) {
-            list.erase(same);
-            retried[i] = true;
-            ++counts.unchanged;
-            continue;
-          }
-        }
-        fresh.push_back({t.time, next_seq[t.time]++, t.price, t.size});
-      }
-      if (fresh.empty()) continue;
-      const auto write_start = std::chrono::steady_clock::now();
-      auto written = m.store.write_ticks(asset_id, fresh);
-      m.store_latency_ticks.observe(Impl::seconds_since(write_start));
-      if (!written) {
-        failure =
-            RequestError{503, "unavailable", "store: " + written.message(), {{"asset", symbol}}};
-        return written.status();
-      }
-    }
-    return {};
-  });
-  if (!stored.ok()) {
-    if (failure) return *failure;
-    return RequestError{503, "unavailable", "store: " + stored.message(), {}};
+      return {};
+    });
+    if (!stored.ok()) return fail(unavailable(stored.message(), {}));
+    m.apply_ticks(ticks, by_asset, retried, std::move(closed), counts);
+    m.enqueue("", {});  // the bars and values; the ticks are stored and counted here
   }
-  // A tick late for one interval (its 1m bar closed) may still belong to a forming bar of a
-  // longer one: each interval decides for itself, and the forming bars that changed are
-  // published. The tick counts as late when some interval refused it.
-  // Per tick, its asset's live state (one lookup per asset, not per tick); per asset, a bit per
-  // interval (in aggregator order) whose forming bar the batch changed.
-  std::vector<Impl::AssetLive*> live_of(ticks.size());
-  std::map<std::string_view, std::pair<Impl::AssetLive*, std::uint32_t>> touched;
-  for (const auto& [symbol, indexes] : by_asset) {
-    auto* live = &m.assets.find(symbol)->second;
-    touched[symbol] = {live, 0};
-    for (const std::size_t i : indexes) live_of[i] = live;
-  }
-  for (std::size_t i = 0; i < ticks.size(); ++i) {
-    if (retried[i]) continue;
-    const TickInput& t = ticks[i];
-    Impl::AssetLive& live = *live_of[i];
-    bool late = false;
-    std::uint32_t bit = 1;
-    for (auto& [interval, agg] : live.aggregators) {
-      TickOutcome outcome = agg.on_tick(t.tick);
-      if (outcome.verdict == TickVerdict::kLate) {
-        late = true;
-      } else {
-        live.touched |= bit;
-        if (outcome.closed) closed.push_back({t.symbol, interval, *outcome.closed});
-      }
-      bit <<= 1;
-    }
-    ++(late ? counts.late : counts.accepted);
-  }
-  // The ticks are stored and applied: the batch is acknowledged even when a closed bar's write
-  // fails; that bar is kept and written with the next one.
-  if (Status s = m.apply_closed(std::move(closed)); !s.ok()) {
+  // Closed bars are written after the engine lock is released; a failure keeps them queued.
+  if (Status s = flush(); !s.ok()) {
     std::cerr << "tickgraph: store: " << s.message() << " (closed bars kept, written later)\n";
-  }
-  for (auto& [symbol_view, entry] : touched) {
-    Impl::AssetLive& live = *entry.first;
-    const std::string symbol(symbol_view);
-    const auto topics = m.topics_by_symbol.find(symbol);
-    std::uint32_t bit = 1;
-    for (auto& [interval, agg] : live.aggregators) {
-      const bool changed = (live.touched & bit) != 0;
-      bit <<= 1;
-      if (!changed) continue;
-      if (m.options.on_update) {
-        if (const auto forming = agg.forming()) m.emit_candle(symbol, interval, *forming, false);
-      }
-      if (topics == m.topics_by_symbol.end()) continue;
-      for (Topic* topic : topics->second) {
-        if (topic->symbol == symbol && topic->interval == interval) m.publish_forming(*topic);
-      }
-    }
-    live.touched = 0;
   }
   const Labels labels{{"source", std::string(source)}};
   m.metrics.counter("tickgraph_ingest_ticks_total", "Ticks ingested, by source", labels)
@@ -887,21 +1051,59 @@ std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const Tick
   return counts;
 }
 
+std::variant<IngestCounts, RequestError> LiveMarket::stage(std::span<const TickInput> ticks,
+                                                           std::string_view source) {
+  const auto start = std::chrono::steady_clock::now();
+  Impl& m = *impl_;
+  if (m.options.relay_only) return Impl::no_engine();
+  if (auto e = check_batch(ticks, wall_now())) return *e;
+  std::lock_guard lock(m.mutex);
+  ByAsset by_asset;
+  std::vector<Impl::Closed> closed;
+  // On failure, bars rebuilt by resume() still go on (their ticks are stored).
+  auto fail = [&](RequestError e) {
+    m.staging.ticks.clear();
+    m.feed_closed_bars(std::move(closed));
+    m.enqueue("", {});
+    return e;
+  };
+  if (auto e = m.prepare(ticks, by_asset, closed)) return fail(*e);
+  std::vector<bool> retried(ticks.size(), false);
+  IngestCounts counts;
+  if (auto e = m.sort_out(ticks, by_asset, retried, m.staging.ticks, counts)) return fail(*e);
+  m.apply_ticks(ticks, by_asset, retried, std::move(closed), counts);
+  m.enqueue(source, counts);
+  m.update_latency.observe(Impl::seconds_since(start));
+  return counts;
+}
+
+Status LiveMarket::flush() {
+  Impl& m = *impl_;
+  std::lock_guard writer(m.flush_mutex);
+  return m.flush_locked();
+}
+
+std::size_t LiveMarket::queued() const { return impl_->queued.load(); }
+
 void LiveMarket::advance_clock(Timestamp now) {
   const auto start = std::chrono::steady_clock::now();
   Impl& m = *impl_;
-  std::lock_guard lock(m.mutex);
-  std::vector<Impl::Closed> closed;
-  for (auto& [symbol, live] : m.assets) {
-    for (auto& [interval, agg] : live.aggregators) {
-      if (auto bar = agg.close_until(now)) closed.push_back({symbol, interval, *bar});
+  {
+    std::lock_guard lock(m.mutex);
+    std::vector<Impl::Closed> closed;
+    for (auto& [symbol, live] : m.assets) {
+      for (auto& [interval, agg] : live.aggregators) {
+        if (auto bar = agg.close_until(now)) closed.push_back({symbol, interval, *bar});
+      }
     }
+    if (closed.empty() && m.queued == 0) return;
+    m.feed_closed_bars(std::move(closed));
+    m.enqueue("", {});
+    m.update_latency.observe(Impl::seconds_since(start));
   }
-  if (closed.empty() && m.unwritten.empty()) return;
-  if (Status s = m.apply_closed(std::move(closed)); !s.ok()) {
+  if (Status s = flush(); !s.ok()) {
     std::cerr << "tickgraph: store: " << s.message() << " (closed bars kept, written later)\n";
   }
-  m.update_latency.observe(Impl::seconds_since(start));
 }
 
 std::optional<Candle> LiveMarket::forming(std::string_view symbol, Interval interval) const {
@@ -943,10 +1145,13 @@ void LiveMarket::graph_changed(std::string_view name) {
 void LiveMarket::release(std::span<const std::string> symbols) {
   Impl& m = *impl_;
   std::lock_guard lock(m.mutex);
-  // Bars closed but not yet stored (a store failure) are written now if the store allows: the
-  // next owner rebuilds only the bars whose ticks follow the last stored bar.
-  if (Status s = m.apply_closed({}); !s.ok()) {
-    std::cerr << "tickgraph: store: " << s.message() << " (while releasing assets)\n";
+  // What is staged is written now if the store allows: the next owner rebuilds only the bars
+  // whose ticks follow the last stored bar.
+  {
+    std::lock_guard writer(m.flush_mutex);
+    if (Status s = m.flush_locked(); !s.ok()) {
+      std::cerr << "tickgraph: store: " << s.message() << " (while releasing assets)\n";
+    }
   }
   for (const std::string& symbol : symbols) {
     m.assets.erase(symbol);
@@ -958,7 +1163,6 @@ void LiveMarket::release(std::span<const std::string> symbols) {
       }
       topic.standing = false;
       if (topic.subscribers.empty()) {
-        m.to_materialise.erase(topic.key);
         it = m.topics.erase(it);
       } else {
         ++it;
@@ -1019,6 +1223,10 @@ std::optional<RequestError> LiveMarket::subscribe(const std::shared_ptr<StreamCl
     return RequestError{429, "resource_exhausted", too_many, {{"parameter", "assets"}}};
   }
   std::lock_guard lock(m.mutex);
+  // The snapshot is read from the store: it must hold every bar already published.
+  if (Status s = m.write_queued(); !s.ok()) {
+    return RequestError{503, "unavailable", "store: " + s.message(), {}};
+  }
   for (const auto& symbol : request.assets) {
     auto live = m.asset_live(symbol);
     if (!live && !live.message().starts_with("unknown asset")) {

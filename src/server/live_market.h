@@ -3,11 +3,21 @@
 // Ingest (POST /v1/ticks and the simulator take the same path, ingest()): a batch is checked
 // whole first (known symbols, finite prices > 0, sizes >= 0; the error names the tick's index and
 // field) and refused whole when one tick is bad. Then, in order: the ticks are written to the
-// store in one transaction per asset (so an acknowledged batch survives a crash), applied to one
-// CandleAggregator per (asset, interval) for every interval, bars that closed are written to the
-// store, and subscribers get the new forming candle and provisional analytics (push executor
-// peek) or, for a closed bar, the final candle and values (push executor on_bar). advance_clock()
-// closes time bars whose end has passed by the wall clock, so a quiet market still closes bars.
+// store (so an acknowledged batch survives a crash, and a refused one changed nothing), applied
+// to one CandleAggregator per (asset, interval) for every interval, and subscribers get the new
+// forming candle and provisional analytics (push executor peek) or, for a closed bar, the final
+// candle and values (push executor on_bar); the closed bars and standing graphs' values are
+// written after the engine lock is released. advance_clock() closes time bars whose end has
+// passed by the wall clock, so a quiet market still closes bars.
+//
+// Feeds (Kafka, NATS: MarketSink) use stage() and flush() instead, so that a tick reaches the
+// clients without waiting for the store's commit: stage() applies and publishes at once and
+// queues the batch's writes; flush() writes the queue in one store batch (one fsync), and only
+// then does the source acknowledge the ticks (commit the Kafka offset, ack the JetStream
+// message). A client may so see a tick that a crash loses from the store, but never from the
+// feed: unacknowledged, it is delivered again, and its redelivery gives the same bars. A batch
+// that moves forward in time needs no read of the store (see sort_out in the .cc); reads that
+// must see every published bar (resume, warm-up, snapshots) write the queue first.
 //
 // After a restart the first tick of an (asset, interval) whose last stored bar is still open
 // resumes that bar (the stored bar seeds the aggregator), so a restart does not overwrite a bar
@@ -113,9 +123,20 @@ class LiveMarket : public StreamHandler {
   LiveMarket(const LiveMarket&) = delete;
   LiveMarket& operator=(const LiveMarket&) = delete;
 
-  // See the top of this file. `source` labels the ingest metrics ("api", "simulator").
+  // See the top of this file. `source` labels the ingest metrics ("api", "simulator"). Returns
+  // once the ticks are stored; an error means nothing of the batch was stored or applied.
   std::variant<IngestCounts, RequestError> ingest(std::span<const TickInput> ticks,
                                                   std::string_view source);
+  // The feed path (MarketSink): applies the batch at once (what it changes is published) and
+  // queues its writes; flush() writes everything queued and returns once it is stored, so the
+  // source acknowledges only then. An error from stage() means nothing of the batch was applied
+  // (the source retries it). A redelivered batch is recognised: its ticks are counted unchanged.
+  // The ingest metrics count a staged batch once it is written.
+  std::variant<IngestCounts, RequestError> stage(std::span<const TickInput> ticks,
+                                                 std::string_view source);
+  Status flush();
+  // Entries staged and not yet written.
+  std::size_t queued() const;
   // Closes every time bar whose end is <= now.
   void advance_clock(Timestamp now);
   // The forming bar of an asset at an interval, if any.

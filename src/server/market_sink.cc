@@ -32,6 +32,11 @@ std::optional<std::string> MarketSink::check_locked(std::string_view symbol) {
 }
 
 Status MarketSink::apply(std::span<const ingest::TickRecord> ticks) {
+  if (Status s = stage(ticks); !s.ok()) return s;
+  return flush();
+}
+
+Status MarketSink::stage(std::span<const ingest::TickRecord> ticks) {
   batch_.clear();
   batch_.reserve(ticks.size());
   std::unique_lock lock(mutex_);  // for the known symbols only, not during the ingest
@@ -49,10 +54,12 @@ Status MarketSink::apply(std::span<const ingest::TickRecord> ticks) {
     batch_.push_back({t.symbol, t.tick});
   }
   lock.unlock();
-  auto result = live_.ingest(batch_, source_);
+  auto result = live_.stage(batch_, source_);
   if (const auto* e = std::get_if<RequestError>(&result)) return Status::error(e->message);
   return {};
 }
+
+Status MarketSink::flush() { return live_.flush(); }
 
 void MarketSink::release(std::span<const std::string> symbols) { live_.release(symbols); }
 

@@ -1,7 +1,8 @@
 // The live market as the sink of a streaming tick source (ingest/kafka_source.h,
-// ingest/nats_source.h): the source's checked ticks go through LiveMarket::ingest, the same path
-// as POST /v1/ticks, so they are stored (idempotently: a redelivered tick is found in the store
-// and changes nothing), aggregated into bars of every interval and pushed to the engine.
+// ingest/nats_source.h): the source's checked ticks go through LiveMarket::stage and flush, so
+// they are aggregated into bars of every interval and pushed to the engine at once, and stored
+// (idempotently: a redelivered tick is found in the store and changes nothing) before the source
+// acknowledges them. apply() is stage() then flush().
 //
 // Unknown symbols are poison unless `auto_create` is on; then the asset is created on first sight
 // with the attribute source=<source>. Known symbols are cached (assets are never deleted). When
@@ -27,6 +28,8 @@ class MarketSink : public ingest::TickSink {
 
   std::string check_symbol(std::string_view symbol) override;
   Status apply(std::span<const ingest::TickRecord> ticks) override;
+  Status stage(std::span<const ingest::TickRecord> ticks) override;
+  Status flush() override;
   void release(std::span<const std::string> symbols) override;
   // Closes the bars whose end has passed by the wall clock.
   void idle(Timestamp now) override;

@@ -409,7 +409,11 @@ def test_kafka_json_ticks(tmp_path, workers):
                     interval=0.3)
         wait_for_closed_bars(db, ticks, ["1m", "1h"], timeout=20)
         assert db.candle_count("1s") == 0, "--intervals 1m,1h built 1s bars"
-        letters = feeds.consume_all(kafka.bootstrap, "ticks.deadletter")
+
+        def dead_letters():  # sent beside the ticks' write, so not ordered with the tick count
+            return feeds.consume_all(kafka.bootstrap, "ticks.deadletter")
+        worker.wait(lambda: len(dead_letters()) >= len(bad), 20, "the dead letters", 0.3)
+        letters = dead_letters()
         assert sorted(v for _, v, _ in letters) == sorted(bad)
         assert metric(worker.metrics(), "tickgraph_ingest_poison_total", source="kafka",
                       reason="undecodable") == len(bad)
