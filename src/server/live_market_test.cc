@@ -319,6 +319,79 @@ TEST_F(LiveMarketTest, TicksWithEqualTimesInSeparateBatchesAreAllStored) {
   EXPECT_EQ(ticks[0].size + ticks[1].size, 3);
 }
 
+// --- the feed path: stage() publishes at once, flush() stores -------------------------------
+
+double ingested(Metrics& metrics, const std::string& source) {
+  return metrics.counter("tickgraph_ingest_ticks_total", "", {{"source", source}}).value();
+}
+
+TEST_F(LiveMarketTest, StagedTicksArePublishedAtOnceAndStoredByTheFlush) {
+  // Checks that a staged batch reaches a subscriber before anything is written, that the store
+  // and the ingest counter get it only from flush(), and that the flush empties the queue.
+  LiveMarket& m = start();
+  auto client = subscribed({{"AAA"}, Interval::k1m, "", {}, 10});
+  (void)drain(*client);  // the snapshot
+  const std::vector<TickInput> batch = {{"AAA", {at(0, 1000), 100, 2}},
+                                        {"AAA", {at(0, 2000), 101, 1}}};
+  auto staged = m.stage(batch, "feed");
+  ASSERT_TRUE(std::holds_alternative<IngestCounts>(staged));
+  EXPECT_EQ(std::get<IngestCounts>(staged).accepted, 2);
+  const auto updates = drain(*client);
+  ASSERT_EQ(updates.size(), 1u);
+  EXPECT_EQ(candle_of(updates[0].update().candle()),
+            (Candle{minute_start(0), 100, 101, 100, 101, 3}));
+  EXPECT_TRUE(stored_ticks(aaa_).empty()) << "written before the flush";
+  EXPECT_EQ(ingested(metrics_, "feed"), 0) << "counted before it was stored";
+  EXPECT_EQ(m.queued(), 1u);
+
+  ASSERT_TRUE(m.flush().ok());
+  EXPECT_EQ(stored_ticks(aaa_).size(), 2u);
+  EXPECT_EQ(ingested(metrics_, "feed"), 2);
+  EXPECT_EQ(m.queued(), 0u);
+}
+
+TEST_F(LiveMarketTest, StagedRedeliveryChangesNothingAndEqualTimesStayApart) {
+  // Checks the keys of staged ticks: a batch staged again before its flush (a source retrying
+  // after a failed flush) is counted unchanged and not applied twice, and a different tick at an
+  // equal time in a later batch is kept beside the first rather than replacing it.
+  LiveMarket& m = start();
+  const std::vector<TickInput> first = {{"AAA", {at(0, 1000), 100, 2}}};
+  ASSERT_TRUE(std::holds_alternative<IngestCounts>(m.stage(first, "feed")));
+  auto again = m.stage(first, "feed");
+  ASSERT_TRUE(std::holds_alternative<IngestCounts>(again));
+  EXPECT_EQ(std::get<IngestCounts>(again).unchanged, 1);
+  EXPECT_EQ(std::get<IngestCounts>(again).accepted, 0);
+  const std::vector<TickInput> second = {{"AAA", {at(0, 1000), 99, 1}}};
+  auto other = m.stage(second, "feed");
+  ASSERT_TRUE(std::holds_alternative<IngestCounts>(other));
+  EXPECT_EQ(std::get<IngestCounts>(other).accepted, 1);
+  ASSERT_TRUE(m.flush().ok());
+  const auto ticks = stored_ticks(aaa_);
+  ASSERT_EQ(ticks.size(), 2u) << "a staged tick was overwritten or stored twice";
+  EXPECT_EQ(ticks[0].price + ticks[1].price, 199);
+  EXPECT_EQ(m.forming("AAA", Interval::k1m), (Candle{minute_start(0), 100, 100, 99, 99, 3}));
+  EXPECT_EQ(ingested(metrics_, "feed"), 2);
+}
+
+TEST_F(LiveMarketTest, ASnapshotHoldsTheBarsStagedBeforeIt) {
+  // Checks that a subscription made while a closed bar is staged but not flushed still gets that
+  // bar in its snapshot (the snapshot is read from the store, which is written first).
+  LiveMarket& m = start();
+  const std::vector<TickInput> batch = {{"AAA", {at(0, 1000), 100, 1}},
+                                        {"AAA", {at(1, 1000), 102, 1}}};
+  ASSERT_TRUE(std::holds_alternative<IngestCounts>(m.stage(batch, "feed")));
+  ASSERT_EQ(m.queued(), 1u);
+  auto client = subscribed({{"AAA"}, Interval::k1m, "", {}, 10});
+  const auto messages = drain(*client);
+  ASSERT_FALSE(messages.empty());
+  const auto& snapshot = messages[0].snapshot();
+  ASSERT_EQ(snapshot.candles_size(), 1);
+  ASSERT_EQ(snapshot.candles(0).ts_size(), 1);
+  EXPECT_EQ(snapshot.candles(0).ts(0), minute_start(0));
+  EXPECT_EQ(snapshot.candles(0).close(0), 100);
+  EXPECT_EQ(m.queued(), 0u);
+}
+
 TEST_F(LiveMarketTest, FormingBarIsTheOhlcvOfItsTicks) {
   // Checks the forming bar at two intervals after ticks that arrive out of order inside the
   // minute, with two ticks sharing the latest time (the last to arrive closes).
