@@ -6,8 +6,10 @@
 Each run starts a mock Kafka cluster (kafka_mock, one broker, one topic `ticks` of 4 partitions)
 and `tickgraph serve --no-simulate --kafka-brokers … --kafka-topic ticks` on a fresh SQLite
 database, creates the symbols (POST /v1/assets), and subscribes one WebSocket client (its own
-process) to all of them at INTERVAL_1S. Then this process produces ticks at a paced rate (a burst
-every millisecond, linger.ms 1), stamped with the wall clock at the moment they are produced.
+process) to all of them at INTERVAL_1S. Then build/bin/tick_feed (bench/tick_feed.cc, a C++
+producer, so that the harness leaves the cores to what it measures) produces ticks at a paced
+rate (a burst every millisecond, linger.ms --linger-ms), each stamped with the wall clock at the
+moment it is produced, and reports every send time.
 
 Every tick is identified by its price: per symbol, tick number n has price 100 + n * 1e-6. An
 update's candle close is the price of the last tick the bar included, so an update whose close is
@@ -40,7 +42,8 @@ run:  /usr/bin/python3 bench/ingest_latency.py [--rate 50000] [--seconds 20] [--
                                                [--warmup 5] [--runs 3] [--linger-ms 5]
                                                [--fetch-wait-ms 1] [--no-reference]
       /usr/bin/python3 bench/ingest_latency.py --quick        (5,000 ticks/s for 5 s, one run)
-env:  TICKGRAPH_BIN (default build/bin/tickgraph), TICKGRAPH_KAFKA_MOCK (build/bin/kafka_mock)
+env:  TICKGRAPH_BIN (default build/bin/tickgraph), TICKGRAPH_KAFKA_MOCK (build/bin/kafka_mock),
+      TICKGRAPH_TICK_FEED (build/bin/tick_feed)
 """
 
 import argparse
@@ -115,21 +118,27 @@ def ws_client(port, symbols, ready, all_seen, stop, results):
             received = []
             seen = set()
             other = {}
-            while not stop.is_set():
-                try:
-                    text = await asyncio.wait_for(conn.recv(), 0.2)
-                except asyncio.TimeoutError:
-                    continue
-                now = time.time_ns()
-                if text.startswith('{"update"'):
-                    received.append((now, text))
-                    if not all_seen.is_set():
-                        seen.add(json.loads(text)["update"]["symbol"])
-                        if len(seen) == len(symbols):
-                            all_seen.set()
-                else:
-                    kind = next(iter(json.loads(text)), "?")
-                    other[kind] = other.get(kind, 0) + 1
+
+            async def read():  # a plain recv() per message: a timeout on each would cost more
+                while True:
+                    text = await conn.recv()
+                    now = time.time_ns()
+                    if text.startswith('{"update"'):
+                        received.append((now, text))
+                        if not all_seen.is_set():
+                            seen.add(json.loads(text)["update"]["symbol"])
+                            if len(seen) == len(symbols):
+                                all_seen.set()
+                    else:
+                        kind = next(iter(json.loads(text)), "?")
+                        other[kind] = other.get(kind, 0) + 1
+
+            reader = asyncio.ensure_future(read())
+            while not stop.is_set() and not reader.done():
+                await asyncio.sleep(0.2)
+            if reader.done():
+                reader.result()  # the connection failed: raise its error
+            reader.cancel()
             return received, other
 
     try:
@@ -180,69 +189,48 @@ def reference_consumer(bootstrap, fetch_wait_ms, ready, stop, results):
 
 
 # --------------------------------------------------------------------------------------------
-# The producer (this process)
+# The producer (build/bin/tick_feed, driven by lines; see bench/tick_feed.cc)
+
+TICK_FEED = Path(os.environ.get("TICKGRAPH_TICK_FEED",
+                                Path(__file__).resolve().parents[1] / "build/bin/tick_feed"))
 
 
-class Producer:
-    """Ticks of `symbols` in turn, paced; records each tick's send time by (symbol, number)."""
+class Feed:
+    """tick_feed for one run: the probe ticks at start, then go() paces the warm-up and the
+    measured window."""
 
-    def __init__(self, bootstrap, symbols, linger_ms):
-        self.errors = []
-        self.producer = feeds._producer(bootstrap, self.errors,
-                                        {"linger.ms": linger_ms, "acks": 1})
-        feeds._warm_up(self.producer, TOPIC, 10)
+    def __init__(self, bootstrap, symbols, args, tmp):
         self.symbols = symbols
-        self.keys = [s.encode() for s in symbols]
-        self.tick = feeds.tick_message(symbols[0], 0, 1.0, 1.0)
-        self.sent_ns = [[] for _ in symbols]  # per symbol, the send time of tick n at [n]
-        self.last_ns = 0
+        self.times_path = Path(tmp) / "send-times.bin"
+        self.proc = subprocess.Popen(
+            [str(TICK_FEED), "--brokers", bootstrap, "--topic", TOPIC,
+             "--symbols", ",".join(symbols), "--rate", str(args.rate), "--warmup",
+             str(args.warmup), "--seconds", str(args.seconds), "--linger-ms",
+             str(int(args.linger_ms)), "--times", str(self.times_path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.expect("probed")
 
-    def send(self, k):
-        """Produces the next tick of symbol k, stamped now (strictly after the previous one)."""
-        now = max(time.time_ns(), self.last_ns + 1)
-        self.last_ns = now
-        times = self.sent_ns[k]
-        tick = self.tick
-        tick.symbol, tick.time, tick.price, tick.size = self.symbols[k], now, price_of(
-            len(times)), 1.0
-        value = tick.SerializeToString()
-        while True:
-            try:
-                self.producer.produce(TOPIC, value, self.keys[k])
-                break
-            except BufferError:
-                self.producer.poll(0.001)
-        times.append(now)
+    def expect(self, word):
+        line = self.proc.stdout.readline().split()
+        if not line or line[0] != word:
+            raise RuntimeError(f"tick_feed: expected {word!r}, got {line} (exit "
+                               f"{self.proc.poll()})")
+        return line[1:]
 
-    def paced(self, rate, seconds):
-        """Sends `rate` ticks/s for `seconds`, a burst every millisecond, symbols in turn.
-        Returns (ticks sent, elapsed s, most ticks it was ever behind schedule)."""
+    def go(self):
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def sent_ns(self):
+        """Per symbol, the send time of its tick n at [n] (tick 0 is the probe)."""
+        times = np.fromfile(self.times_path, dtype=np.int64)
         n = len(self.symbols)
-        start = time.monotonic()
-        total = int(rate * seconds)
-        sent = 0
-        behind = 0
-        k = 0
-        while sent < total:
-            elapsed = time.monotonic() - start
-            due = min(total, int(rate * elapsed) + 1)
-            behind = max(behind, due - sent)
-            while sent < due:
-                self.send(k)
-                k = (k + 1) % n
-                sent += 1
-            self.producer.poll(0)
-            next_at = start + (sent / rate)
-            pause = next_at - time.monotonic()
-            if pause > 0:
-                time.sleep(min(pause, 0.001))
-        return sent, time.monotonic() - start, behind
+        return [times[k::n].tolist() for k in range(n)]
 
-    def finish(self):
-        """Flushes and closes the client; (ticks not delivered, delivery errors)."""
-        remaining = self.producer.flush(30)
-        self.producer = None  # destroyed here, while the broker is still up
-        return remaining, len(self.errors)
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,6 +329,7 @@ def scrape(server):
 
 def one_run(args, run, ctx):
     symbols = feeds.symbols(args.symbols)
+    feed = None
     with tempfile.TemporaryDirectory(prefix="tickgraph-ingest-latency-") as tmp, \
             feeds.MockKafka(brokers=1, topics={TOPIC: PARTITIONS}) as kafka:
         server = server_harness.Server(tmp, "--no-simulate", "--kafka-brokers", kafka.bootstrap,
@@ -370,29 +359,27 @@ def one_run(args, run, ctx):
             if not ws_ready.wait(30):
                 raise RuntimeError("the WebSocket client had no snapshot within 30 s")
 
-            producer = Producer(kafka.bootstrap, symbols, args.linger_ms)
             # Readiness: tick 0 of every symbol, until the client has an update of each (the
             # server's consumer joins its group first: about 3 s against the mock).
-            for k in range(len(symbols)):
-                producer.send(k)
-            producer.producer.flush(10)
+            feed = Feed(kafka.bootstrap, symbols, args, tmp)
             if not all_seen.wait(60):
                 raise RuntimeError("no update of every symbol within 60 s of the first ticks: "
                                    + server.stderr()[-1000:])
 
-            producer.paced(args.rate, args.warmup)
+            feed.go()  # the warm-up, then the window
+            lo = int(feed.expect("window")[0])
             metrics_before = scrape(server)
             pids = {"server": server.proc.pid, "kafka_mock": kafka.proc.pid,
-                    "ws client": client.pid, "producer": os.getpid()}
+                    "ws client": client.pid, "producer": feed.proc.pid}
             if reference:
                 pids["reference"] = reference.pid
             cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
-            lo = time.time_ns()
-            sent, elapsed, behind = producer.paced(args.rate, args.seconds)
-            hi = time.time_ns()
+            end = feed.expect("end")
+            hi, sent, elapsed, behind = int(end[0]), int(end[1]), float(end[2]), int(end[3])
             cpu1 = {k: cpu_seconds(p) for k, p in pids.items()}
             metrics_after = scrape(server)
-            undelivered, failed = producer.finish()
+            undelivered, failed = (int(x) for x in feed.expect("done"))
+            sent_ns = feed.sent_ns()
             time.sleep(DRAIN_SECONDS)
             stop.set()
             status, received, other = ws_results.get(timeout=60)
@@ -410,9 +397,11 @@ def one_run(args, run, ctx):
                 if p.is_alive():
                     p.kill()
                     p.join()
+            if feed is not None:
+                feed.close()
             server.stop()
 
-    latencies, counts = tick_latencies(symbols, producer.sent_ns, received, (lo, hi))
+    latencies, counts = tick_latencies(symbols, sent_ns, received, (lo, hi))
     push = histogram_summary(metrics_before, metrics_after, "tickgraph_push_update_seconds")
 
     def delta(name, **labels):
@@ -496,8 +485,8 @@ def main():
                       Path("/proc/cpuinfo").read_text().splitlines()
                       if line.startswith("model name")), "unknown CPU")
     print(f"machine: {os.cpu_count()} cores ({cpu_model}); load average {load}")
-    print("         the server, kafka_mock, this producer, the WebSocket client and the reference "
-          "consumer share these cores")
+    print("         the server, kafka_mock, the producer (tick_feed), the WebSocket client and the "
+          "reference consumer share these cores")
     print(f"binary:  {server_harness.BIN}")
     print(f"feed:    {args.rate:,.0f} ticks/s over {args.symbols} symbols ({TOPIC}: {PARTITIONS} "
           f"partitions, keyed by symbol), {args.warmup:g} s warm-up + {args.seconds:g} s "
