@@ -417,8 +417,9 @@ struct LiveMarket::Impl {
     for (const std::string& symbol : written_bars) bump(symbol);
     Pending retry;
     for (ValueRows& v : refused) {
+      // A version that is gone (the graph deleted, or deleted and put again) takes no values.
       auto version = store.get_graph(v.graph, v.version);
-      if (version && !version->has_value()) continue;  // the graph changed: nothing to keep
+      if (version && (!version->has_value() || (*version)->graph_id != v.graph_id)) continue;
       store_errors.inc();
       if (reported_value_errors.insert(v.graph).second) {
         std::cerr << "tickgraph: store: " << refusal << " (values of graph '" << v.graph

@@ -392,6 +392,24 @@ TEST_F(LiveMarketTest, ASnapshotHoldsTheBarsStagedBeforeIt) {
   EXPECT_EQ(m.queued(), 0u);
 }
 
+TEST_F(LiveMarketTest, StagedValuesOfADeletedGraphDoNotHoldUpTheFlush) {
+  // Checks that a standing graph's values staged before its graph was deleted are dropped by the
+  // flush (the store refuses them) while the ticks and bars staged with them are written.
+  put_graph("sma2", "nodes:\n  sma2: {fn: sma, input: close, period: 2}\n");
+  LiveOptions options = minute_bars();
+  options.standing = {{"sma2", Interval::k1m}};
+  LiveMarket& m = start(options);
+  const std::vector<TickInput> batch = {{"AAA", {at(0, 1000), 100, 1}},
+                                        {"AAA", {at(1, 1000), 101, 1}},
+                                        {"AAA", {at(2, 1000), 102, 1}}};
+  ASSERT_TRUE(std::holds_alternative<IngestCounts>(m.stage(batch, "feed")));
+  ASSERT_TRUE(store_->delete_graph("sma2").ok());
+  ASSERT_TRUE(m.flush().ok());
+  EXPECT_EQ(m.queued(), 0u) << "values of a deleted graph kept for ever";
+  EXPECT_EQ(stored_ticks(aaa_).size(), 3u);
+  EXPECT_EQ(stored_bars(aaa_).size(), 2u);
+}
+
 TEST_F(LiveMarketTest, FormingBarIsTheOhlcvOfItsTicks) {
   // Checks the forming bar at two intervals after ticks that arrive out of order inside the
   // minute, with two ticks sharing the latest time (the last to arrive closes).
