@@ -338,6 +338,17 @@ struct LiveMarket::Impl {
     staging = Pending{};
   }
 
+  // The ingest metrics of ticks now stored.
+  void count_ingested(std::string_view source, const IngestCounts& counts) {
+    const Labels labels{{"source", std::string(source)}};
+    metrics.counter("tickgraph_ingest_ticks_total", "Ticks ingested, by source", labels)
+        .inc(static_cast<double>(counts.accepted));
+    metrics
+        .counter("tickgraph_ingest_late_ticks_total", "Ticks stored but too late for their bar",
+                 labels)
+        .inc(static_cast<double>(counts.late));
+  }
+
   // Before a read that must see every bar the engine closed (a warm-up, a snapshot): writes what
   // is queued.
   Status write_queued() {
@@ -405,14 +416,7 @@ struct LiveMarket::Impl {
     for (const Pending* p : todo) {
       for (const Closed& c : p->closed) written_bars.insert(c.symbol);
       closed_bars.inc(static_cast<double>(p->closed.size()));
-      if (p->source.empty()) continue;
-      const Labels labels{{"source", p->source}};
-      metrics.counter("tickgraph_ingest_ticks_total", "Ticks ingested, by source", labels)
-          .inc(static_cast<double>(p->counts.accepted));
-      metrics
-          .counter("tickgraph_ingest_late_ticks_total", "Ticks stored but too late for their bar",
-                   labels)
-          .inc(static_cast<double>(p->counts.late));
+      if (!p->source.empty()) count_ingested(p->source, p->counts);
     }
     for (const std::string& symbol : written_bars) bump(symbol);
     Pending retry;
@@ -1041,13 +1045,7 @@ std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const Tick
   if (Status s = flush(); !s.ok()) {
     std::cerr << "tickgraph: store: " << s.message() << " (closed bars kept, written later)\n";
   }
-  const Labels labels{{"source", std::string(source)}};
-  m.metrics.counter("tickgraph_ingest_ticks_total", "Ticks ingested, by source", labels)
-      .inc(static_cast<double>(counts.accepted));
-  m.metrics
-      .counter("tickgraph_ingest_late_ticks_total", "Ticks stored but too late for their bar",
-               labels)
-      .inc(static_cast<double>(counts.late));
+  m.count_ingested(source, counts);
   m.update_latency.observe(Impl::seconds_since(start));
   return counts;
 }
