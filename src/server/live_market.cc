@@ -829,6 +829,15 @@ struct LiveMarket::Impl {
     return std::nullopt;
   }
 
+  // A batch refused after prepare(): nothing of it is applied or staged, but the bars resume()
+  // rebuilt still go on (their ticks are stored).
+  RequestError refuse(RequestError e, std::vector<Closed> closed) {
+    staging.ticks.clear();
+    feed_closed_bars(std::move(closed));
+    enqueue("", {});
+    return e;
+  }
+
   // Sorts out which ticks of the batch are new: per asset, the new ones with their key, in batch
   // order (appended to `fresh`); the others are marked in `retried`. Ticks are keyed (asset, time,
   // seq). A tick identical to one already stored at its time (and not yet matched by another tick
@@ -1017,12 +1026,7 @@ std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const Tick
     std::lock_guard lock(m.mutex);
     ByAsset by_asset;
     std::vector<Impl::Closed> closed;
-    // On failure, bars rebuilt by resume() still go on (their ticks are stored).
-    auto fail = [&](RequestError e) {
-      m.feed_closed_bars(std::move(closed));
-      m.enqueue("", {});
-      return e;
-    };
+    auto fail = [&](RequestError e) { return m.refuse(std::move(e), std::move(closed)); };
     if (auto e = m.prepare(ticks, by_asset, closed)) return fail(*e);
     std::vector<bool> retried(ticks.size(), false);
     FreshTicks fresh;
@@ -1059,13 +1063,7 @@ std::variant<IngestCounts, RequestError> LiveMarket::stage(std::span<const TickI
   std::lock_guard lock(m.mutex);
   ByAsset by_asset;
   std::vector<Impl::Closed> closed;
-  // On failure, bars rebuilt by resume() still go on (their ticks are stored).
-  auto fail = [&](RequestError e) {
-    m.staging.ticks.clear();
-    m.feed_closed_bars(std::move(closed));
-    m.enqueue("", {});
-    return e;
-  };
+  auto fail = [&](RequestError e) { return m.refuse(std::move(e), std::move(closed)); };
   if (auto e = m.prepare(ticks, by_asset, closed)) return fail(*e);
   std::vector<bool> retried(ticks.size(), false);
   IngestCounts counts;
