@@ -150,36 +150,61 @@ struct KafkaTickSource::Impl {
     update_stats([&](KafkaSourceStats& s) { ++s.poison[reason_class]; });
   }
 
-  void take(const rd_kafka_message_t& m, Timestamp now) {
-    if (!assigned.contains(m.partition)) return;
-    reading.next_offsets[m.partition] = m.offset + 1;
-    update_stats([](KafkaSourceStats& s) { ++s.received; });
+  // Sorts one message into the batch read: a tick or a poison message. False when stopped while
+  // waiting for the sink's verdict on its symbol: the message is not taken (nor its offset
+  // committed), so it comes again.
+  bool take(const rd_kafka_message_t& m, Timestamp now, const std::atomic<bool>& stop) {
+    if (!assigned.contains(m.partition)) return true;
     const std::string_view payload(static_cast<const char*>(m.payload), m.len);
+    const std::string_view key(static_cast<const char*>(m.key), m.key == nullptr ? 0 : m.key_len);
     auto tick = decode_tick(payload, options.format);
+    std::string reason_class;
+    std::string reason;
     if (!tick) {
-      poison(m, "undecodable", tick.message());
-      return;
-    }
-    if (m.key != nullptr && m.key_len > 0) {
-      const std::string_view key(static_cast<const char*>(m.key), m.key_len);
-      if (key != tick->symbol) {
-        // The producer's partitioning is by key: a tick keyed otherwise may sit in another
-        // symbol's partition and be applied out of order with its own symbol's ticks.
-        poison(m, "wrong_key",
-               "key '" + std::string(key) + "' is not the tick's symbol '" + tick->symbol + "'");
-        return;
+      reason_class = "undecodable";
+      reason = tick.message();
+    } else if (!key.empty() && key != tick->symbol) {
+      // The producer's partitioning is by key: a tick keyed otherwise may sit in another
+      // symbol's partition and be applied out of order with its own symbol's ticks.
+      reason_class = "wrong_key";
+      reason = "key '" + std::string(key) + "' is not the tick's symbol '" + tick->symbol + "'";
+    } else if (reason = check_tick_values(tick->tick, now); !reason.empty()) {
+      reason_class = "bad_values";
+    } else {
+      std::optional<std::string> verdict = sink_verdict(tick->symbol, stop);
+      if (!verdict) return false;
+      if (!verdict->empty()) {
+        reason_class = "unknown_symbol";
+        reason = std::move(*verdict);
       }
     }
-    if (std::string problem = check_tick_values(tick->tick, now); !problem.empty()) {
-      poison(m, "bad_values", problem);
-      return;
-    }
-    if (std::string problem = sink->check_symbol(tick->symbol); !problem.empty()) {
-      poison(m, "unknown_symbol", problem);
-      return;
+    reading.next_offsets[m.partition] = m.offset + 1;
+    update_stats([](KafkaSourceStats& s) { ++s.received; });
+    if (!reason_class.empty()) {
+      poison(m, std::move(reason_class), std::move(reason));
+      return true;
     }
     symbols[m.partition].insert(tick->symbol);
     reading.ticks.push_back(std::move(*tick));
+    return true;
+  }
+
+  // Whether the sink takes ticks of `symbol` ("" when it does). While it cannot tell (its store
+  // does not answer), reading waits and asks again, as for a failing stage; nullopt when stopped
+  // first.
+  std::optional<std::string> sink_verdict(const std::string& symbol,
+                                          const std::atomic<bool>& stop) {
+    std::optional<std::string> verdict = sink->check_symbol(symbol);
+    const auto outcome = [&] {
+      return verdict ? Status() : Status::error("store: cannot look up asset '" + symbol + "'");
+    };
+    if (!until_ok(stop, outcome(), [&] {
+          verdict = sink->check_symbol(symbol);
+          return outcome();
+        })) {
+      return std::nullopt;
+    }
+    return verdict;
   }
 
   // --- making a batch safe ---
@@ -524,8 +549,10 @@ Status KafkaTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
       const Timestamp now = wall_now();  // bounds tick times; once per run of messages
       const int wait = first ? ms_until(deadline) : 0;
       const ssize_t got = rd_kafka_consume_batch_queue(m.queue, wait, m.polled.data(), room);
+      bool taking = true;
       for (ssize_t i = 0; i < got; ++i) {
         MessagePtr msg(m.polled[static_cast<std::size_t>(i)]);
+        if (!taking) continue;  // stopped: the rest is only destroyed, and comes again
         if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
           if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
             char reason[512];
@@ -540,7 +567,7 @@ Status KafkaTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
           continue;
         }
         last_error.clear();
-        m.take(*msg, now);
+        taking = m.take(*msg, now, stop);
       }
       if (got > 0) last_message = Clock::now();
       if (!result.ok() || Clock::now() >= deadline || (got <= 0 && !m.reading.empty())) break;

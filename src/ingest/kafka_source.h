@@ -17,8 +17,9 @@
 // from the last commit, and the sink's idempotent writes make the redelivery change nothing.
 //
 // Backpressure: when the sink fails (the store is down or locked), the batch is retried with a
-// backoff (100 ms doubling to 5 s) and nothing more is read meanwhile. librdkafka prefetches at
-// most `max_buffer_messages` messages and `max_buffer_kbytes` of payload per consumer, so memory
+// backoff (100 ms doubling to 5 s) and nothing more is read meanwhile; so is a message whose
+// symbol the sink cannot judge yet (check_symbol: the store does not answer). librdkafka prefetches
+// at most `max_buffer_messages` messages and `max_buffer_kbytes` of payload per consumer, so memory
 // stays flat however far the feed runs ahead. (librdkafka 2.0 looks at a full prefetch queue
 // again only about once a second, so the bound must hold more than a second of ticks, or
 // catching up on a backlog stalls at the bound's size per second: 100,000, its default, held

@@ -151,14 +151,20 @@ class MockKafka {
 class RecordingSink : public TickSink {
  public:
   std::set<std::string> known;  // empty: every symbol
+  // The next this many check_symbol() calls cannot tell (as while the store does not answer).
+  std::atomic<int> unanswered{0};
   std::atomic<int> fail_next{0};
   std::atomic<bool> failing{false};
   // Refuses batches once it holds this many ticks (a worker stopped part way, however fast it
   // reads).
   std::atomic<std::size_t> cap{std::numeric_limits<std::size_t>::max()};
 
-  std::string check_symbol(std::string_view symbol) override {
-    if (known.empty() || known.contains(std::string(symbol))) return {};
+  std::optional<std::string> check_symbol(std::string_view symbol) override {
+    if (unanswered > 0) {
+      --unanswered;
+      return std::nullopt;
+    }
+    if (known.empty() || known.contains(std::string(symbol))) return "";
     return "unknown asset '" + std::string(symbol) + "'";
   }
   Status apply(std::span<const TickRecord> ticks) override {
@@ -364,6 +370,48 @@ TEST(KafkaTickSource, PoisonGoesToTheDeadLetterTopicWithItsReason) {
   EXPECT_EQ(stats.poison.at("bad_values"), 2);
   EXPECT_EQ(stats.poison.at("wrong_key"), 1);
   EXPECT_EQ(kafka.committed("gpoison", 1).at(0), 10);  // past the poison too
+}
+
+TEST(KafkaTickSource, ASymbolTheSinkCannotJudgeYetIsAskedAgainNeitherPassedNorLost) {
+  // While the sink cannot tell whether it takes a symbol (its store does not answer), reading
+  // waits and asks again: the unknown symbol's tick is then dead-lettered, not dropped, and the
+  // ticks around it applied in order. A worker stopped while waiting commits nothing past it.
+  MockKafka kafka(1);
+  const Timestamp t0 = day_ago();
+  kafka.produce_tick({"GOOD", {t0, 10, 1}});
+  kafka.produce_tick({"NOPE", {t0 + 1, 10, 1}});  // unknown asset, auto-create off
+  kafka.produce_tick({"GOOD", {t0 + 2, 11, 1}});
+  kafka.flush();
+  {
+    RecordingSink never;
+    never.unanswered = std::numeric_limits<int>::max();
+    Running run(options_for(kafka, "gask"), never);
+    ASSERT_TRUE(wait_for([&] { return run.stats().sink_failures >= 2; }));
+    EXPECT_TRUE(run.stats().backing_off);
+    EXPECT_TRUE(run.stop().ok());
+    EXPECT_EQ(never.count(), 0u);
+    EXPECT_EQ(run.stats().dead_lettered, 0);
+  }
+  EXPECT_LT(kafka.committed("gask", 1).at(0), 0);  // nothing committed
+  RecordingSink sink;
+  sink.known = {"GOOD"};
+  sink.unanswered = 3;
+  Running run(options_for(kafka, "gask"), sink);
+  const auto letters = kafka.dead_letters(1);
+  ASSERT_TRUE(wait_for([&] { return sink.count() >= 2 && run.stats().dead_lettered == 1; }));
+  EXPECT_TRUE(run.stop().ok());
+  std::vector<Timestamp> good;
+  for (const auto& t : sink.applied()) good.push_back(t.tick.time);
+  EXPECT_EQ(good, (std::vector<Timestamp>{t0, t0 + 2}));
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0].headers.at("tickgraph-reason"), "unknown asset 'NOPE'");
+  EXPECT_EQ(letters[0].headers.at("tickgraph-offset"), "1");
+  EXPECT_EQ(sink.unanswered, 0);
+  const auto stats = run.stats();
+  EXPECT_EQ(stats.sink_failures, 3);
+  EXPECT_EQ(stats.poison.at("unknown_symbol"), 1);
+  EXPECT_FALSE(stats.backing_off);
+  EXPECT_EQ(kafka.committed("gask", 1).at(0), 3);
 }
 
 TEST(KafkaTickSource, FailingSinkIsRetriedAndNothingIsCommittedBeforeItStores) {

@@ -268,7 +268,10 @@ Status NatsTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
     }
     last_activity_ms = steady_ms();
     Batch batch;
-    sort_batch(list, sink, batch);
+    if (!sort_batch(list, sink, batch, stop)) {
+      natsMsgList_Destroy(&list);
+      break;
+    }
     dead_letter(batch);
     apply_batch(batch, sink, stop);
     natsMsgList_Destroy(&list);
@@ -307,7 +310,29 @@ NatsTickSource::FetchOutcome NatsTickSource::fetch(natsMsgList& list,
   return FetchOutcome::kUnavailable;
 }
 
-void NatsTickSource::sort_batch(const natsMsgList& list, TickSink& sink, Batch& batch) {
+std::optional<std::string> NatsTickSource::sink_verdict(const natsMsgList& list, TickSink& sink,
+                                                        const std::string& symbol,
+                                                        const std::atomic<bool>& stop) {
+  int backoff_ms = kApplyBackoffFirstMs;
+  bool waited = false;
+  std::optional<std::string> verdict;
+  while (!(verdict = sink.check_symbol(symbol))) {
+    if (!waited) {
+      std::cerr << "nats source: stream '" << options_.stream << "': cannot look up asset '"
+                << symbol << "' in the store, retrying (nothing acknowledged)\n";
+      waited = true;
+    }
+    // Keep the server from handing the batch to another source meanwhile.
+    for (int i = 0; i < list.Count; ++i) (void)natsMsg_InProgress(list.Msgs[i], nullptr);
+    if (!sleep_unless_stopped(backoff_ms, stop)) return std::nullopt;
+    backoff_ms = std::min(2 * backoff_ms, kApplyBackoffMaxMs);
+  }
+  if (waited) std::cerr << "nats source: stream '" << options_.stream << "': the store answers\n";
+  return verdict;
+}
+
+bool NatsTickSource::sort_batch(const natsMsgList& list, TickSink& sink, Batch& batch,
+                                const std::atomic<bool>& stop) {
   const Timestamp now = wall_now();
   batch.ticks.reserve(static_cast<std::size_t>(list.Count));
   batch.tick_messages.reserve(static_cast<std::size_t>(list.Count));
@@ -332,8 +357,17 @@ void NatsTickSource::sort_batch(const natsMsgList& list, TickSink& sink, Batch& 
       reason = decoded.message();
     } else if (reason = check_tick_values(decoded->tick, now); !reason.empty()) {
       reason_class = kBadValues;
-    } else if (reason = sink.check_symbol(decoded->symbol); !reason.empty()) {
-      reason_class = kUnknownSymbol;
+    } else {
+      std::optional<std::string> verdict = sink_verdict(list, sink, decoded->symbol, stop);
+      if (!verdict) {
+        // Stopping: hand the whole batch back now rather than after ack_wait.
+        for (int j = 0; j < list.Count; ++j) (void)natsMsg_Nak(list.Msgs[j], nullptr);
+        return false;
+      }
+      if (!verdict->empty()) {
+        reason_class = kUnknownSymbol;
+        reason = std::move(*verdict);
+      }
     }
     if (reason_class.empty()) {
       batch.ticks.push_back(std::move(decoded).value());
@@ -345,6 +379,7 @@ void NatsTickSource::sort_batch(const natsMsgList& list, TickSink& sink, Batch& 
   const std::lock_guard lock(stats_mutex_);
   stats_.delivered += list.Count;
   stats_.redelivered += batch.redelivered;
+  return true;
 }
 
 void NatsTickSource::dead_letter(Batch& batch) {

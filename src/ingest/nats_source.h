@@ -9,7 +9,9 @@
 //
 // The loop (run). Fetch up to `batch` messages, waiting at most max_wait_ms. For each message in
 // order: decode it (`format`), check its values against the wall clock (check_tick_values), ask
-// the sink about its symbol (check_symbol). The first failing check makes it poison: the original
+// the sink about its symbol (check_symbol; while the sink cannot tell, because its store does not
+// answer, it is asked again with the same backoff as a failed apply below, the batch kept in
+// progress). The first failing check makes it poison: the original
 // payload goes to `dead_letter_subject` with the headers
 //   Tickgraph-Reason: why ("price: must be a finite number > 0, got nan")
 //   Tickgraph-Reason-Class: undecodable | bad_values | unknown_symbol
@@ -37,6 +39,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -107,8 +110,14 @@ class NatsTickSource {
   // Fetches once into `list`. kNothing: the consumer has caught up. kUnavailable: NATS failed
   // (logged once per streak); returns after a pause that grows with the streak.
   FetchOutcome fetch(natsMsgList& list, const std::atomic<bool>& stop);
-  // Sorts a fetched batch into good ticks and poison; sends and acknowledges the poison.
-  void sort_batch(const natsMsgList& list, TickSink& sink, Batch& batch);
+  // Sorts a fetched batch into good ticks and poison. False when stopped while waiting for the
+  // sink (the whole batch is then handed back).
+  bool sort_batch(const natsMsgList& list, TickSink& sink, Batch& batch,
+                  const std::atomic<bool>& stop);
+  // The sink's check_symbol(), asked again with a backoff while it cannot tell (its store does
+  // not answer); the batch's messages are kept in progress meanwhile. nullopt when stopped first.
+  std::optional<std::string> sink_verdict(const natsMsgList& list, TickSink& sink,
+                                          const std::string& symbol, const std::atomic<bool>& stop);
   // Sends the poison messages of `batch` to the dead-letter subject, then acknowledges them.
   void dead_letter(Batch& batch);
   // Applies the good ticks until it works or `stop` is set; acknowledges them when it worked.

@@ -76,10 +76,18 @@ class RecordingSink : public TickSink {
   explicit RecordingSink(std::set<std::string> symbols = {kSymbols.begin(), kSymbols.end()})
       : symbols_(std::move(symbols)) {}
 
-  std::string check_symbol(std::string_view symbol) override {
+  std::optional<std::string> check_symbol(std::string_view symbol) override {
+    if (unanswered_ > 0) {
+      --unanswered_;
+      ++unanswered_calls_;
+      return std::nullopt;
+    }
     return symbols_.contains(std::string(symbol)) ? ""
                                                   : "unknown asset '" + std::string(symbol) + "'";
   }
+  // The next n check_symbol() calls cannot tell (as while the store does not answer).
+  void unanswered(int n) { unanswered_ = n; }
+  int unanswered_calls() const { return unanswered_calls_.load(); }
 
   Status apply(std::span<const TickRecord> ticks) override {
     const std::lock_guard lock(mutex_);
@@ -127,6 +135,8 @@ class RecordingSink : public TickSink {
   std::map<std::string, int> applications_;
   std::vector<TickRecord> order_;
   std::atomic<int> idle_calls_{0};
+  std::atomic<int> unanswered_{0};
+  std::atomic<int> unanswered_calls_{0};
 };
 
 // Publishes into JetStream with libnats directly, as a producer would.
@@ -556,6 +566,55 @@ TEST(NatsTickSource, PoisonGoesToTheDeadLetterSubjectWithItsReason) {
   EXPECT_EQ(stats.poison_by_reason,
             (std::map<std::string, std::int64_t>{
                 {"undecodable", 1}, {"unknown_symbol", 1}, {"bad_values", 2}}));
+}
+
+TEST(NatsTickSource, ASymbolTheSinkCannotJudgeYetIsAskedAgainNeitherPassedNorLost) {
+  // While the sink cannot tell whether it takes a symbol (its store does not answer), the source
+  // waits and asks again. A source stopped meanwhile hands the batch back unacknowledged; the
+  // next one dead-letters the unknown symbol's tick (not dropped) and applies the others in order.
+  auto server = start_server();
+  ASSERT_TRUE(server);
+  NatsSourceOptions options;
+  options.servers = {server->url()};
+  const Timestamp base = wall_now() - kDay;
+  {
+    auto source = open_source(options);  // creates the stream
+    ASSERT_TRUE(source);
+    {
+      JetStreamPublisher publisher({server->url()});
+      publisher.publish_async(subject_of("SPX"),
+                              encode_tick(make_tick(base, 0, "SPX"), TickFormat::kProtobuf));
+      publisher.publish_async(subject_of("XYZ"),
+                              encode_tick(make_tick(base, 1, "XYZ"), TickFormat::kProtobuf));
+      publisher.publish_async(subject_of("SPX"),
+                              encode_tick(make_tick(base, 2, "SPX"), TickFormat::kProtobuf));
+      publisher.complete();
+    }
+    RecordingSink never;
+    never.unanswered(1'000'000);
+    SourceRunner runner(*source, never);
+    ASSERT_TRUE(wait_until([&] { return never.unanswered_calls() >= 2; }, milliseconds(10000)));
+    runner.stop();
+    EXPECT_EQ(never.distinct(), 0U);
+    EXPECT_EQ(source->stats().poison, 0);
+    EXPECT_EQ(source->stats().applied, 0);
+  }
+  auto source = open_source(options);
+  ASSERT_TRUE(source);
+  RecordingSink sink;
+  sink.unanswered(3);
+  SourceRunner runner(*source, sink);
+  // Well within the 10 s ack wait: the stopped source handed its batch back.
+  ASSERT_TRUE(wait_until([&] { return sink.distinct() == 2 && source->stats().poison == 1; },
+                         milliseconds(10000)));
+  const auto order = sink.order();
+  ASSERT_EQ(order.size(), 2U);
+  EXPECT_EQ(order[0].tick.time, base);
+  EXPECT_EQ(order[1].tick.time, base + 2 * kMillisecond);
+  EXPECT_EQ(sink.unanswered_calls(), 3);
+  const auto stats = source->stats();
+  EXPECT_EQ(stats.poison_by_reason, (std::map<std::string, std::int64_t>{{"unknown_symbol", 1}}));
+  EXPECT_EQ(stats.redelivered, 3);
 }
 
 TEST(NatsTickSource, RetriesAFailingApplyWithoutLosingOrAckingEarly) {

@@ -11,6 +11,7 @@
 // delivered again (after a crash or a rebalance) changes nothing.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -47,8 +48,11 @@ class TickSink {
  public:
   virtual ~TickSink() = default;
   // Whether the sink can take ticks of `symbol`: "" when it can (it may create the asset), else
-  // the reason ("unknown asset 'XYZ'"). Called once per message before apply().
-  virtual std::string check_symbol(std::string_view symbol) = 0;
+  // the reason ("unknown asset 'XYZ'"), which makes the message poison. nullopt when it cannot
+  // tell now (its store does not answer): the source must not decide either, but waits and asks
+  // again, so that neither a good tick nor a poison message is lost. Called once per message
+  // before apply().
+  virtual std::optional<std::string> check_symbol(std::string_view symbol) = 0;
   // Stores the ticks (in order; every one passed check_symbol and check_tick_values) and applies
   // them to the live bars. OK means durably stored: the source may acknowledge them. An error
   // means nothing may be acknowledged; the source retries the same ticks later (writes are

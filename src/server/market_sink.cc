@@ -1,21 +1,19 @@
 #include "server/market_sink.h"
 
-#include <iostream>
-
 namespace tickgraph::server {
 
 MarketSink::MarketSink(store::Store& store, LiveMarket& live, std::string source, bool auto_create)
     : store_(store), live_(live), source_(std::move(source)), auto_create_(auto_create) {}
 
-std::string MarketSink::check_symbol(std::string_view symbol) {
+std::optional<std::string> MarketSink::check_symbol(std::string_view symbol) {
   std::lock_guard lock(mutex_);
-  return check_locked(symbol).value_or("");
+  return check_locked(symbol);
 }
 
 std::optional<std::string> MarketSink::check_locked(std::string_view symbol) {
   if (known_.contains(symbol)) return "";
   auto found = store_.find_asset(symbol);
-  // A failing store is no reason to call a message poison: apply() checks again.
+  // A failing store is no reason to call a message poison: the source asks again.
   if (!found) return std::nullopt;
   if (!found->has_value()) {
     if (!auto_create_) {
@@ -42,14 +40,11 @@ Status MarketSink::stage(std::span<const ingest::TickRecord> ticks) {
   std::unique_lock lock(mutex_);  // for the known symbols only, not during the ingest
   for (const auto& t : ticks) {
     if (!known_.contains(t.symbol)) {
-      // check_symbol could not ask the store: ask again, now that it must answer.
+      // Every tick passed check_symbol(), so its asset exists; a caller that did not ask is
+      // refused rather than having ticks dropped.
       const auto problem = check_locked(t.symbol);
       if (!problem) return Status::error("store: cannot look up asset '" + t.symbol + "'");
-      if (!problem->empty()) {
-        std::cerr << "tickgraph: " << source_ << ": tick of " << t.symbol
-                  << " dropped: " << *problem << "\n";
-        continue;
-      }
+      if (!problem->empty()) return Status::error(*problem);
     }
     batch_.push_back({t.symbol, t.tick});
   }

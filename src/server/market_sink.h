@@ -6,9 +6,8 @@
 //
 // Unknown symbols are poison unless `auto_create` is on; then the asset is created on first sight
 // with the attribute source=<source>. Known symbols are cached (assets are never deleted). When
-// the store cannot answer, check_symbol() lets the message through and apply() asks again (and
-// fails, so the batch is retried, while the store is down); a symbol then found unknown has its
-// ticks dropped with a log line, the one case where a bad message is not dead-lettered.
+// the store cannot answer, check_symbol() says so (nullopt) and the source asks again later, so
+// an unknown symbol's message is always dead-lettered by the source.
 #pragma once
 
 #include <mutex>
@@ -26,7 +25,7 @@ class MarketSink : public ingest::TickSink {
  public:
   MarketSink(store::Store& store, LiveMarket& live, std::string source, bool auto_create);
 
-  std::string check_symbol(std::string_view symbol) override;
+  std::optional<std::string> check_symbol(std::string_view symbol) override;
   Status apply(std::span<const ingest::TickRecord> ticks) override;
   Status stage(std::span<const ingest::TickRecord> ticks) override;
   Status flush() override;
