@@ -1233,16 +1233,18 @@ void WsSession::send_close() {
   const std::string reason = truncate_utf8(*close_reason_, kMaxCloseReason);
   ws_.async_close(websocket::close_reason(close_code_, to_beast(reason)),
                   [self = self()](const beast::error_code& /*ec*/) { self->finish(); });
+  // A peer that does not read may never take the close frame either.
+  watch_stuck_write();
 }
 
-// The client was closed while a write is stuck on a peer that does not read: give the write a
-// little time, then drop the connection.
+// The client was closed while a write (or the close frame) is stuck on a peer that does not
+// read: give it a little time, then drop the connection.
 void WsSession::watch_stuck_write() {
   if (stuck_timer_armed_) return;
   stuck_timer_armed_ = true;
   stuck_timer_.expires_after(kClosedWhileWritingGrace);
   stuck_timer_.async_wait([self = self()](const beast::error_code& ec) {
-    if (!ec && self->writing_) self->finish();
+    if (!ec && (self->writing_ || self->close_sent_)) self->finish();
   });
 }
 
@@ -1405,6 +1407,8 @@ void SseSession::pump() {
   payload_ += close_event;
   frame(payload_, closing_);
   write_out();
+  // A peer that does not read may never take the close event either.
+  if (closing_) watch_stuck_write();
 }
 
 void SseSession::watch_stuck_write() {
