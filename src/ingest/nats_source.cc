@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -310,25 +312,26 @@ NatsTickSource::FetchOutcome NatsTickSource::fetch(natsMsgList& list,
   return FetchOutcome::kUnavailable;
 }
 
-std::optional<std::string> NatsTickSource::sink_verdict(const natsMsgList& list, TickSink& sink,
-                                                        const std::string& symbol,
-                                                        const std::atomic<bool>& stop) {
+bool NatsTickSource::retry_holding(std::span<natsMsg* const> held, const std::atomic<bool>& stop,
+                                   const std::function<Status()>& attempt) {
+  Status s = attempt();
+  if (s.ok()) return true;
+  std::cerr << "nats source: stream '" << options_.stream << "': " << s.message()
+            << ", retrying (nothing acknowledged)\n";
   int backoff_ms = kApplyBackoffFirstMs;
-  bool waited = false;
-  std::optional<std::string> verdict;
-  while (!(verdict = sink.check_symbol(symbol))) {
-    if (!waited) {
-      std::cerr << "nats source: stream '" << options_.stream << "': cannot look up asset '"
-                << symbol << "' in the store, retrying (nothing acknowledged)\n";
-      waited = true;
+  while (!s.ok()) {
+    // Keep the server from handing these to another source while this one retries.
+    for (natsMsg* message : held) (void)natsMsg_InProgress(message, nullptr);
+    if (!sleep_unless_stopped(backoff_ms, stop)) {
+      // Stopping: hand them back now rather than after ack_wait.
+      for (natsMsg* message : held) (void)natsMsg_Nak(message, nullptr);
+      return false;
     }
-    // Keep the server from handing the batch to another source meanwhile.
-    for (int i = 0; i < list.Count; ++i) (void)natsMsg_InProgress(list.Msgs[i], nullptr);
-    if (!sleep_unless_stopped(backoff_ms, stop)) return std::nullopt;
     backoff_ms = std::min(2 * backoff_ms, kApplyBackoffMaxMs);
+    s = attempt();
   }
-  if (waited) std::cerr << "nats source: stream '" << options_.stream << "': the store answers\n";
-  return verdict;
+  std::cerr << "nats source: stream '" << options_.stream << "': the store works again\n";
+  return true;
 }
 
 bool NatsTickSource::sort_batch(const natsMsgList& list, TickSink& sink, Batch& batch,
@@ -358,10 +361,13 @@ bool NatsTickSource::sort_batch(const natsMsgList& list, TickSink& sink, Batch& 
     } else if (reason = check_tick_values(decoded->tick, now); !reason.empty()) {
       reason_class = kBadValues;
     } else {
-      std::optional<std::string> verdict = sink_verdict(list, sink, decoded->symbol, stop);
-      if (!verdict) {
-        // Stopping: hand the whole batch back now rather than after ack_wait.
-        for (int j = 0; j < list.Count; ++j) (void)natsMsg_Nak(list.Msgs[j], nullptr);
+      // While the sink cannot tell (its store does not answer), ask again, holding the batch.
+      std::optional<std::string> verdict;
+      const auto ask = [&] {
+        verdict = sink.check_symbol(decoded->symbol);
+        return verdict ? Status() : Status::error("cannot look up asset '" + decoded->symbol + "'");
+      };
+      if (!retry_holding({list.Msgs, static_cast<std::size_t>(list.Count)}, stop, ask)) {
         return false;
       }
       if (!verdict->empty()) {
@@ -419,28 +425,13 @@ void NatsTickSource::dead_letter(Batch& batch) {
 
 void NatsTickSource::apply_batch(Batch& batch, TickSink& sink, const std::atomic<bool>& stop) {
   if (batch.ticks.empty()) return;
-  int backoff_ms = kApplyBackoffFirstMs;
-  bool failing = false;
-  while (true) {
+  const auto store = [&] {
     const Status applied = sink.apply(batch.ticks);
-    if (applied.ok()) break;
-    if (!failing) {
-      std::cerr << "nats source: stream '" << options_.stream << "': storing " << batch.ticks.size()
-                << " ticks failed, retrying (nothing acknowledged): " << applied.message() << '\n';
-      failing = true;
-    }
-    // Keep the server from handing these to another source while this one retries.
-    for (natsMsg* message : batch.tick_messages) (void)natsMsg_InProgress(message, nullptr);
-    if (!sleep_unless_stopped(backoff_ms, stop)) {
-      // Stopping: hand them back now rather than after ack_wait.
-      for (natsMsg* message : batch.tick_messages) (void)natsMsg_Nak(message, nullptr);
-      return;
-    }
-    backoff_ms = std::min(2 * backoff_ms, kApplyBackoffMaxMs);
-  }
-  if (failing) {
-    std::cerr << "nats source: stream '" << options_.stream << "': storing works again\n";
-  }
+    return applied.ok() ? applied
+                        : Status::error("storing " + std::to_string(batch.ticks.size()) +
+                                        " ticks failed: " + applied.message());
+  };
+  if (!retry_holding(batch.tick_messages, stop, store)) return;
   // An ack lost on the way (a disconnect right now) only means the tick comes again.
   for (natsMsg* message : batch.tick_messages) (void)natsMsg_Ack(message, nullptr);
   const std::lock_guard lock(stats_mutex_);

@@ -36,10 +36,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -114,10 +115,12 @@ class NatsTickSource {
   // sink (the whole batch is then handed back).
   bool sort_batch(const natsMsgList& list, TickSink& sink, Batch& batch,
                   const std::atomic<bool>& stop);
-  // The sink's check_symbol(), asked again with a backoff while it cannot tell (its store does
-  // not answer); the batch's messages are kept in progress meanwhile. nullopt when stopped first.
-  std::optional<std::string> sink_verdict(const natsMsgList& list, TickSink& sink,
-                                          const std::string& symbol, const std::atomic<bool>& stop);
+  // Calls `attempt` until it returns OK, waiting 100 ms doubling to 5 s between tries and telling
+  // the server meanwhile that the `held` messages are in progress (so that it does not hand them
+  // to another source). The first error goes to stderr, and the recovery. False when stopped
+  // first: the held messages are then handed back (nak) at once rather than after ack_wait.
+  bool retry_holding(std::span<natsMsg* const> held, const std::atomic<bool>& stop,
+                     const std::function<Status()>& attempt);
   // Sends the poison messages of `batch` to the dead-letter subject, then acknowledges them.
   void dead_letter(Batch& batch);
   // Applies the good ticks until it works or `stop` is set; acknowledges them when it worked.
