@@ -152,7 +152,7 @@ class Cluster {
 
 class CountingSink : public ingest::TickSink {
  public:
-  std::optional<std::string> check_symbol(std::string_view) override { return ""; }
+  Status check_symbol(std::string_view) override { return {}; }
   Status apply(std::span<const ingest::TickRecord> ticks) override {
     count += ticks.size();
     return {};

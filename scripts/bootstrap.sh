@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(
   cmake ninja-build ccache g++ pkg-config git
-  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev
   libsqlite3-dev sqlite3 libpqxx-dev postgresql libcurl4-openssl-dev libssl-dev libargon2-dev
   libboost-dev libboost-system-dev libprotobuf-dev protobuf-compiler wrk
   libgtest-dev libgmock-dev libbenchmark-dev

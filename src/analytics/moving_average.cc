@@ -509,8 +509,10 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
       .check = [](const Params& p) -> Status {
         const int fast = p.get_int("fast"), slow = p.get_int("slow");
         if (fast < slow) return Status();
-        return Status::error("parameters 'fast' (" + std::to_string(fast) + ") and 'slow' (" +
-                             std::to_string(slow) + "): fast must be less than slow");
+        return Status::invalid_argument("parameters 'fast' (" + std::to_string(fast) +
+                                        ") and 'slow' (" + std::to_string(slow) +
+                                        "): fast must be less than slow")
+            .with_parameter("fast");
       },
   });
 }

@@ -41,11 +41,12 @@ Result<Params> bind_params(const FunctionSpec& fn, const std::vector<RawParam>& 
   for (const RawParam& r : raw) {
     if (r.name == "window") {
       if (!fn.accepts_window) {
-        return Result<Params>::error("parameter 'window': " + fn.name +
-                                     " takes no time window (use period)");
+        return Status::invalid_argument("parameter 'window': " + fn.name +
+                                        " takes no time window (use period)")
+            .with_parameter("window");
       }
       auto d = parse_duration(r.text);
-      if (!d) return Result<Params>::error("parameter 'window': " + d.message());
+      if (!d) return d.status().with_prefix("parameter 'window': ").with_parameter("window");
       out.window = *d;
       continue;
     }
@@ -55,30 +56,36 @@ Result<Params> bind_params(const FunctionSpec& fn, const std::vector<RawParam>& 
       std::string known;
       for (const auto& p : fn.params) known += (known.empty() ? "" : ", ") + p.name;
       if (fn.accepts_window) known += (known.empty() ? "" : ", ") + std::string("window");
-      return Result<Params>::error(
-          "unknown parameter '" + r.name + "' for " + fn.name +
-          (known.empty() ? " (it takes none)" : " (expected " + known + ")"));
+      return Status::invalid_argument(
+                 "unknown parameter '" + r.name + "' for " + fn.name +
+                 (known.empty() ? " (it takes none)" : " (expected " + known + ")"))
+          .with_parameter(r.name);
     }
     double v = 0;
     const char* end = r.text.data() + r.text.size();
     auto [p, ec] = std::from_chars(r.text.data(), end, v);
     if (ec != std::errc() || p != end || !std::isfinite(v)) {
-      return Result<Params>::error("parameter '" + r.name + "': '" + r.text + "' is not a number");
+      return Status::invalid_argument("parameter '" + r.name + "': '" + r.text +
+                                      "' is not a number")
+          .with_parameter(r.name);
     }
     if (spec->type == ParamType::kInt && v != std::floor(v)) {
-      return Result<Params>::error("parameter '" + r.name + "': '" + r.text +
-                                   "' is not an integer");
+      return Status::invalid_argument("parameter '" + r.name + "': '" + r.text +
+                                      "' is not an integer")
+          .with_parameter(r.name);
     }
     if (v < spec->min || v > spec->max) {
-      return Result<Params>::error("parameter '" + r.name + "' = " + r.text + " is out of range [" +
-                                   format_number(spec->min) + ", " + format_number(spec->max) +
-                                   "]");
+      return Status::invalid_argument("parameter '" + r.name + "' = " + r.text +
+                                      " is out of range [" + format_number(spec->min) + ", " +
+                                      format_number(spec->max) + "]")
+          .with_parameter(r.name);
     }
     if (r.name == "period") has_period = true;
     out.set(r.name, v);
   }
   if (out.window != 0 && has_period) {
-    return Result<Params>::error("parameters 'period' and 'window' exclude each other");
+    return Status::invalid_argument("parameters 'period' and 'window' exclude each other")
+        .with_parameter("period");
   }
   for (const ParamSpec& p : fn.params) {
     if (!out.has(p.name) && !(p.name == fn.constant_param)) out.set(p.name, p.default_value);

@@ -13,6 +13,8 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/exit_code.h"
+#include "core/log.h"
 #include "server/auth/credentials.h"
 #include "store/store.h"
 
@@ -42,21 +44,12 @@ Result<std::unique_ptr<store::Store>> open(const AuthOptions& o) {
 
 int add(const AuthOptions& o, const std::string& kind) {
   auto scopes = server::auth::parse_scopes(o.scopes);
-  if (!scopes) {
-    std::cerr << "tickgraph: --scopes: " << scopes.message() << "\n";
-    return kExitBadInput;
-  }
+  if (!scopes) return fail(scopes.status().with_prefix("--scopes: "));
   auto store = open(o);
-  if (!store) {
-    std::cerr << "tickgraph: " << store.message() << "\n";
-    return kExitFailure;
-  }
+  if (!store) return fail(store.status());
   auto issued = kind == "client" ? server::auth::add_client(**store, o.name, *scopes)
                                  : server::auth::add_api_key(**store, o.name, *scopes);
-  if (!issued) {
-    std::cerr << "tickgraph: " << issued.message() << "\n";
-    return kExitFailure;
-  }
+  if (!issued) return fail(issued.status());
   if (kind == "client") {
     std::cout << "client_id=" << issued->credential.id << "\n"
               << "client_secret=" << issued->secret << "\n";
@@ -64,22 +57,16 @@ int add(const AuthOptions& o, const std::string& kind) {
     std::cout << "key_id=" << issued->credential.id << "\n"
               << "api_key=" << issued->secret << "\n";
   }
-  std::cerr << "tickgraph: the secret is shown only this once; scopes: "
-            << server::auth::join_scopes(*scopes, ',') << "\n";
+  log::info("the secret is shown only this once; scopes: " +
+            server::auth::join_scopes(*scopes, ','));
   return kExitOk;
 }
 
 int list(const AuthOptions& o, const std::string& kind) {
   auto store = open(o);
-  if (!store) {
-    std::cerr << "tickgraph: " << store.message() << "\n";
-    return kExitFailure;
-  }
+  if (!store) return fail(store.status());
   auto all = (*store)->list_credentials(kind);
-  if (!all) {
-    std::cerr << "tickgraph: " << all.message() << "\n";
-    return kExitFailure;
-  }
+  if (!all) return fail(all.status());
   std::cout << "id\tname\tscopes\tcreated\tstatus\n";
   for (const auto& c : *all) {
     std::cout << c.id << "\t" << c.name << "\t" << server::auth::join_scopes(c.scopes, ',') << "\t"
@@ -91,14 +78,8 @@ int list(const AuthOptions& o, const std::string& kind) {
 
 int revoke(const AuthOptions& o, const std::string& kind) {
   auto store = open(o);
-  if (!store) {
-    std::cerr << "tickgraph: " << store.message() << "\n";
-    return kExitFailure;
-  }
-  if (Status s = server::auth::revoke(**store, kind, o.id); !s.ok()) {
-    std::cerr << "tickgraph: " << s.message() << "\n";
-    return s.message().rfind("no ", 0) == 0 ? kExitBadInput : kExitFailure;
-  }
+  if (!store) return fail(store.status());
+  if (Status s = server::auth::revoke(**store, kind, o.id); !s.ok()) return fail(s);
   std::cout << "revoked " << o.id << "\n";
   return kExitOk;
 }

@@ -1,21 +1,16 @@
-// The `tickgraph` subcommands. Each registers itself on the CLI11 app and runs when chosen.
-// Exit codes (the one translation table for the CLI): 0 success, 1 bad input (file, spec, data;
-// the message names it), 2 bad usage (unknown option, missing argument), 3 a failure outside the
-// input (the database, an outside service).
+// The `tickgraph` subcommands. Each registers itself on the CLI11 app and runs when chosen; its
+// exit code comes from cli/exit_code.h (the one table from a Status code to an exit code).
 #pragma once
 
 #include <functional>
+
+#include "cli/exit_code.h"
 
 namespace CLI {
 class App;
 }
 
 namespace tickgraph::cli {
-
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitBadInput = 1;
-inline constexpr int kExitUsage = 2;
-inline constexpr int kExitFailure = 3;
 
 // Each returns the action to run once parsing succeeded; it returns the exit code.
 using Action = std::function<int()>;

@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/database.h"
+#include "cli/exit_code.h"
 #include "cli/table_writer.h"
 #include "core/asset.h"
 #include "graph/compiled_graph.h"
@@ -46,13 +47,13 @@ Result<std::string> load_csv_files(const std::vector<std::string>& args, graph::
                      [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     }
     if (Status s = validate_symbol(symbol); !s.ok()) {
-      return Result<std::string>::error("--csv " + arg + ": " + s.message() +
-                                        "; name it with SYMBOL=FILE");
+      return Status::invalid_argument("--csv " + arg + ": " + s.message() +
+                                      "; name it with SYMBOL=FILE");
     }
     auto series = ingest::read_yahoo_csv_file(path);
     if (!series) return series.status();
     if (data.count(symbol)) {
-      return Result<std::string>::error("--csv " + arg + ": symbol '" + symbol + "' given twice");
+      return Status::invalid_argument("--csv " + arg + ": symbol '" + symbol + "' given twice");
     }
     if (first_symbol.empty()) first_symbol = symbol;
     data.emplace(symbol, std::move(*series));
@@ -74,7 +75,7 @@ Status load_from_store(store::Store& db, const graph::CompiledGraph& graph,
   for (const auto& s : symbols) {
     auto asset = db.find_asset(s);
     if (!asset) return asset.status();
-    if (!asset->has_value()) return Status::error("unknown asset '" + s + "' in the database");
+    if (!asset->has_value()) return Status::not_found("unknown asset '" + s + "' in the database");
     ids.push_back((*asset)->id);
   }
   // Each asset walks back the lookback on its own bars (calendars differ); all start at the
@@ -102,34 +103,21 @@ int compute(const ComputeOptions& o) {
   graph::TimeRange range;
   if (!o.from.empty()) {
     auto t = parse_timestamp(o.from);
-    if (!t) {
-      std::cerr << "tickgraph: --from: " << t.message() << "\n";
-      return kExitBadInput;
-    }
+    if (!t) return fail(t.status().with_prefix("--from: "));
     range.from = *t;
   }
   if (!o.to.empty()) {
     auto t = parse_timestamp(o.to);
-    if (!t) {
-      std::cerr << "tickgraph: --to: " << t.message() << "\n";
-      return kExitBadInput;
-    }
+    if (!t) return fail(t.status().with_prefix("--to: "));
     range.to = is_date_only(o.to) ? saturating_add(*t, kDay - 1) : *t;  // a date: the whole day
   }
   if (range.from > range.to) {
-    std::cerr << "tickgraph: --from " << o.from << " is after --to " << o.to << "\n";
-    return kExitBadInput;
+    return fail(Status::invalid_argument("--from " + o.from + " is after --to " + o.to));
   }
   auto interval = parse_interval(o.interval);
-  if (!interval) {
-    std::cerr << "tickgraph: --interval: " << interval.message() << "\n";
-    return kExitBadInput;
-  }
+  if (!interval) return fail(interval.status().with_prefix("--interval: "));
   auto spec = graph::load_spec_file(o.spec);
-  if (!spec) {
-    std::cerr << "tickgraph: " << spec.message() << "\n";
-    return kExitBadInput;
-  }
+  if (!spec) return fail(spec.status());
 
   // Bars come from --csv files, or else from the database.
   graph::MarketData data;
@@ -138,54 +126,39 @@ int compute(const ComputeOptions& o) {
   graph::CompileOptions copts;
   if (!o.csv.empty()) {
     auto first = load_csv_files(o.csv, data);
-    if (!first) {
-      std::cerr << "tickgraph: " << first.message() << "\n";
-      return kExitBadInput;
-    }
+    if (!first) return fail(first.status());
     if (symbol.empty()) symbol = *first;
     if (!data.count(symbol)) {
-      std::cerr << "tickgraph: --symbol " << symbol << ": no --csv file gives that asset\n";
-      return kExitBadInput;
+      return fail(
+          Status::invalid_argument("--symbol " + symbol + ": no --csv file gives that asset"));
     }
     copts.asset_exists = [&](std::string_view s) { return data.find(s) != data.end(); };
   } else {
     if (symbol.empty()) {
-      std::cerr << "tickgraph: --symbol is required when reading from the database\n";
-      return kExitUsage;
+      return usage_error("--symbol is required when reading from the database");
     }
     auto opened = open_database(o.db);
-    if (!opened) {
-      std::cerr << "tickgraph: " << opened.message() << "\n";
-      return kExitFailure;
-    }
+    if (!opened) return fail(opened.status());
     db = std::move(*opened);
     copts.asset_exists = [&](std::string_view s) {
       auto a = db->find_asset(s);
       return a.ok() && a->has_value();
     };
     if (!copts.asset_exists(symbol)) {
-      std::cerr << "tickgraph: --symbol " << symbol << ": unknown asset in the database\n";
-      return kExitBadInput;
+      return fail(Status::not_found("--symbol " + symbol + ": unknown asset in the database"));
     }
   }
   auto graph = graph::compile(*spec, copts);
-  if (!graph) {
-    std::cerr << "tickgraph: invalid graph:\n" << graph.message() << "\n";
-    return kExitBadInput;
-  }
+  if (!graph) return fail(graph.status().with_prefix("invalid graph:\n"));
   if (db) {
     if (Status s = load_from_store(*db, **graph, symbol, *interval, range, data); !s.ok()) {
-      std::cerr << "tickgraph: " << s.message() << "\n";
-      return kExitFailure;
+      return fail(s);
     }
   }
 
   auto result = o.mode == "push" ? graph::run_push(*graph, symbol, data, range)
                                  : graph::run_pull(*graph, symbol, data, range);
-  if (!result) {
-    std::cerr << "tickgraph: " << result.message() << "\n";
-    return kExitBadInput;
-  }
+  if (!result) return fail(result.status());
   if (o.out == "-") {
     write_csv(*result, std::cout);
     std::cout.flush();
@@ -193,14 +166,12 @@ int compute(const ComputeOptions& o) {
   }
   std::ofstream out(o.out, std::ios::binary);
   if (!out) {
-    std::cerr << "tickgraph: --out " << o.out << ": cannot open for writing\n";
-    return kExitBadInput;
+    return fail(Status::invalid_argument("--out " + o.out + ": cannot open for writing"));
   }
   write_csv(*result, out);
   out.close();
   if (!out) {
-    std::cerr << "tickgraph: --out " << o.out << ": write failed\n";
-    return kExitFailure;
+    return fail(Status::unavailable("--out " + o.out + ": write failed"));
   }
   return kExitOk;
 }

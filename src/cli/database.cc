@@ -2,8 +2,8 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <iostream>
 
+#include "core/log.h"
 #include "ingest/csv_reader.h"
 
 namespace tickgraph::cli {
@@ -18,7 +18,7 @@ std::string find_demo_csv() {
 Status import_demo_data(store::Store& store) {
   const std::string path = find_demo_csv();
   if (path.empty()) {
-    return Status::error(
+    return Status::failed_precondition(
         "demo data not found (run scripts/bootstrap.sh, or set TICKGRAPH_DEMO_CSV to "
         "vega-datasets' data/sp500-2000.csv)");
   }
@@ -51,9 +51,9 @@ Result<std::unique_ptr<store::Store>> open_database(const std::string& url) {
   auto assets = (*db)->list_assets();
   if (!assets) return assets.status();
   if (assets->empty()) {
-    std::cerr << "tickgraph: first use of " << target << ": importing the demo data (SPX)\n";
+    log::info("first use of " + target + ": importing the demo data (SPX)", {{"db", target}});
     if (Status s = import_demo_data(**db); !s.ok()) {
-      std::cerr << "tickgraph: demo data not imported: " << s.message() << "\n";
+      log::warn("demo data not imported: " + s.message(), {{"db", target}});
     }
   }
   return db;

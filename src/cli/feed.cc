@@ -1,9 +1,9 @@
 #include "cli/feed.h"
 
 #include <chrono>
-#include <iostream>
 #include <random>
 
+#include "core/log.h"
 #include "tickgraph/v1/stream.pb.h"
 
 namespace tickgraph::cli {
@@ -13,7 +13,7 @@ Status add_kafka_config(const std::vector<std::string>& settings,
   for (const std::string& setting : settings) {
     const auto eq = setting.find('=');
     if (eq == std::string::npos || eq == 0) {
-      return Status::error("--kafka-config: expected key=value, got '" + setting + "'");
+      return Status::invalid_argument("--kafka-config: expected key=value, got '" + setting + "'");
     }
     options.config[setting.substr(0, eq)] = setting.substr(eq + 1);
   }
@@ -44,7 +44,7 @@ Result<std::unique_ptr<Feed>> Feed::start(const FeedOptions& options, store::Sto
     const Status s =
         f->kafka_ ? f->kafka_->run(f->sink_, f->stop_) : f->nats_->run(f->sink_, f->stop_);
     if (!s.ok()) {
-      std::cerr << "tickgraph: ingest stopped: " << s.message() << "\n";
+      log::error("ingest stopped: " + s.message(), {{"code", status_code_name(s.code())}});
       std::lock_guard lock(f->failure_mutex_);
       f->failure_ = s.message();
       f->failed_ = true;

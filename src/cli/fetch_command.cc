@@ -4,8 +4,10 @@
 
 #include "cli/commands.h"
 #include "cli/database.h"
+#include "cli/exit_code.h"
 #include "core/asset.h"
 #include "core/interval.h"
+#include "core/log.h"
 #include "ingest/yahoo_chart.h"
 #include "ingest/yahoo_client.h"
 
@@ -34,65 +36,48 @@ AssetClass class_of(const std::string& instrument_type) {
 // reported and the others still run; the exit code says whether all succeeded.
 int fetch_yahoo(const FetchOptions& o) {
   auto interval = parse_interval(o.interval);
-  if (!interval) {
-    std::cerr << "tickgraph: --interval: " << interval.message() << "\n";
-    return kExitBadInput;
-  }
+  if (!interval) return fail(interval.status().with_prefix("--interval: "));
   if (!ingest::is_yahoo_range(o.range)) {
-    std::cerr << "tickgraph: --range '" << o.range
-              << "' (expected 1d 5d 1mo 3mo 6mo 1y 2y 5y 10y ytd max)\n";
-    return kExitBadInput;
+    return fail(Status::invalid_argument("--range '" + o.range +
+                                         "' (expected 1d 5d 1mo 3mo 6mo 1y 2y 5y 10y ytd max)"));
   }
   if (auto name = ingest::yahoo_interval_name(*interval); !name) {
-    std::cerr << "tickgraph: --interval: " << name.message() << "\n";
-    return kExitBadInput;
+    return fail(name.status().with_prefix("--interval: "));
   }
   for (const std::string& symbol : o.symbols) {
     if (Status s = validate_symbol(symbol); !s.ok()) {
-      std::cerr << "tickgraph: " << s.message() << "\n";
-      return kExitBadInput;
+      return fail(s);
     }
   }
   auto db = open_database(o.db);
-  if (!db) {
-    std::cerr << "tickgraph: " << db.message() << "\n";
-    return kExitFailure;
-  }
+  if (!db) return fail(db.status());
   const ingest::YahooClient client;
   int failures = 0;
   for (const std::string& symbol : o.symbols) {
     auto chart = client.fetch(symbol, o.range, *interval);
     if (!chart) {
-      std::cerr << "tickgraph: " << chart.message() << "\n";
+      // The others still run; any failure makes the exit code 3 (see the top of fetch_yahoo).
+      log::error(chart.message(), {{"symbol", symbol}, {"code", status_code_name(chart.code())}});
       ++failures;
       continue;
     }
     for (const auto& s : chart->skipped) {
-      std::cerr << "tickgraph: yahoo: " << symbol << ": skipped bar " << format_timestamp(s.time)
-                << ": " << s.reason << "\n";
+      log::warn("yahoo: " + symbol + ": skipped bar " + format_timestamp(s.time) + ": " + s.reason,
+                {{"symbol", symbol}});
     }
     auto existing = (*db)->find_asset(symbol);
-    if (!existing) {
-      std::cerr << "tickgraph: " << existing.message() << "\n";
-      return kExitFailure;
-    }
+    if (!existing) return fail(existing.status());
     Asset asset = existing->value_or(Asset{.symbol = symbol, .name = symbol});
     if (!existing->has_value()) asset.asset_class = class_of(chart->instrument_type);
     if (asset.currency.empty()) asset.currency = chart->currency;
     if (asset.exchange.empty()) asset.exchange = chart->exchange;
     auto stored = (*db)->upsert_asset(asset);
-    if (!stored) {
-      std::cerr << "tickgraph: " << stored.message() << "\n";
-      return kExitFailure;
-    }
+    if (!stored) return fail(stored.status());
     std::vector<Candle> rows;
     rows.reserve(chart->candles.size());
     for (std::size_t i = 0; i < chart->candles.size(); ++i) rows.push_back(chart->candles.at(i));
     auto w = (*db)->write_candles(stored->id, *interval, rows);
-    if (!w) {
-      std::cerr << "tickgraph: " << w.message() << "\n";
-      return kExitFailure;
-    }
+    if (!w) return fail(w.status());
     std::cout << symbol << ": " << rows.size() << " bars (" << o.interval << ", " << o.range
               << "): " << w->inserted << " new, " << w->replaced << " replaced, " << w->unchanged
               << " unchanged";

@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/database.h"
+#include "cli/exit_code.h"
 #include "core/time.h"
 #include "graph/compiled_graph.h"
 
@@ -16,10 +17,7 @@ namespace {
 
 int validate(const std::string& path, const std::vector<std::string>& assets) {
   auto spec = graph::load_spec_file(path);
-  if (!spec) {
-    std::cerr << "tickgraph: " << spec.message() << "\n";
-    return kExitBadInput;
-  }
+  if (!spec) return fail(spec.status());
   graph::CompileOptions options;
   if (!assets.empty()) {
     options.asset_exists = [&](std::string_view s) {
@@ -27,10 +25,7 @@ int validate(const std::string& path, const std::vector<std::string>& assets) {
     };
   }
   auto compiled = graph::compile(*spec, options);
-  if (!compiled) {
-    std::cerr << "tickgraph: invalid graph:\n" << compiled.message() << "\n";
-    return kExitBadInput;
-  }
+  if (!compiled) return fail(compiled.status().with_prefix("invalid graph:\n"));
   const auto& g = **compiled;
   std::cout << path << ": ok, " << g.nodes().size() << " nodes\n  order:";
   for (const auto& n : g.nodes()) std::cout << ' ' << n.id;
@@ -50,30 +45,20 @@ int validate(const std::string& path, const std::vector<std::string>& assets) {
 
 int put(const std::string& name, const std::string& path, const std::string& db_url) {
   auto spec = graph::load_spec_file(path);
-  if (!spec) {
-    std::cerr << "tickgraph: " << spec.message() << "\n";
-    return kExitBadInput;
-  }
+  if (!spec) return fail(spec.status());
   auto db = open_database(db_url);
-  if (!db) {
-    std::cerr << "tickgraph: " << db.message() << "\n";
-    return kExitFailure;
-  }
+  if (!db) return fail(db.status());
   graph::CompileOptions options;
   options.asset_exists = [&db](std::string_view s) {
     auto found = (*db)->find_asset(s);
     return found && found->has_value();
   };
   if (auto compiled = graph::compile(*spec, options); !compiled) {
-    std::cerr << "tickgraph: invalid graph:\n" << compiled.message() << "\n";
-    return kExitBadInput;
+    return fail(compiled.status().with_prefix("invalid graph:\n"));
   }
   spec->name = name;
   auto stored = (*db)->put_graph(name, graph::to_yaml(*spec));
-  if (!stored) {
-    std::cerr << "tickgraph: " << stored.message() << "\n";
-    return kExitFailure;
-  }
+  if (!stored) return fail(stored.status());
   std::cout << "graph " << name << " version " << stored->version << "\n";
   return kExitOk;
 }

@@ -14,7 +14,9 @@
 
 #include "cli/commands.h"
 #include "cli/database.h"
+#include "cli/exit_code.h"
 #include "cli/feed.h"
+#include "cli/logging.h"
 #include "core/interval.h"
 #include "server/http_server.h"
 #include "server/router.h"
@@ -35,6 +37,8 @@ struct IngestOptions {
   std::string servers;   // nats source
   std::string subjects;
   std::vector<std::string> kafka_config;  // key=value
+  std::string log_format = "text";
+  std::string log_level = "info";
 };
 
 Result<std::vector<server::LiveOptions::Standing>> parse_graphs(
@@ -46,15 +50,15 @@ Result<std::vector<server::LiveOptions::Standing>> parse_graphs(
     s.graph = spec.substr(0, at);
     if (at != std::string::npos) {
       auto interval = parse_interval(spec.substr(at + 1));
-      if (!interval) return Status::error("--graph " + spec + ": " + interval.message());
+      if (!interval) return Status::invalid_argument("--graph " + spec + ": " + interval.message());
       s.interval = *interval;
     }
     auto stored = store.get_graph(s.graph);
     if (!stored) return stored.status();
     if (!stored->has_value()) {
-      return Status::error("--graph " + spec + ": unknown graph '" + s.graph +
-                           "' (add it with `tickgraph graph put` or PUT /v1/graphs/" + s.graph +
-                           ")");
+      return Status::not_found("--graph " + spec + ": unknown graph '" + s.graph +
+                               "' (add it with `tickgraph graph put` or PUT /v1/graphs/" + s.graph +
+                               ")");
     }
     out.push_back(s);
   }
@@ -68,7 +72,7 @@ Result<std::vector<Interval>> parse_intervals(const std::string& text) {
   std::string item;
   while (std::getline(in, item, ',')) {
     auto interval = parse_interval(item);
-    if (!interval) return Status::error("--intervals: " + interval.message());
+    if (!interval) return Status::invalid_argument("--intervals: " + interval.message());
     out.push_back(*interval);
   }
   std::sort(out.begin(), out.end());
@@ -77,23 +81,17 @@ Result<std::vector<Interval>> parse_intervals(const std::string& text) {
 }
 
 int run_ingest(IngestOptions o) {
+  if (Status s = configure_logging(o.log_format, o.log_level); !s.ok()) return usage_error(s);
   auto format = ingest::parse_tick_format(o.format);
-  if (!format) {
-    std::cerr << "tickgraph: --" << format.message() << "\n";
-    return kExitUsage;
-  }
+  if (!format) return usage_error(format.status().with_prefix("--"));
   o.feed.kafka.format = *format;
   o.feed.nats.format = *format;
   if (Status s = add_kafka_config(o.kafka_config, o.feed.kafka); !s.ok()) {
-    std::cerr << "tickgraph: " << s.message() << "\n";
-    return kExitUsage;
+    return usage_error(s);
   }
   if (o.feed.kind == FeedOptions::Kind::kNats) {
     auto servers = ingest::parse_nats_servers(o.servers);
-    if (!servers) {
-      std::cerr << "tickgraph: --servers: " << servers.message() << "\n";
-      return kExitUsage;
-    }
+    if (!servers) return usage_error(servers.status().with_prefix("--servers: "));
     o.feed.nats.servers = *servers;
     if (!o.subjects.empty()) {
       o.feed.nats.subjects.clear();
@@ -103,28 +101,18 @@ int run_ingest(IngestOptions o) {
     }
   }
   auto db = open_database(o.db);
-  if (!db) {
-    std::cerr << "tickgraph: " << db.message() << "\n";
-    return kExitFailure;
-  }
+  if (!db) return fail(db.status());
   store::Store& store = **db;
   server::LiveOptions live_options;
   auto intervals = parse_intervals(o.intervals);
-  if (!intervals) {
-    std::cerr << "tickgraph: " << intervals.message() << "\n";
-    return kExitUsage;
-  }
+  if (!intervals) return usage_error(intervals.status());
   live_options.intervals = *intervals;
   auto standing = parse_graphs(o.graphs, store);
-  if (!standing) {
-    std::cerr << "tickgraph: " << standing.message() << "\n";
-    return kExitBadInput;
-  }
+  if (!standing) return fail(standing.status());
   for (const auto& s : *standing) {
     if (std::find(intervals->begin(), intervals->end(), s.interval) == intervals->end()) {
-      std::cerr << "tickgraph: --graph " << s.graph << "@" << interval_name(s.interval)
-                << ": that interval is not in --intervals\n";
-      return kExitUsage;
+      return usage_error("--graph " + s.graph + "@" + std::string(interval_name(s.interval)) +
+                         ": that interval is not in --intervals");
     }
   }
   live_options.standing = *standing;
@@ -133,18 +121,14 @@ int run_ingest(IngestOptions o) {
   std::unique_ptr<Bus> bus;
   if (!o.nats_bus.empty()) {
     auto connected = Bus::connect(o.nats_bus, metrics);
-    if (!connected) {
-      std::cerr << "tickgraph: --nats: " << connected.message() << "\n";
-      return kExitFailure;
-    }
+    if (!connected) return fail(connected.status().with_prefix("--nats: "));
     bus = std::move(*connected);
     live_options.on_update = bus->publisher();
   }
   server::LiveMarket live(store, metrics, live_options);
   if (bus) {
     if (Status s = bus->follow_graph_changes(live); !s.ok()) {
-      std::cerr << "tickgraph: --nats: " << s.message() << "\n";
-      return kExitFailure;
+      return fail(s.with_prefix("--nats: "));
     }
   }
 
@@ -172,8 +156,7 @@ int run_ingest(IngestOptions o) {
     server_options.threads = 1;
     http = std::make_unique<server::HttpServer>(server_options, router, live, metrics);
     if (Status s = http->listen(); !s.ok()) {
-      std::cerr << "tickgraph: --metrics-port: " << s.message() << "\n";
-      return kExitFailure;
+      return fail(s.with_prefix("--metrics-port: "));
     }
   }
 
@@ -187,10 +170,9 @@ int run_ingest(IngestOptions o) {
 
   auto feed = Feed::start(o.feed, store, live, metrics);
   if (!feed) {
-    std::cerr << "tickgraph: " << feed.message() << "\n";
     if (http) http->stop();
     if (http_thread.joinable()) http_thread.join();
-    return kExitFailure;
+    return fail(feed.status());
   }
   const std::string what =
       o.feed.kind == FeedOptions::Kind::kKafka
@@ -237,6 +219,7 @@ void add_common(CLI::App* cmd, IngestOptions& o) {
       ->capture_default_str();
   cmd->add_option("--metrics-bind", o.metrics_bind, "Address of the metrics endpoint")
       ->capture_default_str();
+  add_logging_options(*cmd, o.log_format, o.log_level);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 #include <CLI/CLI.hpp>
-#include <iostream>
 
 #include "cli/commands.h"
+#include "cli/exit_code.h"
+#include "core/log.h"
 
 int main(int argc, char** argv) {
   using namespace tickgraph::cli;
@@ -35,7 +36,7 @@ int main(int argc, char** argv) {
   try {
     return action ? action() : kExitUsage;
   } catch (const std::exception& e) {
-    std::cerr << "tickgraph: internal error: " << e.what() << "\n";
+    tickgraph::log::error(std::string("internal error: ") + e.what(), {{"code", "internal"}});
     return kExitFailure;
   }
 }

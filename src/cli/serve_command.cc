@@ -21,7 +21,11 @@
 
 #include "cli/commands.h"
 #include "cli/database.h"
+#include "cli/exit_code.h"
 #include "cli/feed.h"
+#include "cli/logging.h"
+#include "core/clock.h"
+#include "core/log.h"
 #include "ingest/market_simulator.h"
 #include "server/api.h"
 #include "server/auth/authenticator.h"
@@ -72,16 +76,12 @@ struct ServeOptions {
   std::string kafka_format = "protobuf";
   bool auto_create = false;
   std::vector<std::string> kafka_config;  // key=value
+  std::string log_format = "text";
+  std::string log_level = "info";
 };
 
 bool is_loopback(const std::string& bind) {
   return bind == "localhost" || bind == "::1" || bind.rfind("127.", 0) == 0;
-}
-
-Timestamp now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 std::vector<std::string> split_symbols(const std::string& text) {
@@ -114,9 +114,9 @@ Status apply_config(const std::string& path, ServeOptions& o, const CLI::App& cm
   try {
     root = YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
-    return Status::error(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    return Status::invalid_argument(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
-  if (!root.IsMap()) return Status::error(path + ": expected a map of settings");
+  if (!root.IsMap()) return Status::invalid_argument(path + ": expected a map of settings");
   auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
   try {
     for (const auto& kv : root) {
@@ -159,18 +159,19 @@ Status apply_config(const std::string& path, ServeOptions& o, const CLI::App& cm
         if (given("--simulate") || given("--no-simulate")) continue;
         if (v.IsScalar()) {
           if (setting<bool>(v, at, "false or a map")) {
-            return Status::error(at + ": expected false, or a map of settings");
+            return Status::invalid_argument(at + ": expected false, or a map of settings");
           }
           o.no_simulate = true;
           continue;
         }
-        if (!v.IsMap()) return Status::error(at + ": expected a map");
+        if (!v.IsMap()) return Status::invalid_argument(at + ": expected a map");
         for (const auto& sv : v) {
           const std::string k = setting<std::string>(sv.first, at, "a key");
           const std::string sat =
               path + ":" + std::to_string(sv.first.Mark().line + 1) + ": " + key + "." + k;
           if (k == "symbols") {
-            if (!sv.second.IsSequence()) return Status::error(sat + ": expected a list of symbols");
+            if (!sv.second.IsSequence())
+              return Status::invalid_argument(sat + ": expected a list of symbols");
             o.simulate.clear();
             for (const auto& sym : sv.second) {
               o.simulate +=
@@ -185,20 +186,21 @@ Status apply_config(const std::string& path, ServeOptions& o, const CLI::App& cm
           } else if (k == "drift") {
             o.drift = setting<double>(sv.second, sat, "a number");
           } else {
-            return Status::error(sat +
-                                 ": unknown key (expected symbols, seed, tick_rate, "
-                                 "volatility, drift)");
+            return Status::invalid_argument(sat +
+                                            ": unknown key (expected symbols, seed, tick_rate, "
+                                            "volatility, drift)");
           }
         }
       } else {
-        return Status::error(at +
-                             ": unknown key (expected port, bind, db, threads, web_root, "
-                             "simulate, auth, issuer, audience, jwks_url, jwt_issuer, "
-                             "hs256_secret_file, rate_limit, rate_burst, max_subscriptions)");
+        return Status::invalid_argument(
+            at +
+            ": unknown key (expected port, bind, db, threads, web_root, "
+            "simulate, auth, issuer, audience, jwks_url, jwt_issuer, "
+            "hs256_secret_file, rate_limit, rate_burst, max_subscriptions)");
       }
     }
   } catch (const std::invalid_argument& e) {
-    return Status::error(e.what());
+    return Status::invalid_argument(e.what());
   }
   return {};
 }
@@ -219,7 +221,7 @@ void add_demo_graph(store::Store& store) {
   std::stringstream text;
   text << in.rdbuf();
   if (auto stored = store.put_graph("demo", text.str()); stored) {
-    std::cerr << "tickgraph: added the demo graph 'demo' (" << p.string() << ")\n";
+    log::info("added the demo graph 'demo' (" + p.string() + ")", {{"graph", "demo"}});
   }
 }
 
@@ -228,11 +230,11 @@ void add_demo_graph(store::Store& store) {
 Result<ingest::MarketSimulator> make_simulator(store::Store& store, const ServeOptions& o) {
   ingest::SimulatorConfig config;
   config.seed = o.seed;
-  config.start_time = now_ns();
+  config.start_time = system_clock().now();
   config.price_increment = 0.01;
   for (const auto& symbol : split_symbols(o.simulate)) {
     if (Status s = validate_symbol(symbol); !s.ok())
-      return Result<ingest::MarketSimulator>::error("--simulate: " + s.message());
+      return Status::invalid_argument("--simulate: " + s.message());
     Asset asset{.symbol = symbol,
                 .name = "Simulated " + symbol,
                 .asset_class = AssetClass::kEquity,
@@ -258,36 +260,35 @@ Result<ingest::MarketSimulator> make_simulator(store::Store& store, const ServeO
 }
 
 int serve(ServeOptions o, const CLI::App& cmd) {
+  if (Status s = configure_logging(o.log_format, o.log_level); !s.ok()) return usage_error(s);
   if (!o.config.empty()) {
     if (Status s = apply_config(o.config, o, cmd); !s.ok()) {
-      std::cerr << "tickgraph: --config: " << s.message() << "\n";
-      return kExitBadInput;
+      return fail(s.with_prefix("--config: "));
     }
   }
+  const auto bad = [](std::string message) {
+    return fail(Status::invalid_argument(std::move(message)));
+  };
   if (o.port < 0 || o.port > 65535) {
-    std::cerr << "tickgraph: --port: " << o.port << " is not a port (0 to 65535)\n";
-    return kExitBadInput;
+    return bad("--port: " + std::to_string(o.port) + " is not a port (0 to 65535)");
   }
   if (o.threads < 0) {
-    std::cerr << "tickgraph: --threads: " << o.threads
-              << " (expected 0 for one per core, or more)\n";
-    return kExitBadInput;
+    return bad("--threads: " + std::to_string(o.threads) +
+               " (expected 0 for one per core, or more)");
   }
   if (o.auth != "on" && o.auth != "off") {
-    std::cerr << "tickgraph: --auth: expected on or off, got '" << o.auth << "'\n";
-    return kExitBadInput;
+    return bad("--auth: expected on or off, got '" + o.auth + "'");
   }
   if (o.auth == "off" && !is_loopback(o.bind)) {
-    std::cerr << "tickgraph: --auth off is only allowed on a loopback address (127.0.0.1, ::1, "
-                 "localhost), not on "
-              << o.bind << ": anyone who can reach it could read and write\n";
-    return kExitBadInput;
+    return bad(
+        "--auth off is only allowed on a loopback address (127.0.0.1, ::1, localhost), not on " +
+        o.bind + ": anyone who can reach it could read and write");
   }
   if (o.token_ttl <= 0 || o.request_timeout <= 0 || o.rate_limit < 0 || o.rate_burst < 1 ||
       o.jwks_min_refresh < 0 || o.failed_auth_rate <= 0 || o.max_subscriptions == 0) {
-    std::cerr << "tickgraph: --token-ttl and --request-timeout must be > 0, --rate-limit >= 0, "
-                 "--rate-burst >= 1, --failed-auth-rate > 0 and --max-subscriptions >= 1\n";
-    return kExitBadInput;
+    return bad(
+        "--token-ttl and --request-timeout must be > 0, --rate-limit >= 0, --rate-burst >= 1, "
+        "--failed-auth-rate > 0 and --max-subscriptions >= 1");
   }
   server::auth::AuthConfig auth_config;
   auth_config.enabled = o.auth == "on";
@@ -304,10 +305,7 @@ int serve(ServeOptions o, const CLI::App& cmd) {
   auth_config.failure_burst = 4 * o.failed_auth_rate;
   if (!o.hs256_secret_file.empty()) {
     std::ifstream in(o.hs256_secret_file, std::ios::binary);
-    if (!in) {
-      std::cerr << "tickgraph: --hs256-secret-file: cannot read " << o.hs256_secret_file << "\n";
-      return kExitBadInput;
-    }
+    if (!in) return bad("--hs256-secret-file: cannot read " + o.hs256_secret_file);
     std::stringstream text;
     text << in.rdbuf();
     auth_config.hs256_secret = text.str();
@@ -320,37 +318,29 @@ int serve(ServeOptions o, const CLI::App& cmd) {
   }
 
   auto db = open_database(o.db);
-  if (!db) {
-    std::cerr << "tickgraph: " << db.message() << "\n";
-    return kExitFailure;
-  }
+  if (!db) return fail(db.status());
   store::Store& store = **db;
   add_demo_graph(store);
 
   if (o.no_engine && o.nats.empty()) {
-    std::cerr << "tickgraph: --no-engine needs --nats: the updates come from the engines of the "
-                 "ingest workers, over the NATS bus\n";
-    return kExitUsage;
+    return usage_error(
+        "--no-engine needs --nats: the updates come from the engines of the ingest workers, over "
+        "the NATS bus");
   }
   if (o.no_engine && !o.kafka_topic.empty()) {
-    std::cerr << "tickgraph: --no-engine runs no engine to feed: drop --kafka-topic\n";
-    return kExitUsage;
+    return usage_error("--no-engine runs no engine to feed: drop --kafka-topic");
   }
   std::optional<ingest::MarketSimulator> simulator;
   if (!o.no_engine && !o.no_simulate && !split_symbols(o.simulate).empty()) {
     auto sim = make_simulator(store, o);
-    if (!sim) {
-      std::cerr << "tickgraph: simulator: " << sim.message() << "\n";
-      return kExitBadInput;
-    }
+    if (!sim) return fail(sim.status().with_prefix("simulator: "));
     simulator.emplace(std::move(*sim));
   }
 
   server::Metrics metrics;
   server::auth::Authenticator auth(store, metrics, auth_config);
   if (Status s = auth.start(); !s.ok()) {
-    std::cerr << "tickgraph: auth: " << s.message() << "\n";
-    return kExitBadInput;
+    return fail(s.with_prefix("auth: "));
   }
   server::LiveOptions live_options;
   live_options.max_subscriptions = o.max_subscriptions;
@@ -358,10 +348,7 @@ int serve(ServeOptions o, const CLI::App& cmd) {
   std::unique_ptr<Bus> bus;
   if (!o.nats.empty()) {
     auto connected = Bus::connect(o.nats, metrics);
-    if (!connected) {
-      std::cerr << "tickgraph: --nats: " << connected.message() << "\n";
-      return kExitFailure;
-    }
+    if (!connected) return fail(connected.status().with_prefix("--nats: "));
     bus = std::move(*connected);
     if (!o.no_engine) live_options.on_update = bus->publisher();
   }
@@ -369,10 +356,7 @@ int serve(ServeOptions o, const CLI::App& cmd) {
   if (bus) {
     Status s = bus->follow_graph_changes(live);
     if (s.ok() && o.no_engine) s = bus->relay_updates(live);
-    if (!s.ok()) {
-      std::cerr << "tickgraph: --nats: " << s.message() << "\n";
-      return kExitFailure;
-    }
+    if (!s.ok()) return fail(s.with_prefix("--nats: "));
   }
   server::ApiOptions api_options;
   api_options.extra_routes = [&auth](server::Router& r) { auth.add_routes(r); };
@@ -398,8 +382,7 @@ int serve(ServeOptions o, const CLI::App& cmd) {
     return auth.authorize(request, route);
   };
   if (Status s = http.listen(); !s.ok()) {
-    std::cerr << "tickgraph: " << s.message() << "\n";
-    return kExitFailure;
+    return fail(s);
   }
 
   // Started before the clock thread, so that an error here returns with no thread to join.
@@ -411,20 +394,13 @@ int serve(ServeOptions o, const CLI::App& cmd) {
     feed_options.kafka.group = o.kafka_group;
     feed_options.auto_create = o.auto_create;
     auto format = ingest::parse_tick_format(o.kafka_format);
-    if (!format) {
-      std::cerr << "tickgraph: --kafka-" << format.message() << "\n";
-      return kExitUsage;
-    }
+    if (!format) return usage_error(format.status().with_prefix("--kafka-"));
     feed_options.kafka.format = *format;
     if (Status s = add_kafka_config(o.kafka_config, feed_options.kafka); !s.ok()) {
-      std::cerr << "tickgraph: " << s.message() << "\n";
-      return kExitUsage;
+      return usage_error(s);
     }
     auto started = Feed::start(feed_options, store, live, metrics);
-    if (!started) {
-      std::cerr << "tickgraph: " << started.message() << "\n";
-      return kExitFailure;
-    }
+    if (!started) return fail(started.status());
     feed = std::move(*started);
   }
 
@@ -439,7 +415,7 @@ int serve(ServeOptions o, const CLI::App& cmd) {
   std::thread clock([&] {
     std::unique_lock lock(clock_mutex);
     while (!clock_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping; })) {
-      const Timestamp now = now_ns();
+      const Timestamp now = system_clock().now();
       if (simulator) {
         std::vector<server::TickInput> batch;
         for (const auto& t : simulator->next_until(now)) {
@@ -447,8 +423,9 @@ int serve(ServeOptions o, const CLI::App& cmd) {
         }
         if (!batch.empty()) {
           auto result = live.ingest(batch, "simulator");
-          if (const auto* e = std::get_if<server::RequestError>(&result)) {
-            std::cerr << "tickgraph: simulator: " << e->message << "\n";
+          if (!result) {
+            log::warn("simulator: " + result.message(),
+                      {{"source", "simulator"}, {"code", status_code_name(result.code())}});
           }
         }
       }
@@ -458,11 +435,14 @@ int serve(ServeOptions o, const CLI::App& cmd) {
 
   http.catch_signals();
   if (auth_config.enabled) {
-    std::cerr << "tickgraph: auth is on: send a Bearer token (POST /oauth2/token with a client of "
-                 "`tickgraph auth client add`) or an X-API-Key (`tickgraph auth key add`)\n";
+    log::info(
+        "auth is on: send a Bearer token (POST /oauth2/token with a client of `tickgraph auth "
+        "client add`) or an X-API-Key (`tickgraph auth key add`)",
+        {{"auth", "on"}});
   } else {
-    std::cerr << "tickgraph: auth is OFF (--auth off): anyone who can connect to " << o.bind << ":"
-              << http.port() << " can read and write\n";
+    log::warn("auth is OFF (--auth off): anyone who can connect to " + o.bind + ":" +
+                  std::to_string(http.port()) + " can read and write",
+              {{"auth", "off"}});
   }
   std::cout << "tickgraph: serving http://" << o.bind << ":" << http.port() << "/ (store "
             << (o.db.empty() ? store::default_database_url() : o.db) << "; "
@@ -555,6 +535,7 @@ void add_serve_command(CLI::App& app, Action& action) {
                   "Ingest ticks from Kafka: a librdkafka property key=value; repeatable");
   cmd->add_flag("--auto-create", o->auto_create,
                 "Create the assets of unknown symbols the Kafka feed sends");
+  add_logging_options(*cmd, o->log_format, o->log_level);
   cmd->callback([o, cmd, &action] { action = [o, cmd] { return serve(*o, *cmd); }; });
 }
 

@@ -7,7 +7,9 @@
 
 #include "cli/commands.h"
 #include "cli/database.h"
+#include "cli/exit_code.h"
 #include "core/interval.h"
+#include "core/log.h"
 #include "core/number_format.h"
 #include "ingest/csv_reader.h"
 
@@ -33,55 +35,35 @@ struct ImportOptions {
 // that a caller knows what survives an interruption.
 int import_csv(const ImportOptions& o) {
   auto interval = parse_interval(o.interval);
-  if (!interval) {
-    std::cerr << "tickgraph: --interval: " << interval.message() << "\n";
-    return kExitBadInput;
-  }
+  if (!interval) return fail(interval.status().with_prefix("--interval: "));
   auto asset_class = parse_asset_class(o.asset_class);
-  if (!asset_class) {
-    std::cerr << "tickgraph: --asset-class: " << asset_class.message() << "\n";
-    return kExitBadInput;
-  }
+  if (!asset_class) return fail(asset_class.status().with_prefix("--asset-class: "));
   if (Status s = validate_symbol(o.symbol); !s.ok()) {
-    std::cerr << "tickgraph: --symbol: " << s.message() << "\n";
-    return kExitBadInput;
+    return fail(s.with_prefix("--symbol: "));
   }
   std::vector<std::string> skipped;
   auto bars =
       ingest::read_yahoo_csv_file(o.file, {.skip_bad_rows = o.on_error == "skip"}, &skipped);
-  for (const auto& line : skipped) std::cerr << "tickgraph: skipped " << line << "\n";
-  if (!bars) {
-    std::cerr << "tickgraph: " << bars.message() << "\nnothing was imported\n";
-    return kExitBadInput;
-  }
+  for (const auto& line : skipped) log::warn("skipped " + line, {{"file", o.file}});
+  if (!bars) return fail(Status(bars.code(), bars.message() + "\nnothing was imported"));
   for (std::size_t i = 0; i < bars->size(); ++i) {
     if (bar_open_time(bars->time[i], *interval) != bars->time[i]) {
-      std::cerr << "tickgraph: " << o.file << ": bar " << format_timestamp(bars->time[i])
-                << " is not aligned to the " << o.interval
-                << " interval (use --interval)\nnothing was imported\n";
-      return kExitBadInput;
+      return fail(Status::invalid_argument(o.file + ": bar " + format_timestamp(bars->time[i]) +
+                                           " is not aligned to the " + o.interval +
+                                           " interval (use --interval)\nnothing was imported"));
     }
   }
   auto db = open_database(o.db);
-  if (!db) {
-    std::cerr << "tickgraph: " << db.message() << "\n";
-    return kExitFailure;
-  }
+  if (!db) return fail(db.status());
   auto existing = (*db)->find_asset(o.symbol);
-  if (!existing) {
-    std::cerr << "tickgraph: " << existing.message() << "\n";
-    return kExitFailure;
-  }
+  if (!existing) return fail(existing.status());
   Asset asset = existing->value_or(Asset{.symbol = o.symbol});
   if (!existing->has_value() || !o.name.empty()) asset.name = o.name.empty() ? o.symbol : o.name;
   if (!existing->has_value()) asset.asset_class = *asset_class;
   if (!o.currency.empty()) asset.currency = o.currency;
   if (!o.exchange.empty()) asset.exchange = o.exchange;
   auto stored = (*db)->upsert_asset(asset);
-  if (!stored) {
-    std::cerr << "tickgraph: " << stored.message() << "\n";
-    return kExitFailure;
-  }
+  if (!stored) return fail(stored.status());
   store::WriteStats total;
   std::vector<Candle> rows;
   const std::size_t batch = std::max<std::size_t>(o.batch, 1);
@@ -91,9 +73,9 @@ int import_csv(const ImportOptions& o) {
     for (std::size_t i = begin; i < end; ++i) rows.push_back(bars->at(i));
     auto w = (*db)->write_candles(stored->id, *interval, rows);
     if (!w) {
-      std::cerr << "tickgraph: " << w.message() << "\nrows " << begin + 1 << "-" << end
-                << " were not imported; " << begin << " rows before them were\n";
-      return kExitFailure;
+      return fail(Status(w.code(), w.message() + "\nrows " + std::to_string(begin + 1) + "-" +
+                                       std::to_string(end) + " were not imported; " +
+                                       std::to_string(begin) + " rows before them were"));
     }
     total.inserted += w->inserted;
     total.replaced += w->replaced;
@@ -120,41 +102,25 @@ struct QueryOptions {
 
 int query_candles(const QueryOptions& o) {
   auto interval = parse_interval(o.interval);
-  if (!interval) {
-    std::cerr << "tickgraph: --interval: " << interval.message() << "\n";
-    return kExitBadInput;
-  }
+  if (!interval) return fail(interval.status().with_prefix("--interval: "));
   store::TimeRange range;
   for (auto [text, flag, target] :
        {std::tuple{&o.from, "--from", &range.from}, std::tuple{&o.to, "--to", &range.to}}) {
     if (text->empty()) continue;
     auto t = parse_timestamp(*text);
-    if (!t) {
-      std::cerr << "tickgraph: " << flag << ": " << t.message() << "\n";
-      return kExitBadInput;
-    }
+    if (!t) return fail(t.status().with_prefix(std::string(flag) + ": "));
     *target = *t;
   }
   if (is_date_only(o.to)) range.to = saturating_add(range.to, kDay - 1);  // the whole day
   auto db = open_database(o.db);
-  if (!db) {
-    std::cerr << "tickgraph: " << db.message() << "\n";
-    return kExitFailure;
-  }
+  if (!db) return fail(db.status());
   auto asset = (*db)->find_asset(o.symbol);
-  if (!asset) {
-    std::cerr << "tickgraph: " << asset.message() << "\n";
-    return kExitFailure;
-  }
+  if (!asset) return fail(asset.status());
   if (!asset->has_value()) {
-    std::cerr << "tickgraph: unknown asset '" << o.symbol << "' (import it first)\n";
-    return kExitBadInput;
+    return fail(Status::not_found("unknown asset '" + o.symbol + "' (import it first)"));
   }
   auto bars = (*db)->read_candles((*asset)->id, *interval, range, o.limit);
-  if (!bars) {
-    std::cerr << "tickgraph: " << bars.message() << "\n";
-    return kExitFailure;
-  }
+  if (!bars) return fail(bars.status());
   const bool intraday = interval_duration(*interval) < kDay;
   if (o.format == "json") {
     nlohmann::ordered_json j;

@@ -32,7 +32,7 @@ Result<AssetClass> parse_asset_class(std::string_view text) {
   for (const auto& cn : kClassNames) {
     if (cn.name == l) return cn.c;
   }
-  return Result<AssetClass>::error(
+  return Status::invalid_argument(
       "unknown asset class '" + std::string(text) +
       "' (expected equity, index, etf, future, fx, crypto, bond, commodity or other)");
 }
@@ -44,9 +44,10 @@ Status validate_symbol(std::string_view symbol) {
   };
   if (symbol.empty() || symbol.size() > 32 || !std::all_of(symbol.begin(), symbol.end(), allowed) ||
       !(std::isalnum(static_cast<unsigned char>(symbol.front())) || symbol.front() == '^')) {
-    return Status::error("invalid symbol '" + std::string(symbol) +
-                         "' (1-32 characters from A-Z a-z 0-9 . _ ^ = -, starting with a letter, "
-                         "a digit or ^)");
+    return Status::invalid_argument(
+        "invalid symbol '" + std::string(symbol) +
+        "' (1-32 characters from A-Z a-z 0-9 . _ ^ = -, starting with a letter, "
+        "a digit or ^)");
   }
   return {};
 }

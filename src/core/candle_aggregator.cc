@@ -32,14 +32,14 @@ Result<CandleAggregator> CandleAggregator::create(BarRule rule) {
       break;
     case BarKind::kTick:
       if (!(std::isfinite(t) && t >= 1 && std::floor(t) == t)) {
-        return Result<CandleAggregator>::error(
-            "tick bar threshold must be a whole number >= 1 (got " + format_number(t) + ")");
+        return Status::invalid_argument("tick bar threshold must be a whole number >= 1 (got " +
+                                        format_number(t) + ")");
       }
       break;
     case BarKind::kVolume:
     case BarKind::kValue:
       if (!(std::isfinite(t) && t > 0)) {
-        return Result<CandleAggregator>::error(
+        return Status::invalid_argument(
             std::string(rule.kind == BarKind::kVolume ? "volume" : "value") +
             " bar threshold must be finite and > 0 (got " + format_number(t) + ")");
       }

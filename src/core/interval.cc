@@ -25,8 +25,8 @@ Result<Interval> parse_interval(std::string_view text) {
   for (const auto& info : kInfo) {
     if (info.name == text) return info.interval;
   }
-  return Result<Interval>::error("unknown interval '" + std::string(text) +
-                                 "' (expected one of 1s 1m 5m 15m 1h 4h 1d 1w)");
+  return Status::invalid_argument("unknown interval '" + std::string(text) +
+                                  "' (expected one of 1s 1m 5m 15m 1h 4h 1d 1w)");
 }
 
 Timestamp bar_open_time(Timestamp t, Interval i) {

@@ -9,9 +9,10 @@ namespace {
 
 Status check_intervals(Interval from, Interval to) {
   if (interval_divides(from, to)) return Status();
-  return Status::error("cannot resample " + std::string(interval_name(from)) + " bars to " +
-                       std::string(interval_name(to)) + ": " + std::string(interval_name(to)) +
-                       " is not a coarser multiple of " + std::string(interval_name(from)));
+  return Status::invalid_argument(
+      "cannot resample " + std::string(interval_name(from)) + " bars to " +
+      std::string(interval_name(to)) + ": " + std::string(interval_name(to)) +
+      " is not a coarser multiple of " + std::string(interval_name(from)));
 }
 
 std::string misaligned(Timestamp t, Interval from) {
@@ -41,17 +42,17 @@ Result<CandleSeries> resample(const CandleSeries& in, Interval from, Interval to
   const std::size_t n = in.size();
   if (in.open.size() != n || in.high.size() != n || in.low.size() != n || in.close.size() != n ||
       in.volume.size() != n) {
-    return Result<CandleSeries>::error("cannot resample: the series' columns differ in length");
+    return Status::invalid_argument("cannot resample: the series' columns differ in length");
   }
   CandleSeries out;
   Candle coarse;
   for (std::size_t row = 0; row < n; ++row) {
     const Timestamp t = in.time[row];
     if (bar_open_time(t, from) != t) {
-      return Result<CandleSeries>::error("row " + std::to_string(row) + ": " + misaligned(t, from));
+      return Status::invalid_argument("row " + std::to_string(row) + ": " + misaligned(t, from));
     }
     if (row > 0 && t <= in.time[row - 1]) {
-      return Result<CandleSeries>::error(
+      return Status::invalid_argument(
           "row " + std::to_string(row) + ": bar time " + format_timestamp(t) +
           " is not after row " + std::to_string(row - 1) + "'s " +
           format_timestamp(in.time[row - 1]) + " (times must be strictly increasing)");
@@ -74,18 +75,18 @@ Result<CandleResampler> CandleResampler::create(Interval from, Interval to) {
 }
 
 Result<std::optional<Candle>> CandleResampler::push(const Candle& fine) {
-  using R = Result<std::optional<Candle>>;
   const Timestamp t = fine.time;
-  if (bar_open_time(t, from_) != t) return R::error(misaligned(t, from_));
+  if (bar_open_time(t, from_) != t) return Status::invalid_argument(misaligned(t, from_));
   if (last_fine_ && t <= *last_fine_) {
-    return R::error("bar time " + format_timestamp(t) + " is not after the previous bar's " +
-                    format_timestamp(*last_fine_) + " (times must be strictly increasing)");
+    return Status::invalid_argument(
+        "bar time " + format_timestamp(t) + " is not after the previous bar's " +
+        format_timestamp(*last_fine_) + " (times must be strictly increasing)");
   }
   const Timestamp stamp = bar_open_time(t, to_);
   if (last_closed_ && stamp <= *last_closed_) {
-    return R::error("bar time " + format_timestamp(t) + " falls in the " +
-                    std::string(interval_name(to_)) + " bar " + format_timestamp(*last_closed_) +
-                    ", which is already closed");
+    return Status::invalid_argument("bar time " + format_timestamp(t) + " falls in the " +
+                                    std::string(interval_name(to_)) + " bar " +
+                                    format_timestamp(*last_closed_) + ", which is already closed");
   }
   last_fine_ = t;
   std::optional<Candle> closed;

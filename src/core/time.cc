@@ -51,13 +51,13 @@ bool days_in_month_ok(int y, int m, int d) {
 }
 
 Result<Timestamp> bad_timestamp(std::string_view text) {
-  return Result<Timestamp>::error("invalid timestamp '" + std::string(text) +
+  return Status::invalid_argument("invalid timestamp '" + std::string(text) +
                                   "' (expected YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS[.f][Z|±HH:MM] "
                                   "or an epoch number with unit s, ms, us or ns)");
 }
 
 Result<Timestamp> out_of_range(std::string_view text) {
-  return Result<Timestamp>::error("timestamp '" + std::string(text) +
+  return Status::invalid_argument("timestamp '" + std::string(text) +
                                   "' is out of range (1677-09-22 to 2262-04-11)");
 }
 
@@ -227,9 +227,9 @@ Result<Duration> parse_duration(std::string_view text) {
   else if (unit == "w")
     mult = kWeek;
   if (ec != std::errc() || p == text.data() || v <= 0 || mult == 0 || v > INT64_MAX / mult) {
-    return Result<Duration>::error("invalid duration '" + std::string(text) +
-                                   "' (expected a positive integer and a unit: ns us ms s m h "
-                                   "d w, e.g. 5m)");
+    return Status::invalid_argument("invalid duration '" + std::string(text) +
+                                    "' (expected a positive integer and a unit: ns us ms s m h "
+                                    "d w, e.g. 5m)");
   }
   return v * mult;
 }

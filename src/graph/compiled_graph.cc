@@ -75,8 +75,16 @@ int CompiledGraph::find(std::string_view id) const {
 
 Result<std::shared_ptr<const CompiledGraph>> compile(const GraphSpec& spec,
                                                      const CompileOptions& options) {
+  // Every problem is reported, one per line; the details name the first one's node, and its
+  // parameter or input when it concerns one, so that a form can show it next to that field.
   std::vector<std::string> errors;
-  auto error = [&](const NodeSpec& n, const std::string& what) {
+  std::vector<StatusDetail> first_details;
+  auto error = [&](const NodeSpec& n, const std::string& what,
+                   std::vector<StatusDetail> details = {}) {
+    if (errors.empty()) {
+      first_details = {{"node", n.id}};
+      first_details.insert(first_details.end(), details.begin(), details.end());
+    }
     errors.push_back(spec.source + ":" + std::to_string(n.line) + ": node '" + n.id + "': " + what);
   };
 
@@ -109,7 +117,11 @@ Result<std::shared_ptr<const CompiledGraph>> compile(const GraphSpec& spec,
     }
     auto params = analytics::bind_params(*cn.fn, ns.params);
     if (!params) {
-      error(ns, params.message());
+      std::vector<StatusDetail> details;
+      if (auto name = params.status().detail("parameter"); !name.empty()) {
+        details.push_back({"parameter", std::string(name)});
+      }
+      error(ns, params.message(), std::move(details));
       cn.fn = nullptr;
       continue;
     }
@@ -151,11 +163,13 @@ Result<std::shared_ptr<const CompiledGraph>> compile(const GraphSpec& spec,
         ref.symbol = std::string(rest.substr(0, colon));
         rest.remove_prefix(colon + 1);
         if (!validate_symbol(ref.symbol).ok()) {
-          error(ns, "input '" + text + "': invalid asset symbol '" + ref.symbol + "'");
+          error(ns, "input '" + text + "': invalid asset symbol '" + ref.symbol + "'",
+                {{"input", text}});
           continue;
         }
         if (options.asset_exists && !options.asset_exists(ref.symbol)) {
-          error(ns, "input '" + text + "': unknown asset '" + ref.symbol + "'");
+          error(ns, "input '" + text + "': unknown asset '" + ref.symbol + "'",
+                {{"input", text}, {"asset", ref.symbol}});
           continue;
         }
         symbols.insert(ref.symbol);
@@ -173,8 +187,10 @@ Result<std::shared_ptr<const CompiledGraph>> compile(const GraphSpec& spec,
       }
       auto it = index_by_id.find(name);
       if (it == index_by_id.end()) {
-        error(ns, "unknown input '" + text +
-                      "' (expected a bar field open, high, low, close, volume or a node id)");
+        error(ns,
+              "unknown input '" + text +
+                  "' (expected a bar field open, high, low, close, volume or a node id)",
+              {{"input", text}});
         continue;
       }
       const CompiledNode& src = nodes[static_cast<std::size_t>(it->second)];
@@ -187,7 +203,8 @@ Result<std::shared_ptr<const CompiledGraph>> compile(const GraphSpec& spec,
             std::string names;
             for (const auto& o : outs)
               names += (names.empty() ? "" : ", ") + std::string(name) + "." + o;
-            error(ns, "input '" + text + "' has several outputs; name one of " + names);
+            error(ns, "input '" + text + "' has several outputs; name one of " + names,
+                  {{"input", text}});
             continue;
           }
         } else {
@@ -196,8 +213,10 @@ Result<std::shared_ptr<const CompiledGraph>> compile(const GraphSpec& spec,
             std::string names = outs.empty() ? std::string(name) : std::string();
             for (const auto& x : outs)
               names += (names.empty() ? "" : ", ") + std::string(name) + "." + x;
-            error(ns, "input '" + text + "': node '" + std::string(name) + "' has no output '" +
-                          std::string(output) + "' (it has " + names + ")");
+            error(ns,
+                  "input '" + text + "': node '" + std::string(name) + "' has no output '" +
+                      std::string(output) + "' (it has " + names + ")",
+                  {{"input", text}});
             continue;
           }
           ref.output = static_cast<int>(o - outs.begin());
@@ -245,7 +264,9 @@ Result<std::shared_ptr<const CompiledGraph>> compile(const GraphSpec& spec,
   if (!errors.empty()) {
     std::string message;
     for (const auto& e : errors) message += (message.empty() ? "" : "\n") + e;
-    return Result<std::shared_ptr<const CompiledGraph>>::error(message);
+    Status failed = Status::invalid_argument(std::move(message));
+    for (auto& d : first_details) failed = failed.with_detail(std::move(d.key), std::move(d.value));
+    return failed;
   }
 
   // Topological order: repeatedly take the first node (in spec order) whose inputs are placed.

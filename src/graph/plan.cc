@@ -128,8 +128,8 @@ std::shared_ptr<const Plan> make_plan(std::shared_ptr<const CompiledGraph> graph
 Status check_market_data(const Plan& plan, const MarketData& data) {
   for (std::size_t i = 0; i < plan.assets.size(); ++i) {
     if (data.find(plan.assets[i]) == data.end()) {
-      return Status::error("no bars for asset '" + plan.assets[i] + "'" +
-                           (i == 0 ? "" : " (read by the graph)"));
+      return Status::invalid_argument("no bars for asset '" + plan.assets[i] + "'" +
+                                      (i == 0 ? "" : " (read by the graph)"));
     }
   }
   return {};

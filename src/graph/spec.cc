@@ -14,8 +14,13 @@ std::string where(const GraphSpec& spec, const YAML::Mark& mark) {
   return spec.source + ":" + std::to_string(mark.line + 1);
 }
 
-Result<GraphSpec> fail(const GraphSpec& spec, const YAML::Node& at, const std::string& message) {
-  return Result<GraphSpec>::error(where(spec, at.Mark()) + ": " + message);
+// A spec error at `at`; `node` (when given) is the node it concerns, and `parameter` its parameter.
+Result<GraphSpec> fail(const GraphSpec& spec, const YAML::Node& at, const std::string& message,
+                       const std::string& node = "", const std::string& parameter = "") {
+  Status s = Status::invalid_argument(where(spec, at.Mark()) + ": " + message);
+  if (!node.empty()) s = s.with_detail("node", node);
+  if (!parameter.empty()) s = s.with_parameter(parameter);
+  return s;
 }
 
 }  // namespace
@@ -27,11 +32,11 @@ Result<GraphSpec> parse_spec(std::string_view text, std::string_view source) {
   try {
     root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
-    return Result<GraphSpec>::error(spec.source + ":" + std::to_string(e.mark.line + 1) + ":" +
+    return Status::invalid_argument(spec.source + ":" + std::to_string(e.mark.line + 1) + ":" +
                                     std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
   if (!root.IsMap()) {
-    return Result<GraphSpec>::error(spec.source + ": expected a map with a 'nodes' key");
+    return Status::invalid_argument(spec.source + ": expected a map with a 'nodes' key");
   }
   YAML::Node nodes;
   bool has_nodes = false;
@@ -48,7 +53,7 @@ Result<GraphSpec> parse_spec(std::string_view text, std::string_view source) {
       return fail(spec, kv.first, "unknown key '" + key + "' (expected nodes, name, description)");
     }
   }
-  if (!has_nodes) return Result<GraphSpec>::error(spec.source + ": missing 'nodes'");
+  if (!has_nodes) return Status::invalid_argument(spec.source + ": missing 'nodes'");
   if (!nodes.IsMap()) return fail(spec, nodes, "'nodes' must be a map of node id to node");
   for (const auto& kv : nodes) {
     NodeSpec node;
@@ -59,43 +64,50 @@ Result<GraphSpec> parse_spec(std::string_view text, std::string_view source) {
     for (const NodeSpec& other : spec.nodes) {
       if (other.id == node.id) {
         return fail(spec, kv.first,
-                    prefix + "defined twice (first on line " + std::to_string(other.line) + ")");
+                    prefix + "defined twice (first on line " + std::to_string(other.line) + ")",
+                    node.id);
       }
     }
     const YAML::Node& body = kv.second;
     if (!body.IsMap())
-      return fail(spec, body, prefix + "expected a map like {fn: sma, input: close}");
+      return fail(spec, body, prefix + "expected a map like {fn: sma, input: close}", node.id);
     bool has_input = false;
     for (const auto& field : body) {
       if (!field.first.IsScalar())
-        return fail(spec, field.first, prefix + "keys must be plain names");
+        return fail(spec, field.first, prefix + "keys must be plain names", node.id);
       const std::string key = field.first.as<std::string>();
       const YAML::Node& value = field.second;
       if (key == "fn") {
-        if (!value.IsScalar()) return fail(spec, value, prefix + "'fn' must be a function name");
+        if (!value.IsScalar())
+          return fail(spec, value, prefix + "'fn' must be a function name", node.id);
         node.fn = value.as<std::string>();
       } else if (key == "input" || key == "inputs") {
-        if (has_input) return fail(spec, field.first, prefix + "give either 'input' or 'inputs'");
+        if (has_input)
+          return fail(spec, field.first, prefix + "give either 'input' or 'inputs'", node.id);
         has_input = true;
         if (value.IsScalar()) {
           node.inputs.push_back(value.as<std::string>());
         } else if (value.IsSequence()) {
           for (const auto& item : value) {
-            if (!item.IsScalar()) return fail(spec, item, prefix + "each input must be a name");
+            if (!item.IsScalar())
+              return fail(spec, item, prefix + "each input must be a name", node.id);
             node.inputs.push_back(item.as<std::string>());
           }
-          if (node.inputs.empty()) return fail(spec, value, prefix + "'inputs' is empty");
+          if (node.inputs.empty()) return fail(spec, value, prefix + "'inputs' is empty", node.id);
         } else {
-          return fail(spec, value, prefix + "'" + key + "' must be a name or a list of names");
+          return fail(spec, value, prefix + "'" + key + "' must be a name or a list of names",
+                      node.id);
         }
       } else {
         if (!value.IsScalar()) {
-          return fail(spec, value, prefix + "parameter '" + key + "' must be a single value");
+          return fail(spec, value, prefix + "parameter '" + key + "' must be a single value",
+                      node.id, key);
         }
         node.params.push_back({key, value.as<std::string>()});
       }
     }
-    if (node.fn.empty()) return fail(spec, body, prefix + "missing 'fn' (the function to apply)");
+    if (node.fn.empty())
+      return fail(spec, body, prefix + "missing 'fn' (the function to apply)", node.id);
     spec.nodes.push_back(std::move(node));
   }
   if (spec.nodes.empty()) return fail(spec, nodes, "'nodes' is empty");
@@ -104,7 +116,7 @@ Result<GraphSpec> parse_spec(std::string_view text, std::string_view source) {
 
 Result<GraphSpec> load_spec_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Result<GraphSpec>::error(path + ": cannot open graph spec");
+  if (!in) return Status::invalid_argument(path + ": cannot open graph spec");
   std::stringstream buf;
   buf << in.rdbuf();
   return parse_spec(buf.str(), path);

@@ -68,59 +68,63 @@ Result<CandleSeries> read_yahoo_csv(std::istream& in, const std::string& source,
   bool have_header = false;
   std::size_t previous_line = 0;
   auto fail = [&](const std::string& message) {
-    return Result<CandleSeries>::error(source + ":" + std::to_string(line_no) + ": " + message);
+    return Status::invalid_argument(source + ":" + std::to_string(line_no) + ": " + message);
   };
 
   // Checks one data row; the message names the field (the caller adds file and line).
   auto parse_row = [&](const std::vector<std::string_view>& fields, Candle& bar) -> Status {
     if (fields.size() != header_fields) {
-      return Status::error("expected " + std::to_string(header_fields) + " fields, found " +
-                           std::to_string(fields.size()));
+      return Status::invalid_argument("expected " + std::to_string(header_fields) +
+                                      " fields, found " + std::to_string(fields.size()));
     }
     auto field = [&](int c) {
       return trim(fields[static_cast<std::size_t>(index[static_cast<std::size_t>(c)])]);
     };
     auto t = parse_timestamp(field(kDate));
-    if (!t) return Status::error("field 'Date': " + t.message());
+    if (!t) return Status::invalid_argument("field 'Date': " + t.message());
     bar.time = *t;
     auto number = [&](int c, double& v) -> Status {
       const std::string_view text = field(c);
       const std::string name(kDisplay[static_cast<std::size_t>(c)]);
       if (text.empty() || text == "null") {
-        return Status::error("field '" + name + "' is " + (text.empty() ? "empty" : "null"));
+        return Status::invalid_argument("field '" + name + "' is " +
+                                        (text.empty() ? "empty" : "null"));
       }
       auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
       if (ec != std::errc() || p != text.data() + text.size() || !std::isfinite(v)) {
-        return Status::error("field '" + name + "': '" + std::string(text) + "' is not a number");
+        return Status::invalid_argument("field '" + name + "': '" + std::string(text) +
+                                        "' is not a number");
       }
       return {};
     };
     for (auto [c, v] :
          {std::pair{kOpen, &bar.open}, std::pair{kHigh, &bar.high}, std::pair{kLow, &bar.low},
           std::pair{kClose, &bar.close}, std::pair{kVolume, &bar.volume}}) {
-      if (Status s = number(c, *v); !s.ok()) return Status::error(s.message());
+      if (Status s = number(c, *v); !s.ok()) return Status::invalid_argument(s.message());
     }
     if (bar.high < bar.low) {
-      return Status::error("field 'High': " + std::string(field(kHigh)) + " is below Low " +
-                           std::string(field(kLow)));
+      return Status::invalid_argument("field 'High': " + std::string(field(kHigh)) +
+                                      " is below Low " + std::string(field(kLow)));
     }
     if (bar.open < bar.low || bar.open > bar.high) {
-      return Status::error("field 'Open': " + std::string(field(kOpen)) +
-                           " is outside [Low, High]");
+      return Status::invalid_argument("field 'Open': " + std::string(field(kOpen)) +
+                                      " is outside [Low, High]");
     }
     if (bar.close < bar.low || bar.close > bar.high) {
-      return Status::error("field 'Close': " + std::string(field(kClose)) +
-                           " is outside [Low, High]");
+      return Status::invalid_argument("field 'Close': " + std::string(field(kClose)) +
+                                      " is outside [Low, High]");
     }
-    if (bar.low <= 0) return Status::error("field 'Low': prices must be positive");
+    if (bar.low <= 0) return Status::invalid_argument("field 'Low': prices must be positive");
     if (bar.volume < 0)
-      return Status::error("field 'Volume': " + std::string(field(kVolume)) + " is negative");
+      return Status::invalid_argument("field 'Volume': " + std::string(field(kVolume)) +
+                                      " is negative");
     if (!out.empty() && bar.time <= out.time.back()) {
-      return Status::error("field 'Date': " + std::string(field(kDate)) +
-                           (bar.time == out.time.back()
-                                ? " repeats the date of line " + std::to_string(previous_line)
-                                : " is earlier than line " + std::to_string(previous_line) +
-                                      " (rows must be in increasing time)"));
+      return Status::invalid_argument(
+          "field 'Date': " + std::string(field(kDate)) +
+          (bar.time == out.time.back()
+               ? " repeats the date of line " + std::to_string(previous_line)
+               : " is earlier than line " + std::to_string(previous_line) +
+                     " (rows must be in increasing time)"));
     }
     return {};
   };
@@ -165,7 +169,7 @@ Result<CandleSeries> read_yahoo_csv(std::istream& in, const std::string& source,
     out.push_back(bar);
   }
   if (!have_header) {
-    return Result<CandleSeries>::error(source + ": file is empty (expected a CSV header)");
+    return Status::invalid_argument(source + ": file is empty (expected a CSV header)");
   }
   return out;
 }
@@ -173,7 +177,7 @@ Result<CandleSeries> read_yahoo_csv(std::istream& in, const std::string& source,
 Result<CandleSeries> read_yahoo_csv_file(const std::string& path, const CsvOptions& options,
                                          std::vector<std::string>* skipped) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Result<CandleSeries>::error(path + ": cannot open file");
+  if (!in) return Status::not_found(path + ": cannot open file");
   return read_yahoo_csv(in, path, options, skipped);
 }
 

@@ -50,7 +50,7 @@ using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 Status set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
   char err[512];
   if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-    return Status::error("kafka: " + key + "=" + value + ": " + err);
+    return Status::invalid_argument("kafka: " + key + "=" + value + ": " + err);
   }
   return {};
 }
@@ -168,14 +168,15 @@ struct KafkaTickSource::Impl {
       // symbol's partition and be applied out of order with its own symbol's ticks.
       reason_class = "wrong_key";
       reason = "key '" + std::string(key) + "' is not the tick's symbol '" + tick->symbol + "'";
-    } else if (reason = check_tick_values(tick->tick, now); !reason.empty()) {
+    } else if (Status values = check_tick_values(tick->tick, now); !values.ok()) {
       reason_class = "bad_values";
+      reason = values.message();
     } else {
-      std::optional<std::string> verdict = sink_verdict(tick->symbol, stop);
+      std::optional<Status> verdict = sink_verdict(tick->symbol, stop);
       if (!verdict) return false;
-      if (!verdict->empty()) {
+      if (!verdict->ok()) {
         reason_class = "unknown_symbol";
-        reason = std::move(*verdict);
+        reason = verdict->message();
       }
     }
     reading.next_offsets[m.partition] = m.offset + 1;
@@ -189,18 +190,19 @@ struct KafkaTickSource::Impl {
     return true;
   }
 
-  // Whether the sink takes ticks of `symbol` ("" when it does). While it cannot tell (its store
-  // does not answer), reading waits and asks again, as for a failing stage; nullopt when stopped
-  // first.
-  std::optional<std::string> sink_verdict(const std::string& symbol,
-                                          const std::atomic<bool>& stop) {
-    std::optional<std::string> verdict = sink->check_symbol(symbol);
-    const auto outcome = [&] {
-      return verdict ? Status() : Status::error("store: cannot look up asset '" + symbol + "'");
+  // Whether the sink takes ticks of `symbol` (OK when it does; not_found or invalid_argument when
+  // it never will). While it cannot tell (its store does not answer), reading waits and asks
+  // again, as for a failing stage; nullopt when stopped first.
+  std::optional<Status> sink_verdict(const std::string& symbol, const std::atomic<bool>& stop) {
+    Status verdict = sink->check_symbol(symbol);
+    const auto undecided = [&] {
+      const bool decided = verdict.ok() || verdict.is(StatusCode::kNotFound) ||
+                           verdict.is(StatusCode::kInvalidArgument);
+      return decided ? Status() : verdict;
     };
-    if (!until_ok(stop, outcome(), [&] {
+    if (!until_ok(stop, undecided(), [&] {
           verdict = sink->check_symbol(symbol);
-          return outcome();
+          return undecided();
         })) {
       return std::nullopt;
     }
@@ -244,18 +246,18 @@ struct KafkaTickSource::Impl {
       if (error != nullptr) rd_kafka_error_destroy(error);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_flush(producer, 10000);
-        return Status::error("dead-letter topic '" + options.dead_letter_topic +
-                             "': " + rd_kafka_err2str(err));
+        return Status::unavailable("dead-letter topic '" + options.dead_letter_topic +
+                                   "': " + rd_kafka_err2str(err));
       }
     }
     if (rd_kafka_flush(producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return Status::error("dead-letter topic '" + options.dead_letter_topic +
-                           "': not acknowledged within 10 s");
+      return Status::unavailable("dead-letter topic '" + options.dead_letter_topic +
+                                 "': not acknowledged within 10 s");
     }
     if (delivery_failures > 0) {
       std::lock_guard lock(stats_mutex);
-      return Status::error("dead-letter topic '" + options.dead_letter_topic +
-                           "': " + last_delivery_error);
+      return Status::unavailable("dead-letter topic '" + options.dead_letter_topic +
+                                 "': " + last_delivery_error);
     }
     return {};
   }
@@ -454,18 +456,18 @@ KafkaTickSource::KafkaTickSource(std::unique_ptr<Impl> impl) : impl_(std::move(i
 KafkaTickSource::~KafkaTickSource() = default;
 
 Result<std::unique_ptr<KafkaTickSource>> KafkaTickSource::open(const KafkaSourceOptions& options) {
-  using R = Result<std::unique_ptr<KafkaTickSource>>;
-  if (options.brokers.empty()) return R::error("brokers: required (host:port[,host:port…])");
-  if (options.topic.empty()) return R::error("topic: required");
-  if (options.group.empty()) return R::error("group: required");
-  if (options.batch == 0) return R::error("batch: must be at least 1");
+  if (options.brokers.empty())
+    return Status::invalid_argument("brokers: required (host:port[,host:port…])");
+  if (options.topic.empty()) return Status::invalid_argument("topic: required");
+  if (options.group.empty()) return Status::invalid_argument("group: required");
+  if (options.batch == 0) return Status::invalid_argument("batch: must be at least 1");
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   if (impl->options.dead_letter_topic.empty()) {
     impl->options.dead_letter_topic = options.topic + ".deadletter";
   }
   if (impl->options.dead_letter_topic == options.topic) {
-    return R::error("dead-letter topic: must differ from the topic");
+    return Status::invalid_argument("dead-letter topic: must differ from the topic");
   }
   char err[512];
 
@@ -496,7 +498,8 @@ Result<std::unique_ptr<KafkaTickSource>> KafkaTickSource::open(const KafkaSource
   rd_kafka_conf_set_opaque(conf.get(), impl.get());
   rd_kafka_conf_set_rebalance_cb(conf.get(), &Impl::rebalance_cb);
   impl->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof err);
-  if (impl->consumer == nullptr) return R::error(std::string("kafka consumer: ") + err);
+  if (impl->consumer == nullptr)
+    return Status::invalid_argument(std::string("kafka consumer: ") + err);
   (void)conf.release();  // owned by the consumer now
   rd_kafka_poll_set_consumer(impl->consumer);
   impl->queue = rd_kafka_queue_get_consumer(impl->consumer);
@@ -514,14 +517,16 @@ Result<std::unique_ptr<KafkaTickSource>> KafkaTickSource::open(const KafkaSource
   rd_kafka_conf_set_opaque(pconf.get(), impl.get());
   rd_kafka_conf_set_dr_msg_cb(pconf.get(), &Impl::delivery_cb);
   impl->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf.get(), err, sizeof err);
-  if (impl->producer == nullptr) return R::error(std::string("kafka producer: ") + err);
+  if (impl->producer == nullptr)
+    return Status::invalid_argument(std::string("kafka producer: ") + err);
   (void)pconf.release();
 
   PartitionList topics(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(topics.get(), options.topic.c_str(), RD_KAFKA_PARTITION_UA);
   if (const rd_kafka_resp_err_t e = rd_kafka_subscribe(impl->consumer, topics.get());
       e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return R::error("kafka: subscribe to '" + options.topic + "': " + rd_kafka_err2str(e));
+    return Status::unavailable("kafka: subscribe to '" + options.topic +
+                               "': " + rd_kafka_err2str(e));
   }
   return std::unique_ptr<KafkaTickSource>(new KafkaTickSource(std::move(impl)));
 }
@@ -557,7 +562,7 @@ Status KafkaTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
           if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
             char reason[512];
             rd_kafka_fatal_error(m.consumer, reason, sizeof reason);
-            result = Status::error(std::string("kafka: fatal: ") + reason);
+            result = Status::unavailable(std::string("kafka: fatal: ") + reason);
             continue;
           }
           // Transient (a broker down, a topic not there yet): librdkafka retries by itself.

@@ -159,22 +159,22 @@ class RecordingSink : public TickSink {
   // reads).
   std::atomic<std::size_t> cap{std::numeric_limits<std::size_t>::max()};
 
-  std::optional<std::string> check_symbol(std::string_view symbol) override {
+  Status check_symbol(std::string_view symbol) override {
     if (unanswered > 0) {
       --unanswered;
-      return std::nullopt;
+      return Status::unavailable("store: database is locked");
     }
-    if (known.empty() || known.contains(std::string(symbol))) return "";
-    return "unknown asset '" + std::string(symbol) + "'";
+    if (known.empty() || known.contains(std::string(symbol))) return {};
+    return Status::not_found("unknown asset '" + std::string(symbol) + "'");
   }
   Status apply(std::span<const TickRecord> ticks) override {
-    if (failing) return Status::error("store: database is locked");
+    if (failing) return Status::unavailable("store: database is locked");
     if (fail_next > 0) {
       --fail_next;
-      return Status::error("store: database is locked");
+      return Status::unavailable("store: database is locked");
     }
     std::lock_guard lock(mu_);
-    if (applied_.size() >= cap) return Status::error("store: full (the test's cap)");
+    if (applied_.size() >= cap) return Status::unavailable("store: full (the test's cap)");
     applied_.insert(applied_.end(), ticks.begin(), ticks.end());
     ++calls_;
     return {};

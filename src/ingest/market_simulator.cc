@@ -34,24 +34,26 @@ double standard_normal(std::mt19937_64& rng) {
 }
 
 Status field_error(const SimulatedAsset& a, const char* field, const char* rule, double got) {
-  return Status::error("simulator asset '" + a.symbol + "': " + field + " must be " + rule +
-                       ", got " + format_number(got));
+  return Status::invalid_argument("simulator asset '" + a.symbol + "': " + field + " must be " +
+                                  rule + ", got " + format_number(got));
 }
 
 Status validate(const SimulatorConfig& config) {
-  if (config.assets.empty()) return Status::error("simulator config: assets is empty");
+  if (config.assets.empty()) return Status::invalid_argument("simulator config: assets is empty");
   if (!std::isfinite(config.price_increment) || config.price_increment < 0) {
-    return Status::error("simulator config: price_increment must be finite and >= 0, got " +
-                         format_number(config.price_increment));
+    return Status::invalid_argument(
+        "simulator config: price_increment must be finite and >= 0, got " +
+        format_number(config.price_increment));
   }
   std::set<std::string, std::less<>> seen;
   for (std::size_t i = 0; i < config.assets.size(); ++i) {
     const SimulatedAsset& a = config.assets[i];
     if (Status s = validate_symbol(a.symbol); !s.ok()) {
-      return Status::error("simulator asset #" + std::to_string(i) + ": symbol: " + s.message());
+      return Status::invalid_argument("simulator asset #" + std::to_string(i) +
+                                      ": symbol: " + s.message());
     }
     if (!seen.insert(a.symbol).second) {
-      return Status::error("simulator asset '" + a.symbol + "': symbol is a duplicate");
+      return Status::invalid_argument("simulator asset '" + a.symbol + "': symbol is a duplicate");
     }
     if (!std::isfinite(a.start_price) || a.start_price <= 0) {
       return field_error(a, "start_price", "finite and > 0", a.start_price);

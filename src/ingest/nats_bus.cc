@@ -3,7 +3,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <exception>
-#include <iostream>
+
+#include "core/log.h"
 
 namespace tickgraph::ingest {
 
@@ -56,19 +57,19 @@ std::string_view NatsMessage::header(std::string_view key) const {
 }
 
 Result<std::vector<std::string>> parse_nats_servers(std::string_view comma_separated) {
-  using R = Result<std::vector<std::string>>;
   std::vector<std::string> servers;
   std::string_view rest = comma_separated;
   while (true) {
     const auto comma = rest.find(',');
     const std::string_view entry = trim(rest.substr(0, comma));
     if (entry.empty()) {
-      return R::error("nats servers: empty entry in '" + std::string(comma_separated) +
-                      "' (expected nats://host:port,nats://host:port,…)");
+      return Status::invalid_argument("nats servers: empty entry in '" +
+                                      std::string(comma_separated) +
+                                      "' (expected nats://host:port,nats://host:port,…)");
     }
     if (!entry.starts_with("nats://") || entry.size() == 7) {
-      return R::error("nats servers: '" + std::string(entry) +
-                      "' is not a NATS URL (expected nats://host:port)");
+      return Status::invalid_argument("nats servers: '" + std::string(entry) +
+                                      "' is not a NATS URL (expected nats://host:port)");
     }
     servers.emplace_back(entry);
     if (comma == std::string_view::npos) break;
@@ -97,17 +98,16 @@ struct NatsBus::Subscription {
 };
 
 Result<std::unique_ptr<NatsBus>> NatsBus::connect(const NatsOptions& options) {
-  using R = Result<std::unique_ptr<NatsBus>>;
-  if (options.servers.empty()) return R::error("nats: no servers given");
+  if (options.servers.empty()) return Status::invalid_argument("nats: no servers given");
   if (options.reconnect_wait_ms < 0) {
-    return R::error("nats: reconnect_wait_ms must be >= 0, got " +
-                    std::to_string(options.reconnect_wait_ms));
+    return Status::invalid_argument("nats: reconnect_wait_ms must be >= 0, got " +
+                                    std::to_string(options.reconnect_wait_ms));
   }
   std::unique_ptr<NatsBus> bus(new NatsBus());
   bus->servers_text_ = join(options.servers);
   const auto failed = [&](std::string_view what, natsStatus status) {
-    return R::error("nats: " + std::string(what) + " " + bus->servers_text_ + ": " +
-                    nats_error_text(status));
+    return Status::unavailable("nats: " + std::string(what) + " " + bus->servers_text_ + ": " +
+                               nats_error_text(status));
   };
 
   natsOptions* raw_options = nullptr;
@@ -173,7 +173,8 @@ Status NatsBus::publish(std::string_view subject, std::string_view data) {
   const natsStatus s = natsConnection_Publish(connection_, subject_text.c_str(), data.data(),
                                               static_cast<int>(data.size()));
   if (s != NATS_OK) {
-    return Status::error("nats: publish to '" + subject_text + "' failed: " + nats_error_text(s));
+    return Status::unavailable("nats: publish to '" + subject_text +
+                               "' failed: " + nats_error_text(s));
   }
   published_.fetch_add(1, std::memory_order_relaxed);
   return {};
@@ -183,7 +184,8 @@ Status NatsBus::publish(std::string_view subject, std::string_view data,
                         const NatsHeaders& headers) {
   const std::string subject_text(subject);
   const auto failed = [&](natsStatus s) {
-    return Status::error("nats: publish to '" + subject_text + "' failed: " + nats_error_text(s));
+    return Status::unavailable("nats: publish to '" + subject_text +
+                               "' failed: " + nats_error_text(s));
   };
   natsMsg* message = nullptr;
   natsStatus s = natsMsg_Create(&message, subject_text.c_str(), nullptr, data.data(),
@@ -227,7 +229,8 @@ Status NatsBus::add_subscription(std::string_view subject,
     if (s != NATS_OK) natsSubscription_Destroy(raw->handle);
   }
   if (s != NATS_OK) {
-    return Status::error("nats: subscribe to '" + raw->subject + "' failed: " + nats_error_text(s));
+    return Status::unavailable("nats: subscribe to '" + raw->subject +
+                               "' failed: " + nats_error_text(s));
   }
   subscriptions_.push_back(std::move(subscription));
   return {};
@@ -236,8 +239,8 @@ Status NatsBus::add_subscription(std::string_view subject,
 Status NatsBus::flush(int timeout_ms) {
   const natsStatus s = natsConnection_FlushTimeout(connection_, timeout_ms);
   if (s != NATS_OK) {
-    return Status::error("nats: flush to " + servers_text_ + " failed after " +
-                         std::to_string(timeout_ms) + " ms: " + nats_error_text(s));
+    return Status::unavailable("nats: flush to " + servers_text_ + " failed after " +
+                               std::to_string(timeout_ms) + " ms: " + nats_error_text(s));
   }
   return {};
 }
@@ -274,11 +277,12 @@ void NatsBus::on_message(natsConnection* /*connection*/, natsSubscription* /*sub
       subscription->handler(subject, payload);
     }
   } catch (const std::exception& e) {
-    std::cerr << "nats: handler of subscription '" << subscription->subject
-              << "' threw: " << e.what() << '\n';
+    log::error("nats: handler of subscription '" + subscription->subject + "' threw: " + e.what(),
+               {{"subject", subscription->subject}});
   } catch (...) {
-    std::cerr << "nats: handler of subscription '" << subscription->subject
-              << "' threw a non-standard exception\n";
+    log::error("nats: handler of subscription '" + subscription->subject +
+                   "' threw a non-standard exception",
+               {{"subject", subscription->subject}});
   }
   subscription->bus->received_.fetch_add(1, std::memory_order_relaxed);
   natsMsg_Destroy(message);
@@ -313,9 +317,10 @@ void NatsBus::on_async_error(natsConnection* /*connection*/, natsSubscription* s
   if (bus->async_errors_.fetch_add(1, std::memory_order_relaxed) == 0) {
     const char* subject =
         subscription == nullptr ? nullptr : natsSubscription_GetSubject(subscription);
-    std::cerr << "nats: asynchronous error" << (subject == nullptr ? "" : " on '")
-              << (subject == nullptr ? "" : subject) << (subject == nullptr ? "" : "'") << ": "
-              << natsStatus_GetText(status) << " (further ones are only counted)\n";
+    const std::string on = subject == nullptr ? "" : std::string(" on '") + subject + "'";
+    log::warn("nats: asynchronous error" + on + ": " + natsStatus_GetText(status) +
+                  " (further ones are only counted)",
+              {{"subject", subject == nullptr ? "" : subject}});
   }
 }
 

@@ -84,7 +84,9 @@ bool subject_matches(std::string_view pattern, std::string_view subject) {
 }
 
 Status check_options(const NatsSourceOptions& o) {
-  const auto bad = [](const std::string& what) { return Status::error("nats source: " + what); };
+  const auto bad = [](const std::string& what) {
+    return Status::invalid_argument("nats source: " + what);
+  };
   if (o.servers.empty()) return bad("no servers given");
   if (o.stream.empty()) return bad("stream: empty name");
   if (o.subjects.empty()) return bad("stream '" + o.stream + "': no subjects");
@@ -125,7 +127,6 @@ struct NatsTickSource::Batch {
 };
 
 Result<std::unique_ptr<NatsTickSource>> NatsTickSource::open(const NatsSourceOptions& options) {
-  using R = Result<std::unique_ptr<NatsTickSource>>;
   if (Status s = check_options(options); !s.ok()) return s;
   std::unique_ptr<NatsTickSource> source(new NatsTickSource(options));
   source->stats_.stream = options.stream;
@@ -146,7 +147,8 @@ Result<std::unique_ptr<NatsTickSource>> NatsTickSource::open(const NatsSourceOpt
   js_options.Wait = kAdminWaitMs;
   natsStatus s = natsConnection_JetStream(&source->js_, source->bus_->native_handle(), &js_options);
   if (s != NATS_OK) {
-    return R::error("nats: cannot open JetStream " + servers + ": " + nats_error_text(s));
+    return Status::unavailable("nats: cannot open JetStream " + servers + ": " +
+                               nats_error_text(s));
   }
 
   // The stream: used as it is when it exists, else created.
@@ -169,13 +171,13 @@ Result<std::unique_ptr<NatsTickSource>> NatsTickSource::open(const NatsSourceOpt
       s = js_GetStreamInfo(&stream_info, source->js_, stream.c_str(), &js_options, &code);
     }
     if (s != NATS_OK) {
-      return R::error("nats: stream '" + stream + "': cannot create it (" +
-                      std::to_string(options.replicas) + " replicas) " + servers + ": " +
-                      jetstream_error(s, code));
+      return Status::unavailable("nats: stream '" + stream + "': cannot create it (" +
+                                 std::to_string(options.replicas) + " replicas) " + servers + ": " +
+                                 jetstream_error(s, code));
     }
   } else if (s != NATS_OK) {
-    return R::error("nats: stream '" + stream + "': cannot look it up " + servers + ": " +
-                    jetstream_error(s, code));
+    return Status::unavailable("nats: stream '" + stream + "': cannot look it up " + servers +
+                               ": " + jetstream_error(s, code));
   }
   // A dead letter stored in the stream itself would come back as poison, forever.
   for (int i = 0; i < stream_info->Config->SubjectsLen; ++i) {
@@ -185,7 +187,7 @@ Result<std::unique_ptr<NatsTickSource>> NatsTickSource::open(const NatsSourceOpt
                                   "' is among the subjects of stream '" + stream + "' ('" +
                                   std::string(pattern) + "'): dead letters would be ingested again";
       jsStreamInfo_Destroy(stream_info);
-      return R::error(message);
+      return Status::invalid_argument(message);
     }
   }
   // The subject to bind the subscription with: any of the stream's will do for a consumer
@@ -217,12 +219,13 @@ Result<std::unique_ptr<NatsTickSource>> NatsTickSource::open(const NatsSourceOpt
                              &js_options, &code);
     }
     if (s != NATS_OK) {
-      return R::error("nats: consumer '" + durable + "' of stream '" + stream +
-                      "': cannot create it " + servers + ": " + jetstream_error(s, code));
+      return Status::unavailable("nats: consumer '" + durable + "' of stream '" + stream +
+                                 "': cannot create it " + servers + ": " +
+                                 jetstream_error(s, code));
     }
   } else if (s != NATS_OK) {
-    return R::error("nats: consumer '" + durable + "' of stream '" + stream +
-                    "': cannot look it up " + servers + ": " + jetstream_error(s, code));
+    return Status::unavailable("nats: consumer '" + durable + "' of stream '" + stream +
+                               "': cannot look it up " + servers + ": " + jetstream_error(s, code));
   }
   if (consumer_info->Config != nullptr && consumer_info->Config->FilterSubject != nullptr &&
       *consumer_info->Config->FilterSubject != '\0') {
@@ -240,8 +243,8 @@ Result<std::unique_ptr<NatsTickSource>> NatsTickSource::open(const NatsSourceOpt
                        &js_options, &sub_options, &code);
   if (s != NATS_OK) {
     source->subscription_ = nullptr;
-    return R::error("nats: consumer '" + durable + "' of stream '" + stream +
-                    "': cannot subscribe " + servers + ": " + jetstream_error(s, code));
+    return Status::unavailable("nats: consumer '" + durable + "' of stream '" + stream +
+                               "': cannot subscribe " + servers + ": " + jetstream_error(s, code));
   }
   return source;
 }
@@ -358,21 +361,24 @@ bool NatsTickSource::sort_batch(const natsMsgList& list, TickSink& sink, Batch& 
     if (!decoded.ok()) {
       reason_class = kUndecodable;
       reason = decoded.message();
-    } else if (reason = check_tick_values(decoded->tick, now); !reason.empty()) {
+    } else if (Status values = check_tick_values(decoded->tick, now); !values.ok()) {
       reason_class = kBadValues;
+      reason = values.message();
     } else {
       // While the sink cannot tell (its store does not answer), ask again, holding the batch.
-      std::optional<std::string> verdict;
+      Status verdict;
       const auto ask = [&] {
         verdict = sink.check_symbol(decoded->symbol);
-        return verdict ? Status() : Status::error("cannot look up asset '" + decoded->symbol + "'");
+        const bool decided = verdict.ok() || verdict.is(StatusCode::kNotFound) ||
+                             verdict.is(StatusCode::kInvalidArgument);
+        return decided ? Status() : verdict;
       };
       if (!retry_holding({list.Msgs, static_cast<std::size_t>(list.Count)}, stop, ask)) {
         return false;
       }
-      if (!verdict->empty()) {
+      if (!verdict.ok()) {
         reason_class = kUnknownSymbol;
-        reason = std::move(*verdict);
+        reason = verdict.message();
       }
     }
     if (reason_class.empty()) {
@@ -428,8 +434,8 @@ void NatsTickSource::apply_batch(Batch& batch, TickSink& sink, const std::atomic
   const auto store = [&] {
     const Status applied = sink.apply(batch.ticks);
     return applied.ok() ? applied
-                        : Status::error("storing " + std::to_string(batch.ticks.size()) +
-                                        " ticks failed: " + applied.message());
+                        : Status::unavailable("storing " + std::to_string(batch.ticks.size()) +
+                                              " ticks failed: " + applied.message());
   };
   if (!retry_holding(batch.tick_messages, stop, store)) return;
   // An ack lost on the way (a disconnect right now) only means the tick comes again.

@@ -19,8 +19,8 @@ constexpr Duration kMaxFutureSkew = kHour;
 Result<TickFormat> parse_tick_format(std::string_view name) {
   if (name == "protobuf") return TickFormat::kProtobuf;
   if (name == "json") return TickFormat::kJson;
-  return Result<TickFormat>::error("format: expected 'protobuf' or 'json', got '" +
-                                   std::string(name) + "'");
+  return Status::invalid_argument("format: expected 'protobuf' or 'json', got '" +
+                                  std::string(name) + "'");
 }
 
 std::string_view tick_format_name(TickFormat format) {
@@ -33,8 +33,8 @@ Result<TickRecord> decode_tick(std::string_view payload, TickFormat format) {
     // ParseFromArray accepts any bytes that happen to be valid wire format; an empty message is
     // a valid (all-default) Tick and is refused below by its missing symbol.
     if (!message.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-      return Result<TickRecord>::error("not a protobuf tickgraph.v1.Tick (" +
-                                       std::to_string(payload.size()) + " bytes)");
+      return Status::invalid_argument("not a protobuf tickgraph.v1.Tick (" +
+                                      std::to_string(payload.size()) + " bytes)");
     }
   } else {
     // Unknown fields are ignored, as the binary form ignores them: a producer on a newer
@@ -44,11 +44,11 @@ Result<TickRecord> decode_tick(std::string_view payload, TickFormat format) {
     const auto status = google::protobuf::util::JsonStringToMessage(
         google::protobuf::StringPiece(payload.data(), payload.size()), &message, options);
     if (!status.ok()) {
-      return Result<TickRecord>::error("not a tickgraph.v1.Tick in JSON: " +
-                                       std::string(status.message()));
+      return Status::invalid_argument("not a tickgraph.v1.Tick in JSON: " +
+                                      std::string(status.message()));
     }
   }
-  if (message.symbol().empty()) return Result<TickRecord>::error("symbol: missing");
+  if (message.symbol().empty()) return Status::invalid_argument("symbol: missing");
   return TickRecord{message.symbol(), {message.time(), message.price(), message.size()}};
 }
 
@@ -67,22 +67,25 @@ std::string encode_tick(const TickRecord& tick, TickFormat format) {
   return out;
 }
 
-std::string check_tick_values(const Tick& tick, Timestamp now) {
+Status check_tick_values(const Tick& tick, Timestamp now) {
+  const auto bad = [](std::string field, const std::string& problem) {
+    return Status::invalid_argument(field + ": " + problem).with_field(field);
+  };
   if (!std::isfinite(tick.price) || tick.price <= 0) {
-    return "price: must be a finite number > 0, got " + format_number(tick.price);
+    return bad("price", "must be a finite number > 0, got " + format_number(tick.price));
   }
   if (!std::isfinite(tick.size) || tick.size < 0) {
-    return "size: must be a finite number >= 0, got " + format_number(tick.size);
+    return bad("size", "must be a finite number >= 0, got " + format_number(tick.size));
   }
   // A tick far in the future would open bars the clock never closes and make every later real
   // tick late; one at or before the epoch is a unit mistake (and overflows bar arithmetic).
   if (tick.time <= 0) {
-    return "time: must be after 1970-01-01 (ns since the Unix epoch), got " +
-           std::to_string(tick.time);
+    return bad("time", "must be after 1970-01-01 (ns since the Unix epoch), got " +
+                           std::to_string(tick.time));
   }
   if (tick.time > now + kMaxFutureSkew) {
-    return "time: more than an hour in the future (" + format_timestamp(tick.time) +
-           "); times are ns since the Unix epoch, UTC";
+    return bad("time", "more than an hour in the future (" + format_timestamp(tick.time) +
+                           "); times are ns since the Unix epoch, UTC");
   }
   return {};
 }

@@ -39,20 +39,21 @@ Result<TickRecord> decode_tick(std::string_view payload, TickFormat format);
 // Encodes a tick as `format` (producers, tests, benchmarks).
 std::string encode_tick(const TickRecord& tick, TickFormat format);
 
-// Why a tick's values cannot be ingested ("price: must be a finite number > 0, got nan"), or ""
-// when they can. `now` bounds the time: at most an hour ahead of it.
-std::string check_tick_values(const Tick& tick, Timestamp now);
+// OK when a tick's values can be ingested; else invalid_argument naming the field ("price",
+// "size" or "time") in its details and message ("price: must be a finite number > 0, got nan").
+// `now` bounds the time: at most an hour ahead of it.
+Status check_tick_values(const Tick& tick, Timestamp now);
 
 // Where a source's ticks go: the store and the push engine (the CLI wires a LiveMarket).
 class TickSink {
  public:
   virtual ~TickSink() = default;
-  // Whether the sink can take ticks of `symbol`: "" when it can (it may create the asset), else
-  // the reason ("unknown asset 'XYZ'"), which makes the message poison. nullopt when it cannot
-  // tell now (its store does not answer): the source must not decide either, but waits and asks
-  // again, so that neither a good tick nor a poison message is lost. Called once per message
-  // before apply().
-  virtual std::optional<std::string> check_symbol(std::string_view symbol) = 0;
+  // Whether the sink can take ticks of `symbol`: OK when it can (it may create the asset);
+  // not_found or invalid_argument with the reason ("unknown asset 'XYZ'") when it never will,
+  // which makes the message poison; any other code (unavailable: its store does not answer) when
+  // it cannot tell now: the source must not decide either, but waits and asks again, so that
+  // neither a good tick nor a poison message is lost. Called once per message before apply().
+  virtual Status check_symbol(std::string_view symbol) = 0;
   // Stores the ticks (in order; every one passed check_symbol and check_tick_values) and applies
   // them to the live bars. OK means durably stored: the source may acknowledge them. An error
   // means nothing may be acknowledged; the source retries the same ticks later (writes are

@@ -44,7 +44,7 @@ class Parser {
  private:
   template <class T = YahooChart>
   Result<T> fail(const std::string& path, const std::string& message) const {
-    return Result<T>::error(std::string(source_) + ": " + path + ": " + message);
+    return Status::invalid_argument(std::string(source_) + ": " + path + ": " + message);
   }
 
   // `parent` at `path` must be an object holding `key`; returns the value.
@@ -76,8 +76,8 @@ class Parser {
 
 Result<YahooChart> Parser::parse(std::string_view text) {
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
-    return Result<YahooChart>::error(std::string(source_) +
-                                     ": empty document (expected a chart response)");
+    return Status::invalid_argument(std::string(source_) +
+                                    ": empty document (expected a chart response)");
   }
   json doc;
   try {
@@ -85,13 +85,13 @@ Result<YahooChart> Parser::parse(std::string_view text) {
   } catch (const json::parse_error& e) {
     // e.byte counts the bytes read, the offending one included; report its 0-based offset.
     const std::size_t at = e.byte > 0 ? e.byte - 1 : 0;
-    return Result<YahooChart>::error(std::string(source_) + ": malformed JSON at byte " +
-                                     std::to_string(at) + " of " + std::to_string(text.size()) +
-                                     ": " + parse_error_detail(e.what()));
+    return Status::invalid_argument(std::string(source_) + ": malformed JSON at byte " +
+                                    std::to_string(at) + " of " + std::to_string(text.size()) +
+                                    ": " + parse_error_detail(e.what()));
   } catch (const json::out_of_range& e) {
     // A number beyond a double ("1e400"): nlohmann throws this apart from syntax errors.
-    return Result<YahooChart>::error(std::string(source_) +
-                                     ": malformed JSON: " + parse_error_detail(e.what()));
+    return Status::invalid_argument(std::string(source_) +
+                                    ": malformed JSON: " + parse_error_detail(e.what()));
   }
 
   auto chart = member(doc, "document", "chart");
@@ -111,9 +111,11 @@ Result<YahooChart> Parser::parse(std::string_view text) {
     if (code.empty() && description.empty()) {
       return fail("chart.error", "Yahoo error without code or description: " + err->dump());
     }
-    return Result<YahooChart>::error(std::string(source_) + ": Yahoo error " + code +
-                                     (code.empty() || description.empty() ? "" : ": ") +
-                                     description);
+    // Yahoo's "Not Found" (no data for the symbol) is a symbol that does not exist; any other
+    // error is Yahoo refusing the request as made.
+    return Status(code == "Not Found" ? StatusCode::kNotFound : StatusCode::kInvalidArgument,
+                  std::string(source_) + ": Yahoo error " + code +
+                      (code.empty() || description.empty() ? "" : ": ") + description);
   }
   auto results = member(c, "chart", "result");
   if (!results) return results.status();
@@ -329,9 +331,9 @@ Result<std::string_view> yahoo_interval_name(Interval interval) {
     case Interval::k4h:
       break;
   }
-  return Result<std::string_view>::error("interval " + std::string(interval_name(interval)) +
-                                         " is not supported by the Yahoo importer (supported: "
-                                         "1m 5m 15m 1h 1d 1w)");
+  return Status::invalid_argument("interval " + std::string(interval_name(interval)) +
+                                  " is not supported by the Yahoo importer (supported: "
+                                  "1m 5m 15m 1h 1d 1w)");
 }
 
 Result<Interval> interval_from_yahoo(std::string_view granularity) {
@@ -347,8 +349,8 @@ Result<Interval> interval_from_yahoo(std::string_view granularity) {
   for (const auto& [name, interval] : kTable) {
     if (name == granularity) return interval;
   }
-  return Result<Interval>::error("granularity '" + std::string(granularity) +
-                                 "' has no tickgraph interval (expected 1m 5m 15m 60m 1h 1d 1wk)");
+  return Status::invalid_argument("granularity '" + std::string(granularity) +
+                                  "' has no tickgraph interval (expected 1m 5m 15m 60m 1h 1d 1wk)");
 }
 
 }  // namespace tickgraph::ingest

@@ -44,16 +44,16 @@ std::string percent_encode(std::string_view s) {
 }
 
 Status check_symbol(std::string_view symbol) {
-  if (symbol.empty()) return Status::error("yahoo: the symbol is empty");
+  if (symbol.empty()) return Status::invalid_argument("yahoo: the symbol is empty");
   if (symbol.size() > kMaxSymbolLength) {
-    return Status::error("yahoo: symbol '" + std::string(symbol) + "' is longer than " +
-                         std::to_string(kMaxSymbolLength) + " characters");
+    return Status::invalid_argument("yahoo: symbol '" + std::string(symbol) + "' is longer than " +
+                                    std::to_string(kMaxSymbolLength) + " characters");
   }
   for (char c : symbol) {
     if (!(unreserved(c) && c != '~') && c != '^' && c != '=') {
-      return Status::error("yahoo: symbol '" + std::string(symbol) + "' has the character '" +
-                           std::string(1, c) +
-                           "' (Yahoo symbols use letters, digits and . - ^ = _)");
+      return Status::invalid_argument("yahoo: symbol '" + std::string(symbol) +
+                                      "' has the character '" + std::string(1, c) +
+                                      "' (Yahoo symbols use letters, digits and . - ^ = _)");
     }
   }
   return {};
@@ -222,20 +222,20 @@ Result<std::string> YahooClient::request_target(std::string_view symbol, const Y
   if (Status s = check_symbol(symbol); !s.ok()) return s;
   const std::string source = "yahoo: " + std::string(symbol);
   auto yahoo_interval = yahoo_interval_name(interval);
-  if (!yahoo_interval) return Result<std::string>::error(source + ": " + yahoo_interval.message());
+  if (!yahoo_interval) return Status::invalid_argument(source + ": " + yahoo_interval.message());
   std::string target = "/v8/finance/chart/" + percent_encode(symbol) + "?";
   if (const auto* range = std::get_if<std::string>(&span)) {
     if (!is_yahoo_range(*range)) {
-      return Result<std::string>::error(source + ": range '" + *range +
-                                        "' is not one of 1d 5d 1mo 3mo 6mo 1y 2y 5y 10y ytd max");
+      return Status::invalid_argument(source + ": range '" + *range +
+                                      "' is not one of 1d 5d 1mo 3mo 6mo 1y 2y 5y 10y ytd max");
     }
     target += "range=" + *range;
   } else {
     const auto& period = std::get<YahooPeriod>(span);
     if (period.begin >= period.end) {
-      return Result<std::string>::error(source + ": period " + format_timestamp(period.begin) +
-                                        " to " + format_timestamp(period.end) +
-                                        " is empty (the start must be before the end)");
+      return Status::invalid_argument(source + ": period " + format_timestamp(period.begin) +
+                                      " to " + format_timestamp(period.end) +
+                                      " is empty (the start must be before the end)");
     }
     const std::int64_t period1 = floor_div(period.begin, kSecond);
     const std::int64_t period2 = -floor_div(-period.end, kSecond);
@@ -251,8 +251,15 @@ Result<YahooChart> YahooClient::fetch(std::string_view symbol, const YahooSpan& 
   if (!target) return target.status();
   const std::string source = "yahoo: " + std::string(symbol);
   const std::string url = options_.base_url + *target;
-  auto fail = [&](const std::string& message) {
-    return Result<YahooChart>::error(source + ": " + message);
+  // Yahoo answering 404 means no such symbol; 429 a rate limit; anything else the service or the
+  // network failing, which a later try may not meet.
+  auto fail = [&](const std::string& message, StatusCode code = StatusCode::kUnavailable) {
+    return Status(code, source + ": " + message);
+  };
+  auto http_code = [](long status) {
+    if (status == 404) return StatusCode::kNotFound;
+    if (status == 429) return StatusCode::kResourceExhausted;
+    return StatusCode::kUnavailable;
   };
   std::mt19937_64 random(std::random_device{}());
 
@@ -275,7 +282,8 @@ Result<YahooChart> YahooClient::fetch(std::string_view symbol, const YahooSpan& 
         if (!retry) {
           const std::string description = error_description(last.body);
           return fail("HTTP " + std::to_string(last.status) +
-                      (description.empty() ? "" : ": " + description));
+                          (description.empty() ? "" : ": " + description),
+                      http_code(last.status));
         }
         break;
       case Attempt::Outcome::kTimeout:
@@ -292,8 +300,9 @@ Result<YahooChart> YahooClient::fetch(std::string_view symbol, const YahooSpan& 
     if (last.outcome == Attempt::Outcome::kResponse && last.status == 429 && last.retry_after > 0) {
       if (last.retry_after > options_.max_retry_after) {
         return fail("rate limited (HTTP 429) and told to retry after " +
-                    describe(last.retry_after) + ", beyond the " +
-                    describe(options_.max_retry_after) + " this client waits");
+                        describe(last.retry_after) + ", beyond the " +
+                        describe(options_.max_retry_after) + " this client waits",
+                    StatusCode::kResourceExhausted);
       }
       wait = last.retry_after;
     } else {
@@ -319,11 +328,14 @@ Result<YahooChart> YahooClient::fetch(std::string_view symbol, const YahooSpan& 
       return fail("connection failed after " + attempts + ": " + last.detail + " (" +
                   options_.base_url + ")");
     case Attempt::Outcome::kResponse:
-      if (last.status == 429) return fail("rate limited (HTTP 429) after " + attempts);
+      if (last.status == 429) {
+        return fail("rate limited (HTTP 429) after " + attempts, StatusCode::kResourceExhausted);
+      }
       {
         const std::string description = error_description(last.body);
         return fail("HTTP " + std::to_string(last.status) + " after " + attempts +
-                    (description.empty() ? "" : ": " + description));
+                        (description.empty() ? "" : ": " + description),
+                    http_code(last.status));
       }
     case Attempt::Outcome::kFatal:
       break;

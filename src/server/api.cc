@@ -27,13 +27,9 @@ HttpResponse json(const google::protobuf::Message& message, int status = 200) {
   return r;
 }
 
-HttpResponse from_error(const RequestError& e) {
-  return error_response(e.status, e.code, e.message, e.details);
-}
-
-HttpResponse store_failure(const Status& s) {
-  return error_response(503, "unavailable", "store: " + s.message());
-}
+// A failed store call: its code decides the answer (503 when the database is unavailable), and
+// the message says it came from the store.
+HttpResponse store_failure(const Status& s) { return error_response(s.with_prefix("store: ")); }
 
 // A query parameter that is a time: absent, or parsed (a date alone as an upper bound means the
 // end of that day).
@@ -42,7 +38,7 @@ Result<std::optional<Timestamp>> time_param(const HttpRequest& req, std::string_
   const auto text = req.query_param(name);
   if (!text) return std::optional<Timestamp>();
   auto t = parse_timestamp(*text);
-  if (!t) return Result<std::optional<Timestamp>>::error(std::string(name) + ": " + t.message());
+  if (!t) return t.status().with_prefix(std::string(name) + ": ").with_parameter(std::string(name));
   if (upper && is_date_only(*text)) return std::optional<Timestamp>(*t + kDay - 1);
   return std::optional<Timestamp>(*t);
 }
@@ -55,15 +51,20 @@ Result<std::int64_t> int_param(const HttpRequest& req, std::string_view name, st
   std::int64_t value = 0;
   const auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
   if (ec != std::errc() || ptr != text->data() + text->size() || value < min || value > max) {
-    return Result<std::int64_t>::error(std::string(name) + ": expected a whole number from " +
-                                       std::to_string(min) + " to " + std::to_string(max) +
-                                       ", got '" + std::string(*text) + "'");
+    return Status::invalid_argument(std::string(name) + ": expected a whole number from " +
+                                    std::to_string(min) + " to " + std::to_string(max) + ", got '" +
+                                    std::string(*text) + "'")
+        .with_parameter(std::string(name));
   }
   return value;
 }
 
 HttpResponse bad_param(std::string_view name, const std::string& message) {
-  return bad_request(message, {{"parameter", std::string(name)}});
+  return error_response(Status::invalid_argument(message).with_parameter(std::string(name)));
+}
+
+HttpResponse bad_field(std::string_view name, const std::string& message) {
+  return error_response(Status::invalid_argument(message).with_field(std::string(name)));
 }
 
 bool valid_graph_id(std::string_view id) {
@@ -79,17 +80,6 @@ bool valid_graph_id(std::string_view id) {
 bool is_yaml(std::string_view content_type) {
   return content_type.starts_with("application/yaml") ||
          content_type.starts_with("application/x-yaml") || content_type.starts_with("text/yaml");
-}
-
-// The name quoted after `label` ("node '", "parameter '") in the first line of a compile message
-// ("…: node 'ID': parameter 'period' = 0 is out of range …"), for the error's details.
-std::string first_quoted(const std::string& message, std::string_view label) {
-  const std::string_view line = std::string_view(message).substr(0, message.find('\n'));
-  const std::size_t at = line.find(label);
-  if (at == std::string_view::npos) return "";
-  const std::size_t start = at + label.size();
-  const std::size_t end = line.find('\'', start);
-  return end == std::string_view::npos ? "" : std::string(line.substr(start, end - start));
 }
 
 constexpr const char* kBuiltinPage = R"(<!doctype html>
@@ -193,27 +183,22 @@ struct Api::Impl {
     }
   }
 
+  // The asset of the path's {symbol}: not_found naming the parameter, or the store's failure.
   Result<Asset> asset(const HttpRequest& req) {
     const std::string symbol(req.path_param("symbol"));
     auto found = store.find_asset(symbol);
-    if (!found) return found.status();
-    if (!found->has_value()) return Result<Asset>::error("unknown asset '" + symbol + "'");
-    return **found;
-  }
-
-  // 404 or 503 for a failed asset lookup.
-  static HttpResponse asset_failure(const Result<Asset>& a) {
-    if (a.message().starts_with("unknown asset")) {
-      return not_found(a.message(), {{"parameter", "symbol"}});
+    if (!found) return found.status().with_prefix("store: ");
+    if (!found->has_value()) {
+      return Status::not_found("unknown asset '" + symbol + "'").with_parameter("symbol");
     }
-    return store_failure(a.status());
+    return **found;
   }
 
   Result<Interval> interval_param(const HttpRequest& req) {
     const auto text = req.query_param("interval");
     if (!text) return Interval::k1d;
     auto i = parse_interval(*text);
-    if (!i) return Result<Interval>::error("interval: " + i.message());
+    if (!i) return i.status().with_prefix("interval: ").with_parameter("interval");
     return *i;
   }
 
@@ -224,7 +209,9 @@ struct Api::Impl {
     if (auto e = req.query_param("exchange")) filter.exchange = std::string(*e);
     if (auto c = req.query_param("class")) {
       auto parsed = parse_asset_class(*c);
-      if (!parsed) return bad_param("class", "class: " + parsed.message());
+      if (!parsed) {
+        return error_response(parsed.status().with_prefix("class: ").with_parameter("class"));
+      }
       filter.asset_class = *parsed;
     }
     auto assets = store.list_assets(filter);
@@ -236,7 +223,7 @@ struct Api::Impl {
 
   HttpResponse get_asset(const HttpRequest& req) {
     auto a = asset(req);
-    if (!a) return asset_failure(a);
+    if (!a) return error_response(a.status());
     v1::Asset out;
     to_proto(*a, out);
     return json(out);
@@ -244,10 +231,9 @@ struct Api::Impl {
 
   HttpResponse upsert_asset(const HttpRequest& req) {
     v1::Asset in;
-    if (Status s = from_json(req.body, in, "request body"); !s.ok())
-      return bad_request(s.message());
+    if (Status s = from_json(req.body, in, "request body"); !s.ok()) return error_response(s);
     auto parsed = from_proto(in);
-    if (!parsed) return bad_request(parsed.message(), {{"field", "symbol"}});
+    if (!parsed) return error_response(parsed.status().with_field("symbol"));
     auto existing = store.find_asset(parsed->symbol);
     if (!existing) return store_failure(existing.status());
     auto stored = store.upsert_asset(*parsed);
@@ -260,15 +246,15 @@ struct Api::Impl {
   // --- candles ---
   HttpResponse get_candles(const HttpRequest& req) {
     auto interval = interval_param(req);
-    if (!interval) return bad_param("interval", interval.message());
+    if (!interval) return error_response(interval.status());
     auto from = time_param(req, "from", false);
-    if (!from) return bad_param("from", from.message());
+    if (!from) return error_response(from.status());
     auto to = time_param(req, "to", true);
-    if (!to) return bad_param("to", to.message());
+    if (!to) return error_response(to.status());
     auto limit = int_param(req, "limit", 0, 1, 10'000'000);
-    if (!limit) return bad_param("limit", limit.message());
+    if (!limit) return error_response(limit.status());
     auto last = int_param(req, "last", 0, 1, 10'000'000);
-    if (!last) return bad_param("last", last.message());
+    if (!last) return error_response(last.status());
     if (*limit > 0 && *last > 0) return bad_param("last", "last: give limit or last, not both");
     const store::TimeRange range{from->value_or(INT64_MIN), to->value_or(INT64_MAX)};
     if (range.from > range.to) return bad_param("to", "to: earlier than from");
@@ -286,7 +272,7 @@ struct Api::Impl {
     }
     cache_misses.inc();
     auto a = asset(req);
-    if (!a) return asset_failure(a);
+    if (!a) return error_response(a.status());
     const auto start = std::chrono::steady_clock::now();
     auto bars =
         *last > 0
@@ -307,16 +293,15 @@ struct Api::Impl {
 
   HttpResponse put_candles(const HttpRequest& req) {
     auto a = asset(req);
-    if (!a) return asset_failure(a);
+    if (!a) return error_response(a.status());
     v1::CandleBatch in;
-    if (Status s = from_json(req.body, in, "request body"); !s.ok())
-      return bad_request(s.message());
+    if (Status s = from_json(req.body, in, "request body"); !s.ok()) return error_response(s);
     auto interval = from_proto(in.interval(), "interval");
-    if (!interval) return bad_request(interval.message(), {{"field", "interval"}});
+    if (!interval) return error_response(interval.status().with_field("interval"));
     if (static_cast<std::size_t>(in.candles_size()) > options.max_candles_per_request) {
-      return bad_request(
-          "candles: at most " + std::to_string(options.max_candles_per_request) + " per request",
-          {{"field", "candles"}});
+      return bad_field(
+          "candles",
+          "candles: at most " + std::to_string(options.max_candles_per_request) + " per request");
     }
     std::vector<Candle> bars;
     bars.reserve(static_cast<std::size_t>(in.candles_size()));
@@ -327,23 +312,19 @@ struct Api::Impl {
            {std::pair{"open", c.open}, std::pair{"high", c.high}, std::pair{"low", c.low},
             std::pair{"close", c.close}, std::pair{"volume", c.volume}}) {
         if (!std::isfinite(v) || v < 0) {
-          return bad_request(at + "." + name + ": must be a finite number >= 0",
-                             {{"field", at + "." + name}});
+          return bad_field(at + "." + name, at + "." + name + ": must be a finite number >= 0");
         }
       }
       if (c.high < c.low || c.high < c.open || c.high < c.close || c.low > c.open ||
           c.low > c.close) {
-        return bad_request(at + ": high must be the highest and low the lowest price",
-                           {{"field", at}});
+        return bad_field(at, at + ": high must be the highest and low the lowest price");
       }
       if (i > 0 && c.time <= bars.back().time) {
-        return bad_request(at + ".time: times must be strictly increasing",
-                           {{"field", at + ".time"}});
+        return bad_field(at + ".time", at + ".time: times must be strictly increasing");
       }
       if (c.time != bar_open_time(c.time, *interval)) {
-        return bad_request(
-            at + ".time: not the open time of a " + std::string(interval_name(*interval)) + " bar",
-            {{"field", at + ".time"}});
+        return bad_field(at + ".time", at + ".time: not the open time of a " +
+                                           std::string(interval_name(*interval)) + " bar");
       }
       bars.push_back(c);
     }
@@ -360,13 +341,13 @@ struct Api::Impl {
   // --- ticks ---
   HttpResponse get_ticks(const HttpRequest& req) {
     auto a = asset(req);
-    if (!a) return asset_failure(a);
+    if (!a) return error_response(a.status());
     auto from = time_param(req, "from", false);
-    if (!from) return bad_param("from", from.message());
+    if (!from) return error_response(from.status());
     auto to = time_param(req, "to", true);
-    if (!to) return bad_param("to", to.message());
+    if (!to) return error_response(to.status());
     auto limit = int_param(req, "limit", 10000, 1, 1'000'000);
-    if (!limit) return bad_param("limit", limit.message());
+    if (!limit) return error_response(limit.status());
     auto ticks = store.read_ticks(a->id, {from->value_or(INT64_MIN), to->value_or(INT64_MAX)},
                                   static_cast<std::size_t>(*limit));
     if (!ticks) return store_failure(ticks.status());
@@ -383,20 +364,18 @@ struct Api::Impl {
 
   HttpResponse post_ticks(const HttpRequest& req) {
     v1::TickBatch in;
-    if (Status s = from_json(req.body, in, "request body"); !s.ok())
-      return bad_request(s.message());
-    if (in.ticks_size() == 0) return bad_request("ticks: empty batch", {{"field", "ticks"}});
+    if (Status s = from_json(req.body, in, "request body"); !s.ok()) return error_response(s);
+    if (in.ticks_size() == 0) return bad_field("ticks", "ticks: empty batch");
     if (static_cast<std::size_t>(in.ticks_size()) > options.max_ticks_per_request) {
-      return bad_request(
-          "ticks: at most " + std::to_string(options.max_ticks_per_request) + " per request",
-          {{"field", "ticks"}});
+      return bad_field("ticks", "ticks: at most " + std::to_string(options.max_ticks_per_request) +
+                                    " per request");
     }
     std::vector<TickInput> ticks;
     ticks.reserve(static_cast<std::size_t>(in.ticks_size()));
     for (const auto& t : in.ticks()) ticks.push_back({t.symbol(), {t.time(), t.price(), t.size()}});
     auto result = live.ingest(ticks, "api");
-    if (const auto* e = std::get_if<RequestError>(&result)) return from_error(*e);
-    const auto& counts = std::get<IngestCounts>(result);
+    if (!result) return error_response(result.status());
+    const IngestCounts& counts = *result;
     v1::TickIngestResult out;
     out.set_accepted(counts.accepted);
     out.set_late(counts.late);
@@ -425,25 +404,10 @@ struct Api::Impl {
       spec = from_proto(in, "request body");
     }
     if (!spec) return spec;
-    if (spec->nodes.empty()) return Result<graph::GraphSpec>::error("request body: no nodes");
+    if (spec->nodes.empty()) return Status::invalid_argument("request body: no nodes");
     auto compiled = graph::compile(*spec, compile_options());
     if (!compiled) return compiled.status();
     return spec;
-  }
-
-  HttpResponse graph_error(const Status& s) {
-    // The node, and the parameter or input it names, so that a form can show the message next
-    // to the field it is about.
-    ErrorDetails details;
-    for (const auto& [label, key] : {std::pair{"node '", "node"},
-                                     {"parameter '", "parameter"},
-                                     {"parameters '", "parameter"},
-                                     {"input '", "input"}}) {
-      if (std::string name = first_quoted(s.message(), label); !name.empty()) {
-        details.emplace(key, std::move(name));
-      }
-    }
-    return bad_request(s.message(), details);
   }
 
   Result<v1::Graph> describe(const store::GraphVersion& g) {
@@ -468,9 +432,9 @@ struct Api::Impl {
     auto existing = store.get_graph(id);
     if (!existing) return store_failure(existing.status());
     if (create_only && existing->has_value()) {
-      return error_response(409, "conflict",
-                            "graph '" + id + "' exists: replace it with PUT /v1/graphs/" + id,
-                            {{"graph", id}});
+      return error_response(
+          Status::already_exists("graph '" + id + "' exists: replace it with PUT /v1/graphs/" + id)
+              .with_detail("graph", id));
     }
     spec.name = id;
     auto stored = store.put_graph(id, graph::to_yaml(spec));
@@ -485,10 +449,10 @@ struct Api::Impl {
 
   HttpResponse create_graph(const HttpRequest& req) {
     auto spec = body_spec(req);
-    if (!spec) return graph_error(spec.status());
-    if (spec->name.empty()) return bad_request("name: a graph needs a name", {{"field", "name"}});
+    if (!spec) return error_response(spec.status());
+    if (spec->name.empty()) return bad_field("name", "name: a graph needs a name");
     if (!valid_graph_id(spec->name)) {
-      return bad_request("name: use 1 to 64 letters, digits, '_', '-' or '.'", {{"field", "name"}});
+      return bad_field("name", "name: use 1 to 64 letters, digits, '_', '-' or '.'");
     }
     return store_graph(spec->name, *spec, true);
   }
@@ -496,13 +460,13 @@ struct Api::Impl {
   HttpResponse replace_graph(const HttpRequest& req) {
     const std::string id(req.path_param("id"));
     if (!valid_graph_id(id)) {
-      return bad_request("id: use 1 to 64 letters, digits, '_', '-' or '.'", {{"parameter", "id"}});
+      return bad_param("id", "id: use 1 to 64 letters, digits, '_', '-' or '.'");
     }
     auto spec = body_spec(req);
-    if (!spec) return graph_error(spec.status());
+    if (!spec) return error_response(spec.status());
     if (!spec->name.empty() && spec->name != id) {
-      return bad_request("name: '" + spec->name + "' differs from the graph's id '" + id + "'",
-                         {{"field", "name"}});
+      return bad_field("name",
+                       "name: '" + spec->name + "' differs from the graph's id '" + id + "'");
     }
     return store_graph(id, *spec, false);
   }
@@ -511,7 +475,9 @@ struct Api::Impl {
     const std::string id(req.path_param("id"));
     auto g = store.get_graph(id);
     if (!g) return store_failure(g.status());
-    if (!g->has_value()) return not_found("unknown graph '" + id + "'", {{"parameter", "id"}});
+    if (!g->has_value()) {
+      return error_response(Status::not_found("unknown graph '" + id + "'").with_parameter("id"));
+    }
     auto out = describe(**g);
     if (!out) return store_failure(out.status());
     return json(*out);
@@ -533,7 +499,9 @@ struct Api::Impl {
     const std::string id(req.path_param("id"));
     auto g = store.get_graph(id);
     if (!g) return store_failure(g.status());
-    if (!g->has_value()) return not_found("unknown graph '" + id + "'", {{"parameter", "id"}});
+    if (!g->has_value()) {
+      return error_response(Status::not_found("unknown graph '" + id + "'").with_parameter("id"));
+    }
     if (Status s = store.delete_graph(id); !s.ok()) return store_failure(s);
     live.graph_changed(id);
     if (options.on_graph_changed) options.on_graph_changed(id, 0);
@@ -546,32 +514,33 @@ struct Api::Impl {
   // --- analytics ---
   HttpResponse analytics(const HttpRequest& req) {
     auto a = asset(req);
-    if (!a) return asset_failure(a);
+    if (!a) return error_response(a.status());
     const auto graph_id = req.query_param("graph");
     if (!graph_id || graph_id->empty()) {
       return bad_param("graph", "graph: required (the id of a stored graph)");
     }
     auto interval = interval_param(req);
-    if (!interval) return bad_param("interval", interval.message());
+    if (!interval) return error_response(interval.status());
     auto from = time_param(req, "from", false);
-    if (!from) return bad_param("from", from.message());
+    if (!from) return error_response(from.status());
     auto to = time_param(req, "to", true);
-    if (!to) return bad_param("to", to.message());
+    if (!to) return error_response(to.status());
     auto limit = int_param(req, "limit", 0, 1, 10'000'000);
-    if (!limit) return bad_param("limit", limit.message());
+    if (!limit) return error_response(limit.status());
     const graph::TimeRange range{from->value_or(INT64_MIN), to->value_or(INT64_MAX)};
     if (range.from > range.to) return bad_param("to", "to: earlier than from");
 
     auto stored = store.get_graph(*graph_id);
     if (!stored) return store_failure(stored.status());
     if (!stored->has_value()) {
-      return not_found("graph: unknown graph '" + std::string(*graph_id) + "'",
-                       {{"parameter", "graph"}});
+      return error_response(
+          Status::not_found("graph: unknown graph '" + std::string(*graph_id) + "'")
+              .with_parameter("graph"));
     }
     auto spec = graph::parse_spec((*stored)->spec, "graph '" + std::string(*graph_id) + "'");
     if (!spec) return store_failure(spec.status());
     auto compiled = graph::compile(*spec, compile_options());
-    if (!compiled) return graph_error(compiled.status());
+    if (!compiled) return error_response(compiled.status());
     std::vector<int> columns;
     if (auto outputs = req.query_param("outputs")) {
       for (const auto& name : split_list(*outputs)) {
@@ -594,14 +563,16 @@ struct Api::Impl {
     for (const auto& symbol : symbols) {
       auto other = store.find_asset(symbol);
       if (!other) return store_failure(other.status());
-      if (!other->has_value())
-        return not_found("unknown asset '" + symbol + "'", {{"asset", symbol}});
+      if (!other->has_value()) {
+        return error_response(
+            Status::not_found("unknown asset '" + symbol + "'").with_detail("asset", symbol));
+      }
       auto bars = store.read_candles((*other)->id, *interval, {INT64_MIN, range.to});
       if (!bars) return store_failure(bars.status());
       data[symbol] = std::move(*bars);
     }
     auto table = graph::run_pull(*compiled, a->symbol, data, range);
-    if (!table) return bad_request(table.message());
+    if (!table) return error_response(table.status());
     const std::size_t rows =
         *limit > 0 ? std::min(table->rows(), static_cast<std::size_t>(*limit)) : table->rows();
     if (columns.empty()) {
@@ -645,7 +616,7 @@ void Api::add_routes(Router& router) {
     return [m, fn](const HttpRequest& req) {
       if (!m->ready) {
         std::lock_guard lock(m->ready_mutex);
-        return error_response(503, "unavailable", "not ready: " + m->not_ready_reason);
+        return error_response(Status::unavailable("not ready: " + m->not_ready_reason));
       }
       return (m->*fn)(req);
     };
@@ -676,7 +647,7 @@ void Api::add_routes(Router& router) {
              [m](const HttpRequest&) {
                if (!m->ready) {
                  std::lock_guard lock(m->ready_mutex);
-                 return error_response(503, "unavailable", "not ready: " + m->not_ready_reason);
+                 return error_response(Status::unavailable("not ready: " + m->not_ready_reason));
                }
                v1::Readiness r;
                r.set_ready(true);

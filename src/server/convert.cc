@@ -29,8 +29,8 @@ std::string to_json(const google::protobuf::Message& message) {
 Status from_json(std::string_view json, google::protobuf::Message& message, std::string_view what) {
   const auto status = pbutil::JsonStringToMessage(json, &message);
   if (status.ok()) return {};
-  return Status::error(std::string(what) + " is not a valid " + message.GetTypeName() + ": " +
-                       std::string(status.message()));
+  return Status::invalid_argument(std::string(what) + " is not a valid " + message.GetTypeName() +
+                                  ": " + std::string(status.message()));
 }
 
 v1::Interval to_proto(Interval interval) {
@@ -40,8 +40,8 @@ v1::Interval to_proto(Interval interval) {
 Result<Interval> from_proto(v1::Interval interval, std::string_view field) {
   const int i = static_cast<int>(interval) - 1;
   if (i < 0 || i >= static_cast<int>(kAllIntervals.size())) {
-    return Result<Interval>::error(std::string(field) +
-                                   ": an interval is required (INTERVAL_1S … INTERVAL_1W)");
+    return Status::invalid_argument(std::string(field) +
+                                    ": an interval is required (INTERVAL_1S … INTERVAL_1W)");
   }
   return kAllIntervals[static_cast<std::size_t>(i)];
 }
@@ -61,8 +61,7 @@ void to_proto(const Asset& asset, v1::Asset& out) {
 }
 
 Result<Asset> from_proto(const v1::Asset& in) {
-  if (auto s = validate_symbol(in.symbol()); !s)
-    return Result<Asset>::error("symbol: " + s.message());
+  if (auto s = validate_symbol(in.symbol()); !s) return s.with_prefix("symbol: ");
   Asset asset;
   asset.symbol = in.symbol();
   asset.name = in.name();
@@ -132,8 +131,13 @@ Result<graph::GraphSpec> from_proto(const v1::GraphSpec& in, std::string_view so
     node.fn = n.fn();
     const std::string where =
         std::string(source) + ": nodes[" + std::to_string(i) + "] ('" + n.id() + "')";
-    if (node.id.empty()) return Result<graph::GraphSpec>::error(where + ": id is empty");
-    if (node.fn.empty()) return Result<graph::GraphSpec>::error(where + ": fn is empty");
+    if (node.id.empty()) {
+      return Status::invalid_argument(where + ": id is empty")
+          .with_field("nodes[" + std::to_string(i) + "].id");
+    }
+    if (node.fn.empty()) {
+      return Status::invalid_argument(where + ": fn is empty").with_detail("node", node.id);
+    }
     node.inputs.assign(n.inputs().begin(), n.inputs().end());
     // Parameters in name order (protobuf maps have none of their own), so the stored YAML and
     // the graph's version do not depend on the order a client wrote them in.
@@ -144,8 +148,10 @@ Result<graph::GraphSpec> from_proto(const v1::GraphSpec& in, std::string_view so
       } else if (value.kind_case() == google::protobuf::Value::kStringValue) {
         params[name] = value.string_value();
       } else {
-        return Result<graph::GraphSpec>::error(where + ": parameter '" + name +
-                                               "' must be a number or a string");
+        return Status::invalid_argument(where + ": parameter '" + name +
+                                        "' must be a number or a string")
+            .with_detail("node", node.id)
+            .with_parameter(name);
       }
     }
     for (auto& [name, text] : params) node.params.push_back({name, std::move(text)});

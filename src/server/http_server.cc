@@ -180,7 +180,7 @@ std::optional<std::string> read_file(const std::filesystem::path& file) {
 }
 
 HttpResponse static_not_found(const std::string& path) {
-  return not_found("no file for " + path, {{"route", path}});
+  return error_response(Status::not_found("no file for " + path).with_detail("route", path));
 }
 
 // `path` is the decoded request path. Never leaves `root`: ".." segments are refused and empty
@@ -598,27 +598,27 @@ Status Server::listen() {
     tcp::resolver resolver(io_);
     const auto results = resolver.resolve(options_.bind, std::to_string(options_.port), ec);
     if (ec || results.empty()) {
-      return Status::error("cannot resolve bind address '" + options_.bind +
-                           "': " + (ec ? ec.message() : std::string("no address")));
+      return Status::unavailable("cannot resolve bind address '" + options_.bind +
+                                 "': " + (ec ? ec.message() : std::string("no address")));
     }
     endpoint = results.begin()->endpoint();
   }
   const std::string where = describe(endpoint);
   acceptor_.open(endpoint.protocol(), ec);
-  if (ec) return Status::error("cannot open a socket for " + where + ": " + ec.message());
+  if (ec) return Status::unavailable("cannot open a socket for " + where + ": " + ec.message());
   acceptor_.set_option(net::socket_base::reuse_address(true), ec);
   acceptor_.bind(endpoint, ec);
   if (ec) {
     beast::error_code ignored;
     acceptor_.close(ignored);
-    return Status::error("cannot bind " + where + ": " + ec.message());
+    return Status::unavailable("cannot bind " + where + ": " + ec.message());
   }
   acceptor_.listen(
       std::max(kMinBacklog, static_cast<int>(net::socket_base::max_listen_connections)), ec);
   if (ec) {
     beast::error_code ignored;
     acceptor_.close(ignored);
-    return Status::error("cannot listen on " + where + ": " + ec.message());
+    return Status::unavailable("cannot listen on " + where + ": " + ec.message());
   }
   port_.store(acceptor_.local_endpoint(ec).port());
   return Status();
@@ -861,9 +861,10 @@ void HttpSession::handle() {
   request.target = std::string(to_std(req.target()));
   auto parsed = parse_target(request.target);
   if (!parsed) {
-    return respond(bad_request("invalid request target: not an absolute path, or bad "
-                               "percent-encoding",
-                               {{"target", request.target}}),
+    return respond(error_response(Status::invalid_argument("invalid request target: not an "
+                                                           "absolute path, or bad "
+                                                           "percent-encoding")
+                                      .with_detail("target", request.target)),
                    server_.unmatched(), keep_alive);
   }
   request.path = std::move(parsed->path);
@@ -872,7 +873,8 @@ void HttpSession::handle() {
   auto match = server_.router().match(request.method, request.path);
   if (match.result == Router::Match::Result::kNotFound) {
     return respond(
-        not_found("no route for " + request.method + " " + request.path, {{"route", request.path}}),
+        error_response(Status::not_found("no route for " + request.method + " " + request.path)
+                           .with_detail("route", request.path)),
         server_.unmatched(), keep_alive);
   }
   if (match.result == Router::Match::Result::kMethodNotAllowed) {
@@ -954,8 +956,10 @@ void HttpSession::handle() {
       break;
   }
   if (!route.handler) {
-    return respond(not_found("no handler for " + route.label, {{"route", request.path}}), metrics,
-                   keep_alive);
+    return respond(
+        error_response(
+            Status::not_found("no handler for " + route.label).with_detail("route", request.path)),
+        metrics, keep_alive);
   }
   respond(guarded(route.label, [&] { return route.handler(request); }), metrics, keep_alive);
 }
@@ -1112,7 +1116,7 @@ WsSession::~WsSession() {
 void WsSession::disconnect_once() {
   if (client_ == nullptr || disconnected_) return;
   disconnected_ = true;
-  client_->close("disconnected");
+  client_->close("disconnected", CloseKind::kDisconnected);
   try {
     server_.streams().disconnect(client_);
   } catch (...) {  // NOLINT(bugprone-empty-catch): nothing to tell a client that is gone
@@ -1161,7 +1165,7 @@ void WsSession::on_accept(const beast::error_code& ec) {
   }
   ws_.text(true);
   if (on_open_) on_open_(client_);
-  if (server_.draining()) client_->close(std::string(kShuttingDown));
+  if (server_.draining()) client_->close(std::string(kShuttingDown), CloseKind::kShuttingDown);
   do_read();
   pump();
 }
@@ -1179,7 +1183,7 @@ void WsSession::on_read(const beast::error_code& ec) {
   if (finished_ || close_sent_) return;
   if (!ws_.got_text()) {
     buffer_.clear();
-    client_->close("binary frames are not supported");
+    client_->close("binary frames are not supported", CloseKind::kRefused);
     return pump();  // the close handshake reads the rest
   }
   const auto data = buffer_.data();
@@ -1187,7 +1191,7 @@ void WsSession::on_read(const beast::error_code& ec) {
     server_.streams().on_message(
         client_, std::string_view(static_cast<const char*>(data.data()), data.size()));
   } catch (...) {
-    client_->close("internal error handling a client message");
+    client_->close("internal error handling a client message", CloseKind::kRefused);
   }
   buffer_.consume(buffer_.size());
   do_read();
@@ -1209,8 +1213,9 @@ void WsSession::pump() {
       outbox_ = std::move(batch.messages);
       if (batch.closed) {
         close_reason_ = std::move(*batch.closed);
-        close_code_ = server_.draining() ? websocket::close_code::going_away
-                                         : websocket::close_code::policy_error;
+        close_code_ = batch.close_kind == CloseKind::kShuttingDown
+                          ? websocket::close_code::going_away
+                          : websocket::close_code::policy_error;
       }
     }
   }
@@ -1260,7 +1265,7 @@ void WsSession::finish() {
 void WsSession::drain() {
   net::post(ws_.get_executor(), [self = self()] {
     if (self->finished_ || self->client_ == nullptr) return;  // on_accept checks the drain
-    self->client_->close(std::string(kShuttingDown));
+    self->client_->close(std::string(kShuttingDown), CloseKind::kShuttingDown);
     self->on_wake();
   });
 }
@@ -1290,7 +1295,7 @@ SseSession::~SseSession() {
 void SseSession::disconnect_once() {
   if (disconnected_) return;
   disconnected_ = true;
-  client_->close("disconnected");
+  client_->close("disconnected", CloseKind::kDisconnected);
   try {
     server_.streams().disconnect(client_);
   } catch (...) {  // NOLINT(bugprone-empty-catch): nothing to tell a client that is gone
@@ -1298,7 +1303,8 @@ void SseSession::disconnect_once() {
 }
 
 void SseSession::start() {
-  if (server_.add_connection(this, weak_from_this())) client_->close(std::string(kShuttingDown));
+  if (server_.add_connection(this, weak_from_this()))
+    client_->close(std::string(kShuttingDown), CloseKind::kShuttingDown);
   {
     std::lock_guard lock(slot_->mutex);
     slot_->session = std::static_pointer_cast<StreamSession>(shared_from_this());
@@ -1388,9 +1394,9 @@ void SseSession::pump() {
   if (batch.closed) {
     // The last event is a tickgraph.v1.StreamMessage carrying an Error, like every other event.
     const std::string& reason = *batch.closed;
-    const char* code = reason.starts_with("too slow")     ? "too_slow"
-                       : reason == "server shutting down" ? "unavailable"
-                                                          : "closed";
+    const char* code = batch.close_kind == CloseKind::kTooSlow        ? "too_slow"
+                       : batch.close_kind == CloseKind::kShuttingDown ? "unavailable"
+                                                                      : "closed";
     const nlohmann::json error{
         {"error", {{"code", code}, {"message", reason}, {"details", nlohmann::json::object()}}}};
     close_event = "event: close\ndata: " +
@@ -1433,7 +1439,7 @@ void SseSession::finish() {
 void SseSession::drain() {
   net::post(stream_.get_executor(), [self = self()] {
     if (self->finished_) return;
-    self->client_->close(std::string(kShuttingDown));
+    self->client_->close(std::string(kShuttingDown), CloseKind::kShuttingDown);
     self->on_wake();
   });
 }

@@ -285,14 +285,16 @@ class TestStreams : public StreamHandler {
   }
   void on_message(const std::shared_ptr<StreamClient>& client, std::string_view message) override {
     if (message == "close me") {
-      client->close("too slow: test");
+      client->close("too slow: test", CloseKind::kTooSlow);
     } else {
       client->send(text("echo " + std::string(message)));
     }
   }
   std::variant<HttpResponse, std::shared_ptr<StreamClient>> open_sse(
       const HttpRequest& request, StreamClient::Wake wake) override {
-    if (request.query_param("fail")) return bad_request("bad parameter", {{"parameter", "fail"}});
+    if (request.query_param("fail")) {
+      return error_response(Status::invalid_argument("bad parameter").with_parameter("fail"));
+    }
     auto client = std::make_shared<StreamClient>(StreamLimits{}, std::move(wake));
     for (int i = 1; i <= 3; ++i) client->send(text(R"({"n":)" + std::to_string(i) + "}"));
     add(client);
@@ -713,7 +715,7 @@ TEST_F(HttpServerTest, LongCloseReasonIsTruncatedOnCharacterBoundary) {
   ASSERT_EQ(ws.handshake->status, 101);
   std::string reason = "too slow: ";
   while (reason.size() < 200) reason += "é";  // two bytes each
-  streams_.client(0)->close(reason);
+  streams_.client(0)->close(reason, CloseKind::kTooSlow);
   const auto frame = ws.read_frame();
   ASSERT_TRUE(frame);
   EXPECT_EQ(frame->close_code(), 1008);
@@ -802,7 +804,7 @@ TEST_F(HttpServerTest, SseDeliversEventsInOrderThenCloseEvent) {
   ASSERT_TRUE(fourth);
   EXPECT_EQ(*fourth, "data: {\"n\":4}\n\n");
 
-  stream->close("too slow: \"quoted\"");
+  stream->close("too slow: \"quoted\"", CloseKind::kTooSlow);
   const auto last = client.read_chunk();
   ASSERT_TRUE(last);
   EXPECT_EQ(*last,

@@ -6,11 +6,11 @@
 #include <chrono>
 #include <cmath>
 #include <deque>
-#include <iostream>
 #include <set>
 #include <unordered_map>
 
 #include "analytics/kernel.h"
+#include "core/log.h"
 #include "graph/compiled_graph.h"
 #include "graph/plan.h"
 #include "graph/push_executor.h"
@@ -31,23 +31,29 @@ Timestamp wall_now() {
 
 SharedText shared(std::string text) { return std::make_shared<const std::string>(std::move(text)); }
 
-SharedText error_message(const RequestError& e) {
+// A StreamMessage carrying an Error with this wire code.
+SharedText error_message(std::string_view code, const std::string& text,
+                         const std::vector<StatusDetail>& details) {
   v1::StreamMessage message;
   auto* error = message.mutable_error();
-  error->set_code(e.code);
-  error->set_message(e.message);
-  for (const auto& [key, value] : e.details) (*error->mutable_details())[key] = value;
+  error->set_code(std::string(code));
+  error->set_message(text);
+  for (const auto& [key, value] : details) (*error->mutable_details())[key] = value;
   return shared(to_json(message));
 }
 
-RequestError bad(std::string message, std::string key, std::string value) {
-  return {400, "invalid_argument", std::move(message), {{std::move(key), std::move(value)}}};
+// The same for a failed Status, with the wire code its HTTP answer would have.
+SharedText error_message(const Status& s) {
+  return error_message(http_error_of(s.code()).code, s.message(), s.details());
 }
 
-// The store failed: 503, and the client may retry.
-RequestError unavailable(const std::string& message, std::map<std::string, std::string> details) {
-  return RequestError{503, "unavailable", "store: " + message, std::move(details)};
+Status bad(std::string message, std::string key, std::string value) {
+  return Status::invalid_argument(std::move(message)).with_detail(std::move(key), std::move(value));
 }
+
+// The store failed: its status (unavailable for a busy or broken database: the client may
+// retry), said to come from the store.
+Status store_failed(const Status& s) { return s.with_prefix("store: "); }
 
 // A batch's tick indexes per symbol, in batch order.
 using ByAsset = std::map<std::string, std::vector<std::size_t>, std::less<>>;
@@ -211,7 +217,7 @@ struct LiveMarket::Impl {
     auto found = store.find_asset(symbol);
     if (!found) return found.status();
     if (!found->has_value())
-      return Result<AssetLive*>::error("unknown asset '" + std::string(symbol) + "'");
+      return Status::not_found("unknown asset '" + std::string(symbol) + "'");
     AssetLive live;
     live.id = (*found)->id;
     reset_aggregators(live);
@@ -301,8 +307,9 @@ struct LiveMarket::Impl {
       if (!topic) {
         // Logged once per graph; tried again after the graph changes or the asset is released.
         if (reported_standing_errors.insert(standing.graph).second) {
-          std::cerr << "tickgraph: standing graph '" << standing.graph << "' on " << symbol << ": "
-                    << topic.message() << "\n";
+          log::error(
+              "standing graph '" + standing.graph + "' on " + symbol + ": " + topic.message(),
+              {{"graph", standing.graph}, {"symbol", symbol}});
         }
         continue;
       }
@@ -426,8 +433,8 @@ struct LiveMarket::Impl {
       if (version && (!version->has_value() || (*version)->graph_id != v.graph_id)) continue;
       store_errors.inc();
       if (reported_value_errors.insert(v.graph).second) {
-        std::cerr << "tickgraph: store: " << refusal << " (values of graph '" << v.graph
-                  << "' kept, written later)\n";
+        log::warn("store: " + refusal + " (values of graph '" + v.graph + "' kept, written later)",
+                  {{"graph", v.graph}, {"reason", "store_failed"}});
       }
       const std::string key = std::to_string(v.asset_id) + "|" + std::to_string(v.graph_id);
       retry.values.emplace(key, std::move(v));
@@ -701,7 +708,7 @@ struct LiveMarket::Impl {
       auto stored = store.get_graph(graph_name);
       if (!stored) return stored.status();
       if (!stored->has_value()) {
-        return Result<Topic*>::error("graph: unknown graph '" + graph_name + "'");
+        return Status::not_found("graph: unknown graph '" + graph_name + "'");
       }
       auto spec = graph::parse_spec((*stored)->spec, "graph '" + graph_name + "'");
       if (!spec) return spec.status();
@@ -790,12 +797,10 @@ struct LiveMarket::Impl {
 
   // --- ingest, under the engine lock ---
 
-  static RequestError no_engine() {
-    return RequestError{503,
-                        "unavailable",
-                        "this node runs no engine (serve --no-engine): send ticks to an ingest "
-                        "worker or to a node that runs the engine",
-                        {}};
+  static Status no_engine() {
+    return Status::unavailable(
+        "this node runs no engine (serve --no-engine): send ticks to an ingest worker or to a "
+        "node that runs the engine");
   }
 
   // Groups the batch by asset (keeping batch order) and, after a (re)start, rebuilds each asset's
@@ -803,15 +808,14 @@ struct LiveMarket::Impl {
   // counted twice). Standing topics are made first, so that bars the rebuild closes reach them;
   // those bars go to `closed`, which the caller feeds even when a later step fails. Nothing of
   // the batch is applied yet.
-  std::optional<RequestError> prepare(std::span<const TickInput> ticks, ByAsset& by_asset,
-                                      std::vector<Closed>& closed) {
+  Status prepare(std::span<const TickInput> ticks, ByAsset& by_asset, std::vector<Closed>& closed) {
     for (std::size_t i = 0; i < ticks.size(); ++i) {
       auto group = by_asset.find(ticks[i].symbol);
       if (group == by_asset.end()) {
         auto live = asset_live(ticks[i].symbol);
         if (!live) {
           const std::string at = "ticks[" + std::to_string(i) + "].symbol";
-          if (!live.message().starts_with("unknown asset")) return unavailable(live.message(), {});
+          if (!live.status().is(StatusCode::kNotFound)) return store_failed(live.status());
           return bad(at + ": " + live.message(), "field", at);
         }
         group = by_asset.emplace(ticks[i].symbol, std::vector<std::size_t>{}).first;
@@ -823,15 +827,15 @@ struct LiveMarket::Impl {
       ensure_standing(symbol, live);
       if (Status s = resume(symbol, live, closed); !s.ok()) {
         reset_aggregators(live);
-        return unavailable(s.message(), {{"asset", symbol}});
+        return store_failed(s).with_detail("asset", symbol);
       }
     }
-    return std::nullopt;
+    return {};
   }
 
   // A batch refused after prepare(): nothing of it is applied or staged, but the bars resume()
   // rebuilt still go on (their ticks are stored).
-  RequestError refuse(RequestError e, std::vector<Closed> closed) {
+  Status refuse(Status e, std::vector<Closed> closed) {
     staging.ticks.clear();
     feed_closed_bars(std::move(closed));
     enqueue("", {});
@@ -847,9 +851,8 @@ struct LiveMarket::Impl {
   // back to its last tick (a redelivery, a retried request, a late tick), and then only after
   // everything staged is written; a batch that moves forward in time, the usual case, cannot
   // hold a tick the store has.
-  std::optional<RequestError> sort_out(std::span<const TickInput> ticks, const ByAsset& by_asset,
-                                       std::vector<bool>& retried, FreshTicks& fresh,
-                                       IngestCounts& counts) {
+  Status sort_out(std::span<const TickInput> ticks, const ByAsset& by_asset,
+                  std::vector<bool>& retried, FreshTicks& fresh, IngestCounts& counts) {
     bool flushed = false;
     for (const auto& [symbol, indexes] : by_asset) {
       AssetLive& live = assets.find(symbol)->second;
@@ -866,11 +869,11 @@ struct LiveMarket::Impl {
       if (lo <= live.last_time) {
         std::lock_guard writer(flush_mutex);
         if (!flushed) {
-          if (Status s = flush_locked(); !s.ok()) return unavailable(s.message(), {});
+          if (Status s = flush_locked(); !s.ok()) return store_failed(s);
           flushed = true;
         }
         auto existing = store.read_ticks(live.id, {lo, hi});
-        if (!existing) return unavailable(existing.message(), {{"asset", symbol}});
+        if (!existing) return store_failed(existing.status()).with_detail("asset", symbol);
         for (const auto& t : *existing) {
           at_time[t.time].push_back(t);
           auto& seq = next_seq[t.time];
@@ -898,7 +901,7 @@ struct LiveMarket::Impl {
       live.last_time = std::max(live.last_time, hi);
       if (!mine.empty()) fresh.emplace_back(live.id, std::move(mine));
     }
-    return std::nullopt;
+    return {};
   }
 
   // Applies the batch's new ticks to the live bars, feeds the bars that closed (after those
@@ -1000,37 +1003,35 @@ LiveMarket::~LiveMarket() = default;
 namespace {
 
 // Checks the whole batch: a bad tick refuses the batch, and nothing is stored.
-std::optional<RequestError> check_batch(std::span<const TickInput> ticks, Timestamp now) {
+Status check_batch(std::span<const TickInput> ticks, Timestamp now) {
   for (std::size_t i = 0; i < ticks.size(); ++i) {
     const TickInput& t = ticks[i];
     const std::string at = "ticks[" + std::to_string(i) + "]";
     if (t.symbol.empty()) return bad(at + ".symbol: missing", "field", at + ".symbol");
-    if (std::string problem = ingest::check_tick_values(t.tick, now); !problem.empty()) {
-      const std::string field = at + "." + problem.substr(0, problem.find(':'));
-      return bad(at + "." + problem, "field", field);
+    if (Status s = ingest::check_tick_values(t.tick, now); !s.ok()) {
+      return s.with_prefix(at + ".").with_field(at + "." + std::string(s.detail("field")));
     }
   }
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace
 
-std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const TickInput> ticks,
-                                                            std::string_view source) {
+Result<IngestCounts> LiveMarket::ingest(std::span<const TickInput> ticks, std::string_view source) {
   const auto start = std::chrono::steady_clock::now();
   Impl& m = *impl_;
   if (m.options.relay_only) return Impl::no_engine();
-  if (auto e = check_batch(ticks, wall_now())) return *e;
+  if (Status s = check_batch(ticks, wall_now()); !s.ok()) return s;
   IngestCounts counts;
   {
     std::lock_guard lock(m.mutex);
     ByAsset by_asset;
     std::vector<Impl::Closed> closed;
-    auto fail = [&](RequestError e) { return m.refuse(std::move(e), std::move(closed)); };
-    if (auto e = m.prepare(ticks, by_asset, closed)) return fail(*e);
+    auto fail = [&](Status e) { return m.refuse(std::move(e), std::move(closed)); };
+    if (Status s = m.prepare(ticks, by_asset, closed); !s.ok()) return fail(s);
     std::vector<bool> retried(ticks.size(), false);
     FreshTicks fresh;
-    if (auto e = m.sort_out(ticks, by_asset, retried, fresh, counts)) return fail(*e);
+    if (Status s = m.sort_out(ticks, by_asset, retried, fresh, counts); !s.ok()) return fail(s);
     // Stored before they are applied: a request answered with an error changed nothing.
     const Status stored = m.store.batch([&]() -> Status {
       for (const auto& [asset_id, asset_ticks] : fresh) {
@@ -1041,33 +1042,35 @@ std::variant<IngestCounts, RequestError> LiveMarket::ingest(std::span<const Tick
       }
       return {};
     });
-    if (!stored.ok()) return fail(unavailable(stored.message(), {}));
+    if (!stored.ok()) return fail(store_failed(stored));
     m.apply_ticks(ticks, by_asset, retried, std::move(closed), counts);
     m.enqueue("", {});  // the bars and values; the ticks are stored and counted here
   }
   // Closed bars are written after the engine lock is released; a failure keeps them queued.
   if (Status s = flush(); !s.ok()) {
-    std::cerr << "tickgraph: store: " << s.message() << " (closed bars kept, written later)\n";
+    log::warn("store: " + s.message() + " (closed bars kept, written later)",
+              {{"reason", "store_failed"}});
   }
   m.count_ingested(source, counts);
   m.update_latency.observe(Impl::seconds_since(start));
   return counts;
 }
 
-std::variant<IngestCounts, RequestError> LiveMarket::stage(std::span<const TickInput> ticks,
-                                                           std::string_view source) {
+Result<IngestCounts> LiveMarket::stage(std::span<const TickInput> ticks, std::string_view source) {
   const auto start = std::chrono::steady_clock::now();
   Impl& m = *impl_;
   if (m.options.relay_only) return Impl::no_engine();
-  if (auto e = check_batch(ticks, wall_now())) return *e;
+  if (Status s = check_batch(ticks, wall_now()); !s.ok()) return s;
   std::lock_guard lock(m.mutex);
   ByAsset by_asset;
   std::vector<Impl::Closed> closed;
-  auto fail = [&](RequestError e) { return m.refuse(std::move(e), std::move(closed)); };
-  if (auto e = m.prepare(ticks, by_asset, closed)) return fail(*e);
+  auto fail = [&](Status e) { return m.refuse(std::move(e), std::move(closed)); };
+  if (Status s = m.prepare(ticks, by_asset, closed); !s.ok()) return fail(s);
   std::vector<bool> retried(ticks.size(), false);
   IngestCounts counts;
-  if (auto e = m.sort_out(ticks, by_asset, retried, m.staging.ticks, counts)) return fail(*e);
+  if (Status s = m.sort_out(ticks, by_asset, retried, m.staging.ticks, counts); !s.ok()) {
+    return fail(s);
+  }
   m.apply_ticks(ticks, by_asset, retried, std::move(closed), counts);
   m.enqueue(source, counts);
   m.update_latency.observe(Impl::seconds_since(start));
@@ -1099,7 +1102,8 @@ void LiveMarket::advance_clock(Timestamp now) {
     m.update_latency.observe(Impl::seconds_since(start));
   }
   if (Status s = flush(); !s.ok()) {
-    std::cerr << "tickgraph: store: " << s.message() << " (closed bars kept, written later)\n";
+    log::warn("store: " + s.message() + " (closed bars kept, written later)",
+              {{"reason", "store_failed"}});
   }
 }
 
@@ -1114,12 +1118,9 @@ std::optional<Candle> LiveMarket::forming(std::string_view symbol, Interval inte
 void LiveMarket::graph_changed(std::string_view name) {
   Impl& m = *impl_;
   std::lock_guard lock(m.mutex);
-  const RequestError notice{
-      409,
-      "graph_changed",
-      "graph '" + std::string(name) + "' was replaced or deleted: subscribe again",
-      {{"graph", std::string(name)}}};
-  const SharedText text = error_message(notice);
+  const SharedText text = error_message(
+      "graph_changed", "graph '" + std::string(name) + "' was replaced or deleted: subscribe again",
+      {{"graph", std::string(name)}});
   for (auto it = m.topics.begin(); it != m.topics.end();) {
     if (it->second->graph != name) {
       ++it;
@@ -1147,7 +1148,8 @@ void LiveMarket::release(std::span<const std::string> symbols) {
   {
     std::lock_guard writer(m.flush_mutex);
     if (Status s = m.flush_locked(); !s.ok()) {
-      std::cerr << "tickgraph: store: " << s.message() << " (while releasing assets)\n";
+      log::warn("store: " + s.message() + " (while releasing assets)",
+                {{"reason", "store_failed"}});
     }
   }
   for (const std::string& symbol : symbols) {
@@ -1204,8 +1206,8 @@ void LiveMarket::relay(std::string_view bytes) {
   }
 }
 
-std::optional<RequestError> LiveMarket::subscribe(const std::shared_ptr<StreamClient>& client,
-                                                  const SubscribeRequest& request) {
+Status LiveMarket::subscribe(const std::shared_ptr<StreamClient>& client,
+                             const SubscribeRequest& request) {
   Impl& m = *impl_;
   if (request.assets.empty())
     return bad("assets: at least one asset is required", "parameter", "assets");
@@ -1217,21 +1219,17 @@ std::optional<RequestError> LiveMarket::subscribe(const std::shared_ptr<StreamCl
   const std::string too_many =
       "at most " + std::to_string(m.options.max_subscriptions) + " subscriptions per connection";
   if (request.assets.size() > m.options.max_subscriptions) {
-    return RequestError{429, "resource_exhausted", too_many, {{"parameter", "assets"}}};
+    return Status::resource_exhausted(too_many).with_parameter("assets");
   }
   std::lock_guard lock(m.mutex);
   // The snapshot is read from the store: it must hold every bar already published.
-  if (Status s = m.write_queued(); !s.ok()) {
-    return RequestError{503, "unavailable", "store: " + s.message(), {}};
-  }
+  if (Status s = m.write_queued(); !s.ok()) return store_failed(s);
   for (const auto& symbol : request.assets) {
     auto live = m.asset_live(symbol);
-    if (!live && !live.message().starts_with("unknown asset")) {
-      return RequestError{503, "unavailable", "store: " + live.message(), {}};
-    }
+    if (!live && !live.status().is(StatusCode::kNotFound)) return store_failed(live.status());
     if (!live) {
-      return RequestError{
-          404, "not_found", "assets: unknown asset '" + symbol + "'", {{"asset", symbol}}};
+      return Status::not_found("assets: unknown asset '" + symbol + "'")
+          .with_detail("asset", symbol);
     }
   }
   v1::StreamMessage message;
@@ -1240,13 +1238,8 @@ std::optional<RequestError> LiveMarket::subscribe(const std::shared_ptr<StreamCl
   for (const auto& symbol : request.assets) {
     auto topic = m.topic_for(symbol, request.interval, request.graph);
     if (!topic) {
-      const bool unknown = topic.message().rfind("graph: unknown", 0) == 0;
-      RequestError e{unknown ? 404 : 400,
-                     unknown ? "not_found" : "invalid_argument",
-                     topic.message(),
-                     {{"graph", request.graph}}};
       m.drop_unused_topics();
-      return e;
+      return topic.status().with_detail("graph", request.graph);
     }
     Topic& t = **topic;
     std::vector<int> columns;
@@ -1271,7 +1264,7 @@ std::optional<RequestError> LiveMarket::subscribe(const std::shared_ptr<StreamCl
       if (Status s = m.relay_snapshot(t, history, chosen.back().second, *snapshot, *candles);
           !s.ok()) {
         m.drop_unused_topics();
-        return RequestError{503, "unavailable", "store: " + s.message(), {}};
+        return store_failed(s);
       }
       continue;
     }
@@ -1299,7 +1292,7 @@ std::optional<RequestError> LiveMarket::subscribe(const std::shared_ptr<StreamCl
       auto bars = m.store.latest_candles(m.assets.find(symbol)->second.id, t.interval, history);
       if (!bars) {
         m.drop_unused_topics();
-        return RequestError{503, "unavailable", "store: " + bars.message(), {}};
+        return store_failed(bars.status());
       }
       to_proto(symbol, t.interval, *bars, *candles);
     }
@@ -1316,7 +1309,7 @@ std::optional<RequestError> LiveMarket::subscribe(const std::shared_ptr<StreamCl
   for (const auto& [topic, columns] : chosen) added += state->topics.count(topic->key) == 0 ? 1 : 0;
   if (state->topics.size() + added > m.options.max_subscriptions) {
     m.drop_unused_topics();
-    return RequestError{429, "resource_exhausted", too_many, {{"parameter", "assets"}}};
+    return Status::resource_exhausted(too_many).with_parameter("assets");
   }
   client->send(shared(to_json(message)));
   for (auto& [topic, columns] : chosen) {
@@ -1329,7 +1322,7 @@ std::optional<RequestError> LiveMarket::subscribe(const std::shared_ptr<StreamCl
       if (sub.client.lock() == client) sub.columns = columns;
     }
   }
-  return std::nullopt;
+  return {};
 }
 
 void LiveMarket::unsubscribe(const std::shared_ptr<StreamClient>& client,
@@ -1409,7 +1402,7 @@ void LiveMarket::on_message(const std::shared_ptr<StreamClient>& client, std::st
                            s.graph(),
                            {s.outputs().begin(), s.outputs().end()},
                            static_cast<std::size_t>(s.history())};
-  if (auto error = subscribe(client, request)) client->send(error_message(*error));
+  if (Status error = subscribe(client, request); !error.ok()) client->send(error_message(error));
 }
 
 std::variant<HttpResponse, std::shared_ptr<StreamClient>> LiveMarket::open_sse(
@@ -1417,21 +1410,23 @@ std::variant<HttpResponse, std::shared_ptr<StreamClient>> LiveMarket::open_sse(
   SubscribeRequest subscribe_request;
   const auto assets = request.query_param("assets");
   if (!assets || assets->empty()) {
-    return bad_request("assets: required (comma-separated symbols)", {{"parameter", "assets"}});
+    return error_response(bad("assets: required (comma-separated symbols)", "parameter", "assets"));
   }
   subscribe_request.assets = split_list(*assets);
   const auto interval_text = request.query_param("interval");
   if (!interval_text) {
-    return bad_request("interval: required (1s, 1m, 5m, 15m, 1h, 4h, 1d or 1w)",
-                       {{"parameter", "interval"}});
+    return error_response(
+        bad("interval: required (1s, 1m, 5m, 15m, 1h, 4h, 1d or 1w)", "parameter", "interval"));
   }
   auto interval = parse_interval(*interval_text);
-  if (!interval) return bad_request("interval: " + interval.message(), {{"parameter", "interval"}});
+  if (!interval) {
+    return error_response(interval.status().with_prefix("interval: ").with_parameter("interval"));
+  }
   subscribe_request.interval = *interval;
   if (auto g = request.query_param("graph")) subscribe_request.graph = std::string(*g);
   if (auto o = request.query_param("outputs")) {
     if (subscribe_request.graph.empty()) {
-      return bad_request("outputs: needs a graph", {{"parameter", "outputs"}});
+      return error_response(bad("outputs: needs a graph", "parameter", "outputs"));
     }
     subscribe_request.outputs = split_list(*o);
   }
@@ -1439,25 +1434,23 @@ std::variant<HttpResponse, std::shared_ptr<StreamClient>> LiveMarket::open_sse(
     std::size_t value = 0;
     const auto [ptr, ec] = std::from_chars(h->data(), h->data() + h->size(), value);
     if (ec != std::errc() || ptr != h->data() + h->size()) {
-      return bad_request("history: not a whole number: '" + std::string(*h) + "'",
-                         {{"parameter", "history"}});
+      return error_response(
+          bad("history: not a whole number: '" + std::string(*h) + "'", "parameter", "history"));
     }
     subscribe_request.history = value;
   }
   auto client = connect(std::move(wake));
-  if (auto error = subscribe(client, subscribe_request)) {
+  if (Status error = subscribe(client, subscribe_request); !error.ok()) {
     disconnect(client);
-    return error_response(error->status, error->code, error->message, error->details);
+    return error_response(error);
   }
   return client;
 }
 
 void LiveMarket::disconnect(const std::shared_ptr<StreamClient>& client) {
   unsubscribe(client, {});
-  if (auto reason = client->close_reason(); reason && reason->starts_with("too slow")) {
-    impl_->too_slow.inc();
-  }
-  client->close("disconnected");
+  if (client->close_kind() == CloseKind::kTooSlow) impl_->too_slow.inc();
+  client->close("disconnected", CloseKind::kDisconnected);
   std::lock_guard lock(impl_->mutex);
   impl_->clients.erase(client);
   impl_->client_count = impl_->clients.size();

@@ -108,14 +108,6 @@ struct SubscribeRequest {
   std::size_t history = 0;           // 0 = LiveOptions::default_history
 };
 
-// A failed request: an HTTP status, an error code and a message naming what was wrong.
-struct RequestError {
-  int status = 400;
-  std::string code = "invalid_argument";
-  std::string message;
-  std::map<std::string, std::string> details;
-};
-
 class LiveMarket : public StreamHandler {
  public:
   LiveMarket(store::Store& store, Metrics& metrics, LiveOptions options = {});
@@ -124,16 +116,16 @@ class LiveMarket : public StreamHandler {
   LiveMarket& operator=(const LiveMarket&) = delete;
 
   // See the top of this file. `source` labels the ingest metrics ("api", "simulator"). Returns
-  // once the ticks are stored; an error means nothing of the batch was stored or applied.
-  std::variant<IngestCounts, RequestError> ingest(std::span<const TickInput> ticks,
-                                                  std::string_view source);
+  // once the ticks are stored; an error means nothing of the batch was stored or applied:
+  // invalid_argument naming the tick's field ("ticks[3].price") for a bad tick,
+  // unavailable (or the store's own code) when the store failed.
+  Result<IngestCounts> ingest(std::span<const TickInput> ticks, std::string_view source);
   // The feed path (MarketSink): applies the batch at once (what it changes is published) and
   // queues its writes; flush() writes everything queued and returns once it is stored, so the
   // source acknowledges only then. An error from stage() means nothing of the batch was applied
   // (the source retries it). A redelivered batch is recognised: its ticks are counted unchanged.
   // The ingest metrics count a staged batch once it is written.
-  std::variant<IngestCounts, RequestError> stage(std::span<const TickInput> ticks,
-                                                 std::string_view source);
+  Result<IngestCounts> stage(std::span<const TickInput> ticks, std::string_view source);
   Status flush();
   // Entries staged and not yet written.
   std::size_t queued() const;
@@ -153,9 +145,10 @@ class LiveMarket : public StreamHandler {
   // that does not parse is counted and dropped.
   void relay(std::string_view update);
 
-  // Subscribes `client` (adding to what it has); queues the snapshot on it.
-  std::optional<RequestError> subscribe(const std::shared_ptr<StreamClient>& client,
-                                        const SubscribeRequest& request);
+  // Subscribes `client` (adding to what it has); queues the snapshot on it. Errors:
+  // invalid_argument (naming the parameter), not_found (an asset or graph), resource_exhausted (too
+  // many subscriptions), or the store's failure.
+  Status subscribe(const std::shared_ptr<StreamClient>& client, const SubscribeRequest& request);
   // Drops the client's subscriptions to `assets` (all when empty).
   void unsubscribe(const std::shared_ptr<StreamClient>& client,
                    const std::vector<std::string>& assets);

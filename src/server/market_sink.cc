@@ -5,28 +5,32 @@ namespace tickgraph::server {
 MarketSink::MarketSink(store::Store& store, LiveMarket& live, std::string source, bool auto_create)
     : store_(store), live_(live), source_(std::move(source)), auto_create_(auto_create) {}
 
-std::optional<std::string> MarketSink::check_symbol(std::string_view symbol) {
+Status MarketSink::check_symbol(std::string_view symbol) {
   std::lock_guard lock(mutex_);
   return check_locked(symbol);
 }
 
-std::optional<std::string> MarketSink::check_locked(std::string_view symbol) {
-  if (known_.contains(symbol)) return "";
-  auto found = store_.find_asset(symbol);
+Status MarketSink::check_locked(std::string_view symbol) {
+  if (known_.contains(symbol)) return {};
   // A failing store is no reason to call a message poison: the source asks again.
-  if (!found) return std::nullopt;
+  const auto store_failed = [](const Status& s) {
+    return Status::unavailable("store: " + s.message());
+  };
+  auto found = store_.find_asset(symbol);
+  if (!found) return store_failed(found.status());
   if (!found->has_value()) {
     if (!auto_create_) {
-      return "unknown asset '" + std::string(symbol) + "' (add it, or ingest with --auto-create)";
+      return Status::not_found("unknown asset '" + std::string(symbol) +
+                               "' (add it, or ingest with --auto-create)");
     }
-    if (Status s = validate_symbol(symbol); !s.ok()) return s.message();
+    if (Status s = validate_symbol(symbol); !s.ok()) return s;
     Asset asset;
     asset.symbol = std::string(symbol);
     asset.attributes = {{"source", source_}};
-    if (auto added = store_.upsert_asset(asset); !added) return std::nullopt;
+    if (auto added = store_.upsert_asset(asset); !added) return store_failed(added.status());
   }
   known_.emplace(symbol);
-  return "";
+  return {};
 }
 
 Status MarketSink::apply(std::span<const ingest::TickRecord> ticks) {
@@ -42,16 +46,13 @@ Status MarketSink::stage(std::span<const ingest::TickRecord> ticks) {
     if (!known_.contains(t.symbol)) {
       // Every tick passed check_symbol(), so its asset exists; a caller that did not ask is
       // refused rather than having ticks dropped.
-      const auto problem = check_locked(t.symbol);
-      if (!problem) return Status::error("store: cannot look up asset '" + t.symbol + "'");
-      if (!problem->empty()) return Status::error(*problem);
+      if (Status s = check_locked(t.symbol); !s.ok()) return s;
     }
     batch_.push_back({t.symbol, t.tick});
   }
   lock.unlock();
   auto result = live_.stage(batch_, source_);
-  if (const auto* e = std::get_if<RequestError>(&result)) return Status::error(e->message);
-  return {};
+  return result.status();
 }
 
 Status MarketSink::flush() { return live_.flush(); }

@@ -6,8 +6,8 @@
 //
 // Unknown symbols are poison unless `auto_create` is on; then the asset is created on first sight
 // with the attribute source=<source>. Known symbols are cached (assets are never deleted). When
-// the store cannot answer, check_symbol() says so (nullopt) and the source asks again later, so
-// an unknown symbol's message is always dead-lettered by the source.
+// the store cannot answer, check_symbol() says so (unavailable) and the source asks again later,
+// so an unknown symbol's message is always dead-lettered by the source.
 #pragma once
 
 #include <mutex>
@@ -25,7 +25,7 @@ class MarketSink : public ingest::TickSink {
  public:
   MarketSink(store::Store& store, LiveMarket& live, std::string source, bool auto_create);
 
-  std::optional<std::string> check_symbol(std::string_view symbol) override;
+  Status check_symbol(std::string_view symbol) override;
   Status apply(std::span<const ingest::TickRecord> ticks) override;
   Status stage(std::span<const ingest::TickRecord> ticks) override;
   Status flush() override;
@@ -34,8 +34,9 @@ class MarketSink : public ingest::TickSink {
   void idle(Timestamp now) override;
 
  private:
-  // "" when known (or created), the reason when not, nullopt when the store did not answer.
-  std::optional<std::string> check_locked(std::string_view symbol);
+  // OK when known (or created); not_found or invalid_argument when not; the store's failure when
+  // it did not answer.
+  Status check_locked(std::string_view symbol);
 
   store::Store& store_;
   LiveMarket& live_;

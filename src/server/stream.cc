@@ -16,6 +16,7 @@ bool StreamClient::over_limits_locked(std::chrono::steady_clock::time_point now)
 void StreamClient::close_if_over_limits_locked(bool& wake) {
   const auto now = std::chrono::steady_clock::now();
   if (!over_limits_locked(now)) return;
+  close_kind_ = CloseKind::kTooSlow;
   closed_ =
       pending_bytes_ > limits_.max_pending_bytes || direct_bytes_ > limits_.max_direct_bytes
           ? "too slow: " + std::to_string(pending_bytes_ + direct_bytes_) +
@@ -83,11 +84,12 @@ void StreamClient::send(SharedText message) {
   if (wake && wake_) wake_();
 }
 
-void StreamClient::close(std::string reason) {
+void StreamClient::close(std::string reason, CloseKind kind) {
   {
     std::lock_guard lock(mutex_);
     if (closed_) return;
     closed_ = std::move(reason);
+    close_kind_ = kind;
   }
   if (wake_) wake_();
 }
@@ -96,6 +98,7 @@ StreamClient::Batch StreamClient::take() {
   Batch batch;
   std::lock_guard lock(mutex_);
   batch.closed = closed_;
+  batch.close_kind = close_kind_;
   batch.coalesced = coalesced_since_take_;
   coalesced_since_take_ = 0;
   if (closed_) return batch;
@@ -115,6 +118,12 @@ bool StreamClient::closed() const {
 std::optional<std::string> StreamClient::close_reason() const {
   std::lock_guard lock(mutex_);
   return closed_;
+}
+
+std::optional<CloseKind> StreamClient::close_kind() const {
+  std::lock_guard lock(mutex_);
+  if (!closed_) return std::nullopt;
+  return close_kind_;
 }
 
 std::size_t StreamClient::pending_bytes() const {

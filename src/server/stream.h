@@ -7,7 +7,8 @@
 // and direct messages (snapshots, errors) are never coalesced: they queue in order. When the
 // queued bytes of updates pass StreamLimits::max_pending_bytes (of direct messages,
 // max_direct_bytes), or the oldest queued message has waited
-// longer than max_lag, the client is closed with a reason ("too slow: …") and gets nothing more;
+// longer than max_lag, the client is closed (CloseKind::kTooSlow, with a reason "too slow: …")
+// and gets nothing more;
 // the session sends the reason (a WebSocket close frame, a last SSE event) and disconnects.
 //
 // Thread-safety: push/send/close from any thread (the engine, a request handler); take from the
@@ -40,6 +41,15 @@ struct StreamLimits {
 
 using SharedText = std::shared_ptr<const std::string>;
 
+// Why a client was closed, for what the session sends (close code, SSE event code) and counts;
+// the reason's text is for the client to read.
+enum class CloseKind {
+  kTooSlow,       // over StreamLimits: WebSocket 1008, SSE code "too_slow"
+  kShuttingDown,  // the server drains: WebSocket 1001, SSE code "unavailable"
+  kRefused,       // its credential was revoked or expired, or it broke the protocol: 1008
+  kDisconnected,  // the peer went away; nothing is sent
+};
+
 class StreamClient {
  public:
   using Wake = std::function<void()>;
@@ -52,18 +62,20 @@ class StreamClient {
   void send(SharedText message);
   // Closes the client with a reason (the server also calls this on disconnect). Idempotent; the
   // first reason wins.
-  void close(std::string reason);
+  void close(std::string reason, CloseKind kind);
 
   struct Batch {
     std::vector<SharedText> messages;   // in order
     std::int64_t coalesced = 0;         // since the previous take
     std::optional<std::string> closed;  // set once closed: the reason; send nothing more
+    CloseKind close_kind = CloseKind::kDisconnected;  // when closed
   };
   // Everything pending, oldest first.
   Batch take();
 
   bool closed() const;
   std::optional<std::string> close_reason() const;
+  std::optional<CloseKind> close_kind() const;
   std::size_t pending_bytes() const;
   std::int64_t coalesced_total() const;
 
@@ -90,6 +102,7 @@ class StreamClient {
   std::int64_t coalesced_since_take_ = 0;
   std::int64_t coalesced_total_ = 0;
   std::optional<std::string> closed_;
+  CloseKind close_kind_ = CloseKind::kDisconnected;
 };
 
 }  // namespace tickgraph::server

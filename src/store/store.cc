@@ -28,8 +28,8 @@ Result<std::unique_ptr<Store>> open_store(std::string_view url) {
   if (u.rfind("postgresql://", 0) == 0 || u.rfind("postgres://", 0) == 0) {
     return open_postgres_store(u);
   }
-  return Result<std::unique_ptr<Store>>::error(
-      "--db '" + u + "': expected sqlite:PATH or postgresql://USER@HOST:PORT/DB");
+  return Status::invalid_argument("--db '" + u +
+                                  "': expected sqlite:PATH or postgresql://USER@HOST:PORT/DB");
 }
 
 }  // namespace tickgraph::store

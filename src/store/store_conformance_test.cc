@@ -899,7 +899,7 @@ TEST_P(StoreConformance, StoresRacingForTheFirstSigningKeyAllGetTheSameOne) {
   for (int i = 0; i < kStores; ++i) stores.push_back(MUST(open_store(url_)));
   std::vector<SigningKey> candidates;
   for (int i = 0; i < kStores; ++i) candidates.push_back(test_key(prefix_ + std::to_string(i), i));
-  std::vector<Result<SigningKey>> got(kStores, Result<SigningKey>::error("not run"));
+  std::vector<Result<SigningKey>> got(kStores, Status::internal("not run"));
   std::atomic<int> ready{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < kStores; ++i) {

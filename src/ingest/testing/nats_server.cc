@@ -37,7 +37,7 @@ const char* server_binary() {
 // which start reports as a server that exits at once).
 Result<int> free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return Result<int>::error("socket: " + errno_text());
+  if (fd < 0) return Status::unavailable("socket: " + errno_text());
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -47,7 +47,7 @@ Result<int> free_port() {
   if (::bind(fd, generic, sizeof(address)) != 0 || ::getsockname(fd, generic, &length) != 0) {
     const std::string error = errno_text();
     ::close(fd);
-    return Result<int>::error("cannot find a free port: " + error);
+    return Status::unavailable("cannot find a free port: " + error);
   }
   ::close(fd);
   return static_cast<int>(ntohs(address.sin_port));
@@ -78,12 +78,11 @@ Result<std::unique_ptr<NatsServer>> NatsServer::start() {
 }
 
 Result<std::unique_ptr<NatsServer>> NatsServer::start(Config config) {
-  using R = Result<std::unique_ptr<NatsServer>>;
   std::unique_ptr<NatsServer> server(new NatsServer());
   server->config_ = std::move(config);
   std::string pattern = (std::filesystem::temp_directory_path() / "tickgraph-nats-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {
-    return R::error("nats-server: cannot create a temporary directory: " + errno_text());
+    return Status::unavailable("nats-server: cannot create a temporary directory: " + errno_text());
   }
   server->dir_ = pattern;
   if (Status s = server->launch(); !s.ok()) return s;
@@ -102,7 +101,8 @@ std::string NatsServer::url() const { return "nats://127.0.0.1:" + std::to_strin
 
 Status NatsServer::launch() {
   if (running())
-    return Status::error("nats-server on port " + std::to_string(port()) + ": already running");
+    return Status::unavailable("nats-server on port " + std::to_string(port()) +
+                               ": already running");
   // Everything the child needs is prepared before fork: between fork and exec a child of a
   // multi-threaded process may only make async-signal-safe calls.
   std::vector<std::string> args = {server_binary(), "-js",          "-a",
@@ -126,12 +126,12 @@ Status NatsServer::launch() {
   const std::string log_path = dir_ + "/server.log";
   const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0)
-    return Status::error("nats-server: cannot open " + log_path + ": " + errno_text());
+    return Status::unavailable("nats-server: cannot open " + log_path + ": " + errno_text());
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(log_fd);
-    return Status::error("nats-server: fork failed: " + errno_text());
+    return Status::unavailable("nats-server: fork failed: " + errno_text());
   }
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -152,23 +152,24 @@ Status NatsServer::wait_until_accepting(int timeout_ms) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      return Status::error("nats-server on port " + std::to_string(port()) +
-                           " exited at start (status " + std::to_string(status) +
-                           "): " + log_tail());
+      return Status::unavailable("nats-server on port " + std::to_string(port()) +
+                                 " exited at start (status " + std::to_string(status) +
+                                 "): " + log_tail());
     }
     if (port_accepts(port())) return {};
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   (void)signal_and_wait(SIGKILL, kStopTimeoutMs);
-  return Status::error("nats-server on port " + std::to_string(port()) + " did not accept within " +
-                       std::to_string(timeout_ms) + " ms: " + log_tail());
+  return Status::unavailable("nats-server on port " + std::to_string(port()) +
+                             " did not accept within " + std::to_string(timeout_ms) +
+                             " ms: " + log_tail());
 }
 
 Status NatsServer::signal_and_wait(int signal, int timeout_ms) {
   if (!running()) return {};
   if (::kill(pid_, signal) != 0 && errno != ESRCH) {
-    return Status::error("nats-server pid " + std::to_string(pid_) +
-                         ": kill failed: " + errno_text());
+    return Status::unavailable("nats-server pid " + std::to_string(pid_) +
+                               ": kill failed: " + errno_text());
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (true) {
@@ -179,9 +180,9 @@ Status NatsServer::signal_and_wait(int signal, int timeout_ms) {
       return {};
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      return Status::error("nats-server pid " + std::to_string(pid_) + " still runs " +
-                           std::to_string(timeout_ms) + " ms after signal " +
-                           std::to_string(signal));
+      return Status::unavailable("nats-server pid " + std::to_string(pid_) + " still runs " +
+                                 std::to_string(timeout_ms) + " ms after signal " +
+                                 std::to_string(signal));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -210,7 +211,6 @@ std::string NatsServer::log_tail(std::size_t bytes) const {
 }
 
 Result<std::unique_ptr<NatsCluster>> NatsCluster::start(int nodes) {
-  using R = Result<std::unique_ptr<NatsCluster>>;
   std::vector<int> ports;
   std::vector<int> cluster_ports;
   for (int i = 0; i < nodes; ++i) {
@@ -232,7 +232,8 @@ Result<std::unique_ptr<NatsCluster>> NatsCluster::start(int nodes) {
       if (j != i) config.route_ports.push_back(cluster_ports[static_cast<std::size_t>(j)]);
     }
     auto node = NatsServer::start(std::move(config));
-    if (!node.ok()) return R::error("cluster node " + std::to_string(i) + ": " + node.message());
+    if (!node.ok())
+      return Status::unavailable("cluster node " + std::to_string(i) + ": " + node.message());
     cluster->nodes_.push_back(std::move(node).value());
   }
   if (Status s = wait_for_jetstream(cluster->urls(), 30000); !s.ok()) return s;
@@ -282,8 +283,8 @@ Status wait_for_jetstream(const std::vector<std::string>& urls, int timeout_ms) 
   if (connection != nullptr) natsConnection_Destroy(connection);
   if (options != nullptr) natsOptions_Destroy(options);
   if (ready) return {};
-  return Status::error("JetStream not ready within " + std::to_string(timeout_ms) +
-                       " ms: " + last_error);
+  return Status::unavailable("JetStream not ready within " + std::to_string(timeout_ms) +
+                             " ms: " + last_error);
 }
 
 }  // namespace tickgraph::ingest::testing

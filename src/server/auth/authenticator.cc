@@ -6,12 +6,12 @@
 #include <array>
 #include <cmath>
 #include <condition_variable>
-#include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <unordered_map>
 
+#include "core/log.h"
 #include "server/auth/credentials.h"
 #include "server/auth/jwt.h"
 #include "server/auth/rate_limiter.h"
@@ -51,7 +51,7 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
 // GET `url` with libcurl (http or https, 5 s, at most 1 MiB).
 Result<std::string> http_get(const std::string& url) {
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) return Result<std::string>::error("cannot start libcurl");
+  if (!curl) return Status::internal("cannot start libcurl");
   std::string body;
   std::array<char, CURL_ERROR_SIZE> error{};
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
@@ -62,12 +62,11 @@ Result<std::string> http_get(const std::string& url) {
   curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error.data());
   if (const CURLcode rc = curl_easy_perform(curl.get()); rc != CURLE_OK) {
-    return Result<std::string>::error(url + ": " +
-                                      (error[0] ? error.data() : curl_easy_strerror(rc)));
+    return Status::unavailable(url + ": " + (error[0] ? error.data() : curl_easy_strerror(rc)));
   }
   long status = 0;
   curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
-  if (status != 200) return Result<std::string>::error(url + ": HTTP " + std::to_string(status));
+  if (status != 200) return Status::unavailable(url + ": HTTP " + std::to_string(status));
   return body;
 }
 
@@ -75,7 +74,7 @@ Result<std::string> http_get(const std::string& url) {
 Result<std::vector<VerifyKey>> parse_jwks(const std::string& text, std::string& skipped) {
   const json doc = json::parse(text, nullptr, false);
   if (!doc.is_object() || !doc.contains("keys") || !doc["keys"].is_array()) {
-    return Result<std::vector<VerifyKey>>::error("not a JWKS document (an object with keys)");
+    return Status::invalid_argument("not a JWKS document (an object with keys)");
   }
   std::vector<VerifyKey> keys;
   for (const auto& jwk : doc["keys"]) {
@@ -232,11 +231,16 @@ struct Authenticator::Impl {
 
   // One line per refusal: what, from where, why; never a token, key or secret.
   static void log_failure(const HttpRequest& r, const AuthError& e, std::string_view who) {
+    const std::string remote = r.remote.empty() ? "?" : r.remote;
     std::string line = "auth: " + std::to_string(e.status) + " " + r.method + " " + r.path +
-                       " from " + (r.remote.empty() ? "?" : r.remote) + ": " + e.reason;
+                       " from " + remote + ": " + e.reason;
     if (!who.empty()) line += " (" + std::string(who) + ")";
-    line += "\n";
-    std::cerr << line << std::flush;
+    log::warn(line, {{"status", e.status},
+                     {"method", r.method},
+                     {"route", r.path},
+                     {"remote", remote},
+                     {"reason", e.reason},
+                     {"credential", who}});
   }
 
   // The stored credential `id`, cached for credential_ttl (absent ones too, so that made-up
@@ -266,11 +270,12 @@ struct Authenticator::Impl {
     jwks_tried = true;
     jwks_fetched = now_s();
     auto body = http_get(config.jwks_url);
-    if (!body.ok()) return Status::error("JWKS " + body.message());
+    if (!body.ok()) return body.status().with_prefix("JWKS ");
     std::string skipped;
     auto keys = parse_jwks(*body, skipped);
-    if (!keys.ok()) return Status::error("JWKS " + config.jwks_url + ": " + keys.message());
-    if (!skipped.empty()) std::cerr << "auth: JWKS keys skipped: " << skipped << "\n";
+    if (!keys.ok()) return keys.status().with_prefix("JWKS " + config.jwks_url + ": ");
+    if (!skipped.empty())
+      log::warn("auth: JWKS keys skipped: " + skipped, {{"url", config.jwks_url}});
     jwks = std::move(*keys);
     return {};
   }
@@ -290,7 +295,9 @@ struct Authenticator::Impl {
     const bool stale = !jwks_tried || now - jwks_fetched >= config.jwks_max_age.count();
     auto key = stale ? std::nullopt : find();
     if (!key && (stale || now - jwks_fetched >= config.jwks_min_refresh.count())) {
-      if (auto s = fetch_jwks_locked(); !s.ok()) std::cerr << "auth: " << s.message() << "\n";
+      if (auto s = fetch_jwks_locked(); !s.ok()) {
+        log::warn("auth: " + s.message(), {{"url", config.jwks_url}});
+      }
       key = find();
     }
     return key;
@@ -335,12 +342,12 @@ struct Authenticator::Impl {
         auto client = w.client.lock();
         if (!client) continue;
         if (w.principal.expires != 0 && now >= w.principal.expires + config.leeway.count()) {
-          client->close("the token expired: connect again with a new one");
+          client->close("the token expired: connect again with a new one", CloseKind::kRefused);
           count_failure("stream_expired");
         } else if (w.principal.revocable) {
           auto found = credential(w.principal.id);
           if (found.ok() && (!*found || (*found)->revoked)) {
-            client->close("the credential was revoked");
+            client->close("the credential was revoked", CloseKind::kRefused);
             count_failure("stream_revoked");
           }
         }
@@ -612,7 +619,7 @@ struct Authenticator::Impl {
       scopes = std::move(*parsed);
     }
     auto token = issue(**client, scopes);
-    if (!token.ok()) return error_response(500, "internal", token.message());
+    if (!token.ok()) return error_response(token.status());
     HttpResponse out;
     out.body = json{{"access_token", *token},
                     {"token_type", "Bearer"},
@@ -626,7 +633,7 @@ struct Authenticator::Impl {
 
   Result<std::string> issue(const store::Credential& client,
                             const std::vector<std::string>& scopes) {
-    if (!signing) return Result<std::string>::error("the signing key is not loaded");
+    if (!signing) return Status::failed_precondition("the signing key is not loaded");
     const auto now = now_s();
     const json claims = {{"iss", config.issuer},
                          {"sub", client.id},
@@ -652,22 +659,24 @@ struct Authenticator::Impl {
   // --- admin routes ---
   HttpResponse list(std::string_view kind) {
     auto all = store.list_credentials(kind);
-    if (!all.ok()) return error_response(503, "unavailable", all.message());
+    if (!all.ok()) return error_response(all.status());
     v1::CredentialList out;
     for (const auto& c : *all) to_proto(c, *out.add_credentials());
     return json_message(out);
   }
   HttpResponse create(const HttpRequest& r, std::string_view kind) {
     v1::NewCredential body;
-    if (auto s = from_json(r.body, body, "NewCredential"); !s.ok()) return bad_request(s.message());
-    if (body.name().empty()) return bad_request("name is required", {{"field", "name"}});
+    if (auto s = from_json(r.body, body, "NewCredential"); !s.ok()) return error_response(s);
+    if (body.name().empty()) {
+      return error_response(Status::invalid_argument("name is required").with_field("name"));
+    }
     std::string scopes_text;
     for (const auto& s : body.scopes()) scopes_text += s + ",";
     auto scopes = parse_scopes(scopes_text);
-    if (!scopes.ok()) return bad_request(scopes.message(), {{"field", "scopes"}});
+    if (!scopes.ok()) return error_response(scopes.status().with_field("scopes"));
     auto issued = kind == "client" ? add_client(store, body.name(), *scopes)
                                    : add_api_key(store, body.name(), *scopes);
-    if (!issued.ok()) return error_response(503, "unavailable", issued.message());
+    if (!issued.ok()) return error_response(issued.status());
     v1::IssuedCredential out;
     to_proto(issued->credential, *out.mutable_credential());
     out.set_secret(issued->secret);
@@ -680,8 +689,8 @@ struct Authenticator::Impl {
     auto s = revoke(store, kind, id);
     forget(id);
     if (!s.ok()) {
-      if (s.message().rfind("no ", 0) == 0) return not_found(s.message(), {{"id", id}});
-      return error_response(503, "unavailable", s.message());
+      if (s.is(StatusCode::kNotFound)) return error_response(s.with_detail("id", id));
+      return error_response(s);
     }
     HttpResponse out;
     out.status = 204;
@@ -699,7 +708,7 @@ Status Authenticator::start() {
   Impl& m = *impl_;
   if (!m.config.hs256_secret.empty()) {
     auto key = hs256_key(m.config.hs256_secret);
-    if (!key.ok()) return Status::error("--hs256-secret: " + key.message());
+    if (!key.ok()) return key.status().with_prefix("--hs256-secret: ");
     m.hs256 = std::move(*key);
   }
   auto candidate = generate_es256_key();
@@ -707,7 +716,9 @@ Status Authenticator::start() {
   store::SigningKey proposal{candidate->kid, "ES256", candidate->private_pem, 0};
   proposal.created = m.now_s() * static_cast<std::int64_t>(kNsPerSecond);
   auto stored = m.store.signing_key(proposal);
-  if (!stored.ok()) return Status::error("cannot load the token signing key: " + stored.message());
+  if (!stored.ok()) {
+    return stored.status().with_prefix("cannot load the token signing key: ");
+  }
   auto loaded = load_es256_key(stored->kid, stored->private_pem);
   if (!loaded.ok()) return loaded.status();
   m.signing = std::move(*loaded);
@@ -718,7 +729,8 @@ Status Authenticator::start() {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     std::lock_guard lock(m.jwks_mutex);
     if (auto s = m.fetch_jwks_locked(); !s.ok()) {
-      std::cerr << "auth: warning: " << s.message() << " (fetched again when a token needs it)\n";
+      log::warn("auth: warning: " + s.message() + " (fetched again when a token needs it)",
+                {{"url", m.config.jwks_url}});
     }
   }
   return {};

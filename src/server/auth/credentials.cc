@@ -37,8 +37,8 @@ Timestamp now_ns() {
 Result<IssuedCredential> add(store::Store& store, std::string_view kind, std::string_view prefix,
                              std::string_view name, const std::vector<std::string>& scopes,
                              bool slow_hash) {
-  if (name.empty()) return Result<IssuedCredential>::error("a credential needs a name");
-  if (scopes.empty()) return Result<IssuedCredential>::error("a credential needs scopes");
+  if (name.empty()) return Status::invalid_argument("a credential needs a name");
+  if (scopes.empty()) return Status::invalid_argument("a credential needs scopes");
   IssuedCredential issued;
   store::Credential& c = issued.credential;
   c.id = std::string(prefix) + hex(random_bytes(8));
@@ -61,10 +61,10 @@ Result<std::vector<std::string>> parse_scopes(std::string_view text) {
   auto flush = [&]() -> Status {
     if (item.empty()) return {};
     if (std::find(std::begin(kScopes), std::end(kScopes), item) == std::end(kScopes)) {
-      return Status::error("unknown scope '" + item + "' (read, write, admin)");
+      return Status::invalid_argument("unknown scope '" + item + "' (read, write, admin)");
     }
     if (std::find(out.begin(), out.end(), item) != out.end()) {
-      return Status::error("scope '" + item + "' is given twice");
+      return Status::invalid_argument("scope '" + item + "' is given twice");
     }
     out.push_back(std::move(item));
     item.clear();
@@ -78,8 +78,7 @@ Result<std::vector<std::string>> parse_scopes(std::string_view text) {
     }
   }
   if (auto s = flush(); !s.ok()) return Result<std::vector<std::string>>(s);
-  if (out.empty())
-    return Result<std::vector<std::string>>::error("no scopes given (read, write, admin)");
+  if (out.empty()) return Status::invalid_argument("no scopes given (read, write, admin)");
   return out;
 }
 
@@ -142,7 +141,7 @@ Status revoke(store::Store& store, std::string_view kind, std::string_view id) {
   auto found = store.find_credential(id);
   if (!found.ok()) return found.status();
   if (!*found || (*found)->kind != kind) {
-    return Status::error(std::string("no ") + what + " with id '" + std::string(id) + "'");
+    return Status::not_found(std::string("no ") + what + " with id '" + std::string(id) + "'");
   }
   auto revoked = store.revoke_credential(id, now_ns());
   if (!revoked.ok()) return revoked.status();

@@ -91,8 +91,7 @@ Result<std::shared_ptr<EVP_PKEY>> pkey_from_params(const char* type, OSSL_PARAM_
   EVP_PKEY* pkey = nullptr;
   if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) <= 0 ||
       EVP_PKEY_fromdata(ctx.get(), &pkey, EVP_PKEY_PUBLIC_KEY, params.get()) <= 0) {
-    return Result<std::shared_ptr<EVP_PKEY>>::error(std::string("not a valid ") + type +
-                                                    " public key");
+    return Status::invalid_argument(std::string("not a valid ") + type + " public key");
   }
   return share(pkey);
 }
@@ -201,7 +200,7 @@ std::optional<std::string> base64url_decode(std::string_view text) {
 
 Result<VerifyKey> hs256_key(std::string secret, std::string kid) {
   if (secret.size() < 32) {
-    return Result<VerifyKey>::error("an HS256 secret must be at least 32 bytes, got " +
+    return Status::invalid_argument("an HS256 secret must be at least 32 bytes, got " +
                                     std::to_string(secret.size()));
   }
   VerifyKey key;
@@ -212,60 +211,60 @@ Result<VerifyKey> hs256_key(std::string secret, std::string kid) {
 }
 
 Result<VerifyKey> key_from_jwk(const json& jwk) {
-  if (!jwk.is_object()) return Result<VerifyKey>::error("a JWK must be an object");
+  if (!jwk.is_object()) return Status::invalid_argument("a JWK must be an object");
   const std::string kty = string_member(jwk, "kty");
   VerifyKey key;
   key.kid = string_member(jwk, "kid");
   const std::string alg = string_member(jwk, "alg");
   const std::string named = "JWK" + (key.kid.empty() ? std::string() : " '" + key.kid + "'");
   std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(OSSL_PARAM_BLD_new());
-  if (!bld) return Result<VerifyKey>::error("out of memory");
+  if (!bld) return Status::internal("out of memory");
   if (kty == "RSA") {
     if (!alg.empty() && alg != "RS256") {
-      return Result<VerifyKey>::error(named + ": alg " + alg + " is not RS256");
+      return Status::invalid_argument(named + ": alg " + alg + " is not RS256");
     }
     const std::string n = jwk_bytes(jwk, "n");
     const std::string e = jwk_bytes(jwk, "e");
     if (n.empty() || e.empty()) {
-      return Result<VerifyKey>::error(named + ": an RSA key needs base64url n and e");
+      return Status::invalid_argument(named + ": an RSA key needs base64url n and e");
     }
     BnPtr bn_n = bn_from_bytes(n);
     BnPtr bn_e = bn_from_bytes(e);
     if (BN_num_bits(bn_n.get()) < 2048) {
-      return Result<VerifyKey>::error(named + ": RSA keys must have at least 2048 bits, this has " +
+      return Status::invalid_argument(named + ": RSA keys must have at least 2048 bits, this has " +
                                       std::to_string(BN_num_bits(bn_n.get())));
     }
     OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get());
     OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get());
     auto pkey = pkey_from_params("RSA", bld.get());
-    if (!pkey) return Result<VerifyKey>::error(named + ": " + pkey.message());
+    if (!pkey) return Status::invalid_argument(named + ": " + pkey.message());
     key.alg = "RS256";
     key.pkey = std::move(*pkey);
     return key;
   }
   if (kty == "EC") {
     if (!alg.empty() && alg != "ES256") {
-      return Result<VerifyKey>::error(named + ": alg " + alg + " is not ES256");
+      return Status::invalid_argument(named + ": alg " + alg + " is not ES256");
     }
     if (string_member(jwk, "crv") != "P-256") {
-      return Result<VerifyKey>::error(named + ": only the P-256 curve is supported");
+      return Status::invalid_argument(named + ": only the P-256 curve is supported");
     }
     const std::string x = jwk_bytes(jwk, "x");
     const std::string y = jwk_bytes(jwk, "y");
     if (x.size() != kP256Bytes || y.size() != kP256Bytes) {
-      return Result<VerifyKey>::error(named + ": x and y must be 32-byte base64url values");
+      return Status::invalid_argument(named + ": x and y must be 32-byte base64url values");
     }
     const std::string point = std::string(1, '\x04') + x + y;  // uncompressed SEC1 point
     OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
     OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
                                      point.size());
     auto pkey = pkey_from_params("EC", bld.get());
-    if (!pkey) return Result<VerifyKey>::error(named + ": " + pkey.message());
+    if (!pkey) return Status::invalid_argument(named + ": " + pkey.message());
     key.alg = "ES256";
     key.pkey = std::move(*pkey);
     return key;
   }
-  return Result<VerifyKey>::error(named + ": key type '" + kty + "' is not supported (RSA, EC)");
+  return Status::invalid_argument(named + ": key type '" + kty + "' is not supported (RSA, EC)");
 }
 
 json public_jwk(const VerifyKey& key) {
@@ -408,13 +407,13 @@ std::vector<std::string> token_scopes(const json& claims) {
 
 Result<SigningKeyPair> generate_es256_key() {
   EVP_PKEY* raw = EVP_EC_gen("P-256");
-  if (raw == nullptr) return Result<SigningKeyPair>::error("cannot generate a P-256 key");
+  if (raw == nullptr) return Status::internal("cannot generate a P-256 key");
   SigningKeyPair key;
   key.pkey = share(raw);
   std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
   if (!bio ||
       PEM_write_bio_PrivateKey(bio.get(), raw, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    return Result<SigningKeyPair>::error("cannot encode the signing key as PEM");
+    return Status::internal("cannot encode the signing key as PEM");
   }
   char* data = nullptr;
   const long size = BIO_get_mem_data(bio.get(), &data);
@@ -437,13 +436,13 @@ Result<SigningKeyPair> load_es256_key(std::string_view kid, std::string_view pri
       BIO_new_mem_buf(private_pem.data(), static_cast<int>(private_pem.size())));
   EVP_PKEY* raw = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr;
   if (raw == nullptr) {
-    return Result<SigningKeyPair>::error("signing key '" + std::string(kid) +
-                                         "': not a PEM private key");
+    return Status::invalid_argument("signing key '" + std::string(kid) +
+                                    "': not a PEM private key");
   }
   SigningKeyPair key;
   key.pkey = share(raw);
   if (EVP_PKEY_is_a(raw, "EC") != 1 || EVP_PKEY_get_bits(raw) != 256) {
-    return Result<SigningKeyPair>::error("signing key '" + std::string(kid) + "': not a P-256 key");
+    return Status::invalid_argument("signing key '" + std::string(kid) + "': not a P-256 key");
   }
   key.kid = std::string(kid);
   key.private_pem = std::string(private_pem);
@@ -466,16 +465,16 @@ Result<std::string> sign_es256(const SigningKeyPair& key, const json& claims) {
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.pkey.get()) != 1 ||
       EVP_DigestSign(ctx.get(), nullptr, &size,
                      reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1) {
-    return Result<std::string>::error("cannot sign the token");
+    return Status::internal("cannot sign the token");
   }
   std::string der(size, '\0');
   if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(der.data()), &size,
                      reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1) {
-    return Result<std::string>::error("cannot sign the token");
+    return Status::internal("cannot sign the token");
   }
   der.resize(size);
   auto raw = raw_from_der(der);
-  if (!raw) return Result<std::string>::error("cannot encode the token's signature");
+  if (!raw) return Status::internal("cannot encode the token's signature");
   return input + "." + base64url_encode(*raw);
 }
 

@@ -100,7 +100,7 @@ Result<ConnectionPool::Lease> ConnectionPool::acquire() {
   }
   cv_.notify_one();
   while (!failure.empty() && (failure.back() == '\n' || failure.back() == ' ')) failure.pop_back();
-  return Result<Lease>::error("cannot connect: " + failure);
+  return Status::unavailable("cannot connect: " + failure);
 }
 
 void ConnectionPool::drop_idle() {

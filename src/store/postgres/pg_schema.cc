@@ -115,10 +115,10 @@ Status migrate(PgConnection& conn, const std::string& server) {
   const pqxx::row row = tx.exec1("SELECT coalesce(max(version), 0) FROM schema_version");
   const int current = row[0].as<int>();
   if (current > kSchemaVersion) {
-    return Status::error("PostgreSQL database " + server + " has schema version " +
-                         std::to_string(current) + ", newer than version " +
-                         std::to_string(kSchemaVersion) +
-                         " that this build of tickgraph knows; upgrade tickgraph");
+    return Status::failed_precondition("PostgreSQL database " + server + " has schema version " +
+                                       std::to_string(current) + ", newer than version " +
+                                       std::to_string(kSchemaVersion) +
+                                       " that this build of tickgraph knows; upgrade tickgraph");
   }
   for (const Migration& m : kMigrations) {
     if (m.version <= current) continue;

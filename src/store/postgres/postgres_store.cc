@@ -208,12 +208,36 @@ bool fetch_bool(PGconn* conn, const char* sql, const BinaryParams& params) {
   return r.rows() == 1 && !r.is_null(0, 0) && r.text(0, 0) == std::string_view("\1", 1);
 }
 
+// The failure of a body that returns a Status or a Result.
+const Status& status_of(const Status& s) { return s; }
+template <class T>
+Status status_of(const Result<T>& r) {
+  return r.status();
+}
+
+// The status code of a PostgreSQL error, by its SQLSTATE class: the server being unreachable,
+// busy, short of resources or shutting down, a lock or statement timeout, a serialization
+// failure or a deadlock are transient (unavailable: retry later); bad data is invalid input; a
+// read-only server or a missing privilege refuses the write; the rest is a bug in our SQL.
+StatusCode sqlstate_code(const std::string& state) {
+  if (state.size() != 5) return StatusCode::kUnavailable;  // no SQLSTATE: the connection failed
+  const std::string_view cls = std::string_view(state).substr(0, 2);
+  if (state == "25006" || state == "42501") return StatusCode::kPermissionDenied;
+  if (state == "55P03" || state == "57014") return StatusCode::kUnavailable;  // lock, timeout
+  if (cls == "08" || cls == "40" || cls == "53" || cls == "57" || cls == "58") {
+    return StatusCode::kUnavailable;
+  }
+  if (cls == "22" || cls == "23") return StatusCode::kInvalidArgument;
+  if (cls == "XX") return StatusCode::kDataLoss;
+  return StatusCode::kInternal;
+}
+
 // Takes the series lock and checks that the asset exists.
 Status lock_series_and_check_asset(PGconn* conn, std::int64_t lock_key, std::int64_t asset_id) {
   const bool found = fetch_bool(
       conn, "SELECT EXISTS (SELECT 1 FROM assets WHERE id = $2) FROM pg_advisory_xact_lock($1)",
       BinaryParams().int64(lock_key).int64(asset_id));
-  if (!found) return Status::error("no asset with id " + std::to_string(asset_id));
+  if (!found) return Status::not_found("no asset with id " + std::to_string(asset_id));
   return Status();
 }
 
@@ -351,16 +375,19 @@ template <class Body>
 auto PostgresStore::run(const std::string& what, Body&& body)
     -> decltype(body(std::declval<PgConnection&>())) {
   std::string message;
+  StatusCode code = StatusCode::kUnavailable;
   for (int attempt = 1; attempt <= 2; ++attempt) {
     Result<pg::ConnectionPool::Lease> lease = pool_->acquire();
-    if (!lease.ok()) return Status::error(fail(what, lease.message()));
+    if (!lease.ok()) return Status(lease.code(), fail(what, lease.message()));
     try {
       PgConnection& conn = **lease;
       ensure_session(conn);
       auto result = body(conn);
       if (result.ok()) return result;
-      message = result.message();
-      break;
+      Status failed = status_of(result);
+      Status out(failed.code(), fail(what, failed.message()));
+      for (const StatusDetail& d : failed.details()) out = out.with_detail(d.key, d.value);
+      return out;
     } catch (const pqxx::broken_connection& e) {
       // The session was lost before anything was committed (a loss during COMMIT throws
       // pqxx::in_doubt_error instead), so the call can run again. The lost connection is closed
@@ -368,20 +395,30 @@ auto PostgresStore::run(const std::string& what, Body&& body)
       // too, and the retry runs on a new connection.
       message = e.what();
       pool_->drop_idle();
-    } catch (const std::exception& e) {
-      // pqxx::sql_error, pqxx::in_doubt_error, pqxx::conversion_error, …
+    } catch (const pqxx::sql_error& e) {
       message = e.what();
+      code = sqlstate_code(e.sqlstate());
+      break;
+    } catch (const pqxx::in_doubt_error& e) {
+      // The connection was lost during COMMIT: the server may or may not have the write. It is
+      // idempotent, so the caller can write it again once the server answers.
+      message = e.what();
+      break;
+    } catch (const std::exception& e) {
+      // pqxx::conversion_error, pqxx::usage_error, …: our code's mistake.
+      message = e.what();
+      code = StatusCode::kInternal;
       break;
     }
   }
-  return Status::error(fail(what, message));
+  return Status(code, fail(what, message));
 }
 
 // --- assets ---
 
 Result<Asset> PostgresStore::upsert_asset(const Asset& asset) {
   if (Status s = validate_symbol(asset.symbol); !s.ok()) {
-    return Status::error(fail("upsert_asset", s.message()));
+    return Status::invalid_argument(fail("upsert_asset", s.message()));
   }
   return run("upsert_asset(" + asset.symbol + ")", [&](PgConnection& conn) -> Result<Asset> {
     pqxx::work tx(conn);
@@ -441,7 +478,7 @@ Result<WriteStats> PostgresStore::write_candles(std::int64_t asset_id, Interval 
                            std::string(iname) + ", " + std::to_string(bars.size()) + " bars)";
   for (const Candle& b : bars) {
     if (const char* field = non_finite_field(b)) {
-      return Status::error(fail(
+      return Status::invalid_argument(fail(
           what, "bar at " + format_timestamp(b.time) + ": " + field + " is not a finite number"));
     }
   }
@@ -635,7 +672,7 @@ Result<WriteStats> PostgresStore::write_ticks(std::int64_t asset_id,
                            std::to_string(ticks.size()) + " ticks)";
   for (const StoredTick& t : ticks) {
     if (!std::isfinite(t.price) || !std::isfinite(t.size)) {
-      return Status::error(fail(
+      return Status::invalid_argument(fail(
           what, "tick at " + format_timestamp(t.time) + " seq " + std::to_string(t.seq) + ": " +
                     (std::isfinite(t.price) ? "size" : "price") + " is not a finite number"));
     }
@@ -749,9 +786,9 @@ Result<GraphVersion> PostgresStore::put_graph(std::string_view name, std::string
   const std::string n(name);
   const std::string text(spec);
   const std::string what = "put_graph(" + n + ")";
-  if (n.empty()) return Status::error(fail(what, "the graph name is empty"));
+  if (n.empty()) return Status::invalid_argument(fail(what, "the graph name is empty"));
   if (n.find('\0') != std::string::npos || text.find('\0') != std::string::npos) {
-    return Status::error(fail(what, "the name or the spec contains a NUL byte"));
+    return Status::invalid_argument(fail(what, "the name or the spec contains a NUL byte"));
   }
   return run(what, [&](PgConnection& conn) -> Result<GraphVersion> {
     pqxx::work tx(conn);
@@ -819,7 +856,7 @@ Status PostgresStore::delete_graph(std::string_view name) {
     // analytics row that was committed.
     const pqxx::result deleted =
         tx.exec_params("DELETE FROM graphs WHERE name = $1 RETURNING graph_id", n);
-    if (deleted.empty()) return Status::error("no graph named '" + n + "'");
+    if (deleted.empty()) return Status::not_found("no graph named '" + n + "'");
     std::string ids;
     for (const pqxx::row& row : deleted) {
       ids += (ids.empty() ? "{" : ",") + std::to_string(row[0].as<std::int64_t>());
@@ -839,11 +876,13 @@ Status PostgresStore::write_analytics(std::int64_t asset_id, std::int64_t graph_
   const std::string what = "write_analytics(asset " + std::to_string(asset_id) + ", graph " +
                            std::to_string(graph_id) + " version " + std::to_string(version) + ")";
   for (const AnalyticsSeries& s : series) {
-    if (s.output.empty()) return Status::error(fail(what, "a series has an empty output name"));
+    if (s.output.empty()) {
+      return Status::invalid_argument(fail(what, "a series has an empty output name"));
+    }
     if (s.time.size() != s.values.size()) {
-      return Status::error(fail(what, "output '" + s.output + "' has " +
-                                          std::to_string(s.time.size()) + " times but " +
-                                          std::to_string(s.values.size()) + " values"));
+      return Status::invalid_argument(fail(what, "output '" + s.output + "' has " +
+                                                     std::to_string(s.time.size()) + " times but " +
+                                                     std::to_string(s.values.size()) + " values"));
     }
   }
   // Rows as (series, index). Usually the outputs are distinct and their times increasing, so
@@ -884,8 +923,8 @@ Status PostgresStore::write_analytics(std::int64_t asset_id, std::int64_t graph_
         exec_binary(raw, "SELECT 1 FROM graphs WHERE graph_id = $1 AND version = $2 FOR SHARE",
                     BinaryParams().int64(graph_id).int64(version));
     if (graph.rows() == 0) {
-      return Status::error("no graph with id " + std::to_string(graph_id) + " and version " +
-                           std::to_string(version));
+      return Status::not_found("no graph with id " + std::to_string(graph_id) + " and version " +
+                               std::to_string(version));
     }
     if (rows.empty()) return Status();
 
@@ -1015,7 +1054,7 @@ Result<std::optional<std::int64_t>> PostgresStore::get_offset(std::string_view s
 Status PostgresStore::add_credential(const Credential& credential) {
   const std::string what = "add_credential(" + credential.id + ")";
   if (const std::string why = invalid_credential(credential); !why.empty()) {
-    return Status::error(fail(what, why));
+    return Status::invalid_argument(fail(what, why));
   }
   return run(what, [&](PgConnection& conn) -> Status {
     // A transaction even for one statement: a connection lost during COMMIT then reports
@@ -1039,7 +1078,7 @@ Status PostgresStore::add_credential(const Credential& credential) {
         "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
         params);
     if (r.affected() == 0) {
-      return Status::error("a credential with id '" + credential.id + "' already exists");
+      return Status::already_exists("a credential with id '" + credential.id + "' already exists");
     }
     tx.commit();
     return Status();
@@ -1062,7 +1101,7 @@ Result<std::vector<Credential>> PostgresStore::list_credentials(std::string_view
   const std::string k(kind);
   const std::string what = "list_credentials(" + k + ")";
   if (!k.empty() && k != "client" && k != "api_key") {
-    return Status::error(
+    return Status::invalid_argument(
         fail(what, "kind '" + k + "' is neither \"client\" nor \"api_key\" (nor \"\" for both)"));
   }
   return run(what, [&](PgConnection& conn) -> Result<std::vector<Credential>> {
@@ -1094,7 +1133,7 @@ Result<bool> PostgresStore::revoke_credential(std::string_view id, Timestamp at)
 Result<SigningKey> PostgresStore::signing_key(const SigningKey& candidate) {
   const std::string what = "signing_key";
   if (const std::string why = invalid_signing_key(candidate); !why.empty()) {
-    return Status::error(fail(what, why));
+    return Status::invalid_argument(fail(what, why));
   }
   return run(what, [&](PgConnection& conn) -> Result<SigningKey> {
     {
@@ -1124,19 +1163,19 @@ Result<SigningKey> PostgresStore::signing_key(const SigningKey& candidate) {
 Result<std::unique_ptr<Store>> open_postgres_store(const std::string& url) {
   const std::string server = pg::describe_server(url);
   Result<std::unique_ptr<pg::ConnectionPool>> pool = pg::ConnectionPool::open(url, kPoolSize);
-  if (!pool.ok()) return Status::error("PostgreSQL " + server + ": " + pool.message());
+  if (!pool.ok()) return pool.status().with_prefix("PostgreSQL " + server + ": ");
   std::string message;
   try {
     Result<pg::ConnectionPool::Lease> lease = (*pool)->acquire();
-    if (!lease.ok()) return Status::error("PostgreSQL " + server + ": " + lease.message());
+    if (!lease.ok()) return lease.status().with_prefix("PostgreSQL " + server + ": ");
     ensure_session(**lease);
     if (Status s = pg::migrate(**lease, server); !s.ok()) return s;
     return std::unique_ptr<Store>(new PostgresStore(std::move(*pool)));
   } catch (const std::exception& e) {
     message = e.what();
   }
-  return Result<std::unique_ptr<Store>>::error(
-      "PostgreSQL " + server + ": creating or migrating the schema: " + one_line(message));
+  return Status::unavailable("PostgreSQL " + server +
+                             ": creating or migrating the schema: " + one_line(message));
 }
 
 }  // namespace tickgraph::store

@@ -291,6 +291,36 @@ std::string describe_range(TimeRange r) {
   return out;
 }
 
+// The status code of an SQLite result code: a busy or locked file, I/O and a full disk are
+// transient (the store is unavailable and a retry may work); a corrupt file is data loss; a
+// read-only file refuses writes; anything else is a bug in our SQL.
+StatusCode sqlite_code(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOMEM:
+    case SQLITE_INTERRUPT:
+      return StatusCode::kUnavailable;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return StatusCode::kDataLoss;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+      return StatusCode::kPermissionDenied;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_TOOBIG:
+      return StatusCode::kInvalidArgument;
+    default:
+      return StatusCode::kInternal;
+  }
+}
+
 // The first non-finite field of a bar, or nullptr.
 const char* non_finite_field(const Candle& b) {
   if (!std::isfinite(b.open)) return "open";
@@ -394,11 +424,14 @@ class SqliteStore final : public Store {
   friend class Transaction;
 
   // "<op> on 'path': <detail>".
-  Status fail(std::string_view op, std::string_view detail) const {
-    return Status::error(std::string(op) + " on '" + path_ + "': " + std::string(detail));
+  Status fail(std::string_view op, std::string_view detail, StatusCode code) const {
+    return {code, std::string(op) + " on '" + path_ + "': " + std::string(detail)};
   }
-  // fail() with SQLite's message for the connection's last error.
-  Status sql_error(std::string_view op) const { return fail(op, sqlite3_errmsg(db_)); }
+  // fail() with SQLite's message for the connection's last error, coded by its result code;
+  // `where` (when given) says which row it was.
+  Status sql_error(std::string_view op, std::string_view where = "") const {
+    return fail(op, std::string(where) + sqlite3_errmsg(db_), sqlite_code(sqlite3_errcode(db_)));
+  }
 
   // The cached statement for `sql` (a string literal: the cache keeps the view), prepared on
   // first use.
@@ -487,7 +520,7 @@ Status SqliteStore::exec_script(std::string_view op, const std::string& sql) {
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
     const std::string text = message ? message : sqlite3_errmsg(db_);
     sqlite3_free(message);
-    return fail(op, text);
+    return fail(op, text, sqlite_code(sqlite3_errcode(db_)));
   }
   return {};
 }
@@ -529,7 +562,8 @@ Status SqliteStore::require_asset(std::string_view op, std::int64_t asset_id) {
   sqlite3_bind_int64(use, 1, asset_id);
   const int rc = sqlite3_step(use);
   if (rc == SQLITE_ROW) return {};
-  if (rc == SQLITE_DONE) return fail(op, "no asset with id " + std::to_string(asset_id));
+  if (rc == SQLITE_DONE)
+    return fail(op, "no asset with id " + std::to_string(asset_id), StatusCode::kNotFound);
   return sql_error(op);
 }
 
@@ -544,14 +578,14 @@ Status SqliteStore::init() {
   for (int waited_ms = 0;; waited_ms += 5) {
     Status s = pragma(op, "PRAGMA journal_mode = WAL", &mode);
     if (s.ok()) break;
-    if (s.message().find("database is locked") == std::string::npos ||
-        waited_ms >= kBusyTimeoutMs) {
+    if ((sqlite3_errcode(db_) & 0xff) != SQLITE_BUSY || waited_ms >= kBusyTimeoutMs) {
       return s;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (mode != "wal" && mode != "memory") {
-    return fail(op, "cannot use write-ahead logging (journal_mode is '" + mode + "')");
+    return fail(op, "cannot use write-ahead logging (journal_mode is '" + mode + "')",
+                StatusCode::kFailedPrecondition);
   }
   if (Status s = pragma(op, kSynchronous); !s.ok()) return s;
   if (Status s = pragma(op, "PRAGMA foreign_keys = ON"); !s.ok()) return s;
@@ -576,10 +610,13 @@ Status SqliteStore::migrate() {
     if (has_table == "1") {
       std::string v;
       if (Status s = pragma(op, "SELECT max(version) FROM schema_version", &v); !s.ok()) return s;
-      if (v.empty()) return fail(op, "the schema_version table is empty: not a tickgraph database");
+      if (v.empty())
+        return fail(op, "the schema_version table is empty: not a tickgraph database",
+                    StatusCode::kFailedPrecondition);
       const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), version);
       if (ec != std::errc() || end != v.data() + v.size()) {
-        return fail(op, "the schema version '" + v + "' is not a number");
+        return fail(op, "the schema version '" + v + "' is not a number",
+                    StatusCode::kFailedPrecondition);
       }
       return {};
     }
@@ -591,15 +628,19 @@ Status SqliteStore::migrate() {
         !s.ok()) {
       return s;
     }
-    if (tables != "0") return fail(op, "not a tickgraph database (it has no schema_version table)");
+    if (tables != "0")
+      return fail(op, "not a tickgraph database (it has no schema_version table)",
+                  StatusCode::kFailedPrecondition);
     version = 0;
     return {};
   };
   auto check_known = [&](int version) -> Status {
     if (version > kSchemaVersion) {
-      return fail(op, "schema version " + std::to_string(version) +
-                          " is newer than this build of tickgraph knows (" +
-                          std::to_string(kSchemaVersion) + "); use a newer tickgraph");
+      return fail(op,
+                  "schema version " + std::to_string(version) +
+                      " is newer than this build of tickgraph knows (" +
+                      std::to_string(kSchemaVersion) + "); use a newer tickgraph",
+                  StatusCode::kFailedPrecondition);
     }
     return {};
   };
@@ -638,18 +679,17 @@ Result<Asset> read_asset_row(sqlite3_stmt* s) {
   a.name = column_text(s, 2);
   const std::string cls = column_text(s, 3);
   auto parsed = parse_asset_class(cls);
-  if (!parsed.ok()) return Result<Asset>::error("asset " + a.symbol + ": " + parsed.message());
+  if (!parsed.ok()) return Status::data_loss("asset " + a.symbol + ": " + parsed.message());
   a.asset_class = *parsed;
   a.currency = column_text(s, 4);
   a.exchange = column_text(s, 5);
   const auto json = nlohmann::json::parse(column_text(s, 6), nullptr, /*allow_exceptions=*/false);
   if (!json.is_object()) {
-    return Result<Asset>::error("asset " + a.symbol + ": attributes are not a JSON object");
+    return Status::data_loss("asset " + a.symbol + ": attributes are not a JSON object");
   }
   for (const auto& [key, value] : json.items()) {
     if (!value.is_string()) {
-      return Result<Asset>::error("asset " + a.symbol + ": attribute '" + key +
-                                  "' is not a string");
+      return Status::data_loss("asset " + a.symbol + ": attribute '" + key + "' is not a string");
     }
     a.attributes.emplace(key, value.get<std::string>());
   }
@@ -658,12 +698,13 @@ Result<Asset> read_asset_row(sqlite3_stmt* s) {
 
 Result<Asset> SqliteStore::upsert_asset(const Asset& asset) {
   const std::string op = "upsert_asset(" + asset.symbol + ")";
-  if (Status s = validate_symbol(asset.symbol); !s.ok()) return fail(op, s.message());
+  if (Status s = validate_symbol(asset.symbol); !s.ok())
+    return fail(op, s.message(), StatusCode::kInvalidArgument);
   std::string attributes;
   try {
     attributes = nlohmann::json(asset.attributes).dump();
   } catch (const nlohmann::json::exception&) {
-    return fail(op, "an attribute is not valid UTF-8");
+    return fail(op, "an attribute is not valid UTF-8", StatusCode::kInvalidArgument);
   }
   const std::string_view cls = asset_class_name(asset.asset_class);
 
@@ -706,7 +747,7 @@ Result<std::optional<Asset>> SqliteStore::find_asset(std::string_view symbol) {
   if (rc == SQLITE_DONE) return std::optional<Asset>();
   if (rc != SQLITE_ROW) return sql_error(op);
   auto asset = read_asset_row(use);
-  if (!asset.ok()) return fail(op, asset.message());
+  if (!asset.ok()) return fail(op, asset.message(), StatusCode::kDataLoss);
   return std::optional<Asset>(std::move(*asset));
 }
 
@@ -723,7 +764,7 @@ Result<std::vector<Asset>> SqliteStore::list_assets(const AssetFilter& filter) {
   int rc = 0;
   while ((rc = sqlite3_step(use)) == SQLITE_ROW) {
     auto asset = read_asset_row(use);
-    if (!asset.ok()) return fail(op, asset.message());
+    if (!asset.ok()) return fail(op, asset.message(), StatusCode::kDataLoss);
     out.push_back(std::move(*asset));
   }
   if (rc != SQLITE_DONE) return sql_error(op);
@@ -775,7 +816,8 @@ Result<WriteStats> SqliteStore::write_candles(std::int64_t asset_id, Interval in
   for (const Candle& b : bars) {
     if (const char* field = non_finite_field(b)) {
       return fail(op,
-                  "bar at " + format_timestamp(b.time) + ": " + field + " is not a finite number");
+                  "bar at " + format_timestamp(b.time) + ": " + field + " is not a finite number",
+                  StatusCode::kInvalidArgument);
     }
     const auto bind = [&b](sqlite3_stmt* s) {
       sqlite3_bind_int64(s, 3, b.time);
@@ -787,7 +829,7 @@ Result<WriteStats> SqliteStore::write_candles(std::int64_t asset_id, Interval in
     };
     Upsert what{};
     if (upsert_row(insert, update, bind, what) != SQLITE_OK) {
-      return fail(op, "bar at " + format_timestamp(b.time) + ": " + sqlite3_errmsg(db_));
+      return sql_error(op, "bar at " + format_timestamp(b.time) + ": ");
     }
     switch (what) {
       case Upsert::kInserted:
@@ -908,8 +950,9 @@ Result<WriteStats> SqliteStore::write_ticks(std::int64_t asset_id,
       return "tick at " + format_timestamp(t.time) + " seq " + std::to_string(t.seq) + ": ";
     };
     if (!std::isfinite(t.price) || !std::isfinite(t.size)) {
-      return fail(
-          op, where() + (std::isfinite(t.price) ? "size" : "price") + " is not a finite number");
+      return fail(op,
+                  where() + (std::isfinite(t.price) ? "size" : "price") + " is not a finite number",
+                  StatusCode::kInvalidArgument);
     }
     const auto bind = [&t](sqlite3_stmt* s) {
       sqlite3_bind_int64(s, 2, t.time);
@@ -919,7 +962,7 @@ Result<WriteStats> SqliteStore::write_ticks(std::int64_t asset_id,
     };
     Upsert what{};
     if (upsert_row(insert, update, bind, what) != SQLITE_OK) {
-      return fail(op, where() + sqlite3_errmsg(db_));
+      return sql_error(op, where());
     }
     switch (what) {
       case Upsert::kInserted:
@@ -973,7 +1016,7 @@ GraphVersion read_graph_row(sqlite3_stmt* s) {
 
 Result<GraphVersion> SqliteStore::put_graph(std::string_view name, std::string_view spec) {
   const std::string op = "put_graph(" + std::string(name) + ")";
-  if (name.empty()) return fail(op, "the graph name is empty");
+  if (name.empty()) return fail(op, "the graph name is empty", StatusCode::kInvalidArgument);
   std::lock_guard lock(mu_);
   Transaction tx(*this, op);
   if (Status s = tx.begin(); !s.ok()) return s;
@@ -1013,7 +1056,8 @@ Result<std::optional<GraphVersion>> SqliteStore::get_graph(std::string_view name
                                                            std::int64_t version) {
   const std::string op =
       "get_graph(" + std::string(name) + ", version " + std::to_string(version) + ")";
-  if (version < 0) return fail(op, "the version must be 0 (latest) or positive");
+  if (version < 0)
+    return fail(op, "the version must be 0 (latest) or positive", StatusCode::kInvalidArgument);
   std::lock_guard lock(mu_);
   auto stmt = statement(op, version == 0 ? kLatestGraph : kGraphVersion);
   if (!stmt.ok()) return stmt.status();
@@ -1051,7 +1095,8 @@ Status SqliteStore::delete_graph(std::string_view name) {
     bind_text(use, 1, name);
     if (sqlite3_step(use) != SQLITE_DONE) return sql_error(op);
   }
-  if (sqlite3_changes(db_) == 0) return fail(op, "no graph named '" + std::string(name) + "'");
+  if (sqlite3_changes(db_) == 0)
+    return fail(op, "no graph named '" + std::string(name) + "'", StatusCode::kNotFound);
   return tx.commit();
 }
 
@@ -1062,10 +1107,13 @@ Status SqliteStore::write_analytics(std::int64_t asset_id, std::int64_t graph_id
   const std::string op = "write_analytics(asset " + std::to_string(asset_id) + ", graph " +
                          std::to_string(graph_id) + " version " + std::to_string(version) + ")";
   for (const AnalyticsSeries& s : series) {
-    if (s.output.empty()) return fail(op, "a series has an empty output name");
+    if (s.output.empty())
+      return fail(op, "a series has an empty output name", StatusCode::kInvalidArgument);
     if (s.time.size() != s.values.size()) {
-      return fail(op, "output '" + s.output + "' has " + std::to_string(s.time.size()) +
-                          " times but " + std::to_string(s.values.size()) + " values");
+      return fail(op,
+                  "output '" + s.output + "' has " + std::to_string(s.time.size()) + " times but " +
+                      std::to_string(s.values.size()) + " values",
+                  StatusCode::kInvalidArgument);
     }
   }
   std::lock_guard lock(mu_);
@@ -1079,7 +1127,7 @@ Status SqliteStore::write_analytics(std::int64_t asset_id, std::int64_t graph_id
     sqlite3_bind_int64(use, 1, graph_id);
     sqlite3_bind_int64(use, 2, version);
     const int rc = sqlite3_step(use);
-    if (rc == SQLITE_DONE) return fail(op, "no such graph version");
+    if (rc == SQLITE_DONE) return fail(op, "no such graph version", StatusCode::kNotFound);
     if (rc != SQLITE_ROW) return sql_error(op);
   }
   auto stmt = statement(op, kUpsertAnalytics);
@@ -1098,8 +1146,7 @@ Status SqliteStore::write_analytics(std::int64_t asset_id, std::int64_t graph_id
         sqlite3_bind_double(use, 6, s.values[i]);
       }
       if (sqlite3_step(use) != SQLITE_DONE) {
-        return fail(op, "output '" + s.output + "' at " + format_timestamp(s.time[i]) + ": " +
-                            sqlite3_errmsg(db_));
+        return sql_error(op, "output '" + s.output + "' at " + format_timestamp(s.time[i]) + ": ");
       }
       sqlite3_reset(use);
     }
@@ -1198,7 +1245,8 @@ Credential read_credential_row(sqlite3_stmt* s) {
 
 Status SqliteStore::add_credential(const Credential& credential) {
   const std::string op = "add_credential(" + credential.id + ")";
-  if (const std::string why = invalid_credential(credential); !why.empty()) return fail(op, why);
+  if (const std::string why = invalid_credential(credential); !why.empty())
+    return fail(op, why, StatusCode::kInvalidArgument);
   const std::string scopes = join_scopes(credential.scopes);
   std::lock_guard lock(mu_);
   auto stmt = statement(op, kInsertCredential);
@@ -1213,7 +1261,8 @@ Status SqliteStore::add_credential(const Credential& credential) {
   if (credential.revoked) sqlite3_bind_int64(use, 7, *credential.revoked);
   if (sqlite3_step(use) != SQLITE_DONE) return sql_error(op);
   if (sqlite3_changes(db_) == 0) {
-    return fail(op, "a credential with id '" + credential.id + "' already exists");
+    return fail(op, "a credential with id '" + credential.id + "' already exists",
+                StatusCode::kAlreadyExists);
   }
   return {};
 }
@@ -1234,8 +1283,10 @@ Result<std::optional<Credential>> SqliteStore::find_credential(std::string_view 
 Result<std::vector<Credential>> SqliteStore::list_credentials(std::string_view kind) {
   const std::string op = "list_credentials(" + std::string(kind) + ")";
   if (!kind.empty() && kind != "client" && kind != "api_key") {
-    return fail(op, "kind '" + std::string(kind) +
-                        "' is neither \"client\" nor \"api_key\" (nor \"\" for both)");
+    return fail(op,
+                "kind '" + std::string(kind) +
+                    "' is neither \"client\" nor \"api_key\" (nor \"\" for both)",
+                StatusCode::kInvalidArgument);
   }
   std::lock_guard lock(mu_);
   auto stmt = statement(op, kListCredentials);
@@ -1276,7 +1327,8 @@ Result<std::optional<SigningKey>> SqliteStore::oldest_signing_key(std::string_vi
 
 Result<SigningKey> SqliteStore::signing_key(const SigningKey& candidate) {
   const std::string op = "signing_key";
-  if (const std::string why = invalid_signing_key(candidate); !why.empty()) return fail(op, why);
+  if (const std::string why = invalid_signing_key(candidate); !why.empty())
+    return fail(op, why, StatusCode::kInvalidArgument);
   std::lock_guard lock(mu_);
   // Usually a key is stored: one read, without taking the write lock.
   auto stored = oldest_signing_key(op);
@@ -1298,7 +1350,7 @@ Result<SigningKey> SqliteStore::signing_key(const SigningKey& candidate) {
   }
   stored = oldest_signing_key(op);
   if (!stored.ok()) return stored.status();
-  if (!*stored) return fail(op, "the key just stored cannot be read back");
+  if (!*stored) return fail(op, "the key just stored cannot be read back", StatusCode::kInternal);
   if (Status s = tx.commit(); !s.ok()) return s;
   return std::move(**stored);
 }
@@ -1306,14 +1358,14 @@ Result<SigningKey> SqliteStore::signing_key(const SigningKey& candidate) {
 }  // namespace
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
-  if (path.empty()) return Result<std::unique_ptr<Store>>::error("open: empty SQLite path");
+  if (path.empty()) return Status::invalid_argument("open: empty SQLite path");
   if (path != ":memory:") {
     const std::filesystem::path parent = std::filesystem::path(path).parent_path();
     std::error_code ec;
     if (!parent.empty()) std::filesystem::create_directories(parent, ec);
     if (ec) {
-      return Result<std::unique_ptr<Store>>::error("open on '" + path + "': cannot create '" +
-                                                   parent.string() + "': " + ec.message());
+      return Status::unavailable("open on '" + path + "': cannot create '" + parent.string() +
+                                 "': " + ec.message());
     }
   }
   sqlite3* db = nullptr;
@@ -1322,7 +1374,7 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
   if (rc != SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
-    return Result<std::unique_ptr<Store>>::error("open on '" + path + "': " + message);
+    return Status(sqlite_code(rc), "open on '" + path + "': " + message);
   }
   auto store = std::make_unique<SqliteStore>(db, path);
   if (Status s = store->init(); !s.ok()) return s;
