@@ -90,20 +90,27 @@ void Feed::export_metrics() {
   const std::string lag_help =
       "Messages in the feed not yet ingested: per Kafka partition (end - position) or per "
       "JetStream stream (the consumer's pending count)";
-  if (kafka_) {
-    const auto s = kafka_->stats();
-    const server::Labels source{{"source", "kafka"}};
+  // The counters every source has, under the same names (ingest/feed_policy.h).
+  const auto common = [&](const std::string& name, const ingest::FeedStats& s) {
+    const server::Labels source{{"source", name}};
     for (const auto& [reason, n] : s.poison) {
-      count("tickgraph_ingest_poison_total", poison_help, {{"source", "kafka"}, {"reason", reason}},
+      count("tickgraph_ingest_poison_total", poison_help, {{"source", name}, {"reason", reason}},
             n);
     }
     count("tickgraph_ingest_store_retries_total",
           "Failed store calls of a feed, each retried after a pause (reading paused meanwhile)",
-          source, s.sink_failures);
-    count("tickgraph_ingest_rebalances_total", "Consumer-group rebalances seen by this worker",
-          source, s.rebalances);
+          source, s.store_retries);
+    count("tickgraph_ingest_redelivered_total",
+          "Messages the feed delivered again (not acknowledged in time, or after a failover)",
+          source, s.redelivered);
     metrics_.gauge("tickgraph_ingest_paused", "1 while a feed backs off a failing store", source)
-        .set(s.backing_off ? 1 : 0);
+        .set(s.paused ? 1 : 0);
+  };
+  if (kafka_) {
+    const auto s = kafka_->stats();
+    common("kafka", s);
+    count("tickgraph_ingest_rebalances_total", "Consumer-group rebalances seen by this worker",
+          {{"source", "kafka"}}, s.rebalances);
     for (const auto& p : s.partitions) {
       if (p.lag < 0) continue;  // the partition's end is not known yet
       metrics_
@@ -115,14 +122,7 @@ void Feed::export_metrics() {
     }
   } else if (nats_) {
     const auto s = nats_->stats();
-    const server::Labels source{{"source", "nats"}};
-    for (const auto& [reason, n] : s.poison_by_reason) {
-      count("tickgraph_ingest_poison_total", poison_help, {{"source", "nats"}, {"reason", reason}},
-            n);
-    }
-    count("tickgraph_ingest_redelivered_total",
-          "Messages the feed delivered again (not acknowledged in time, or after a failover)",
-          source, s.redelivered);
+    common("nats", s);
     if (s.pending >= 0) {
       metrics_
           .gauge("tickgraph_ingest_lag_messages", lag_help,

@@ -3,31 +3,24 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <functional>
 #include <future>
-#include <iostream>
 #include <mutex>
 #include <set>
 #include <thread>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "ingest/feed_policy.h"
 
 namespace tickgraph::ingest {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-Timestamp wall_now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-int ms_until(Clock::time_point deadline) {
-  const auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  return static_cast<int>(std::max<std::int64_t>(0, left));
+// Whole milliseconds from `now` to `deadline` (monotonic ns), at least 0.
+int ms_until(Duration deadline, Duration now) {
+  return static_cast<int>(std::max<Duration>(0, (deadline - now) / kMillisecond));
 }
 
 struct ConfDeleter {
@@ -59,7 +52,7 @@ Status set(rd_kafka_conf_t* conf, const std::string& key, const std::string& val
 struct DeadLetter {
   std::string key;
   std::string value;
-  std::string reason;
+  Poison poison;
   int partition = 0;
   std::int64_t offset = 0;
 };
@@ -67,7 +60,13 @@ struct DeadLetter {
 }  // namespace
 
 struct KafkaTickSource::Impl {
+  explicit Impl(const KafkaSourceOptions& o) : options(o) {
+    if (options.dead_letter_topic.empty())
+      options.dead_letter_topic = options.topic + ".deadletter";
+  }
+
   KafkaSourceOptions options;
+  const Clock& clock() const { return *options.clock; }
   rd_kafka_t* consumer = nullptr;
   rd_kafka_t* producer = nullptr;     // dead letters
   rd_kafka_queue_t* queue = nullptr;  // the consumer's queue (messages and group events)
@@ -81,6 +80,9 @@ struct KafkaTickSource::Impl {
   // are safe.
   struct Batch {
     std::vector<TickRecord> ticks;
+    // Where each tick came from, parallel to ticks: (partition, offset), for a refused tick's
+    // dead letter.
+    std::vector<std::pair<int, std::int64_t>> origins;
     bool staged = false;  // the ticks went to sink->stage()
     std::vector<DeadLetter> dead_letters;
     std::map<int, std::int64_t> next_offsets;
@@ -88,6 +90,7 @@ struct KafkaTickSource::Impl {
     bool empty() const { return size() == 0 && next_offsets.empty(); }
     void clear() {
       ticks.clear();
+      origins.clear();
       staged = false;
       dead_letters.clear();
       next_offsets.clear();
@@ -96,6 +99,7 @@ struct KafkaTickSource::Impl {
     void append(Batch&& later) {
       ticks.insert(ticks.end(), std::make_move_iterator(later.ticks.begin()),
                    std::make_move_iterator(later.ticks.end()));
+      origins.insert(origins.end(), later.origins.begin(), later.origins.end());
       staged = staged || later.staged;
       dead_letters.insert(dead_letters.end(), std::make_move_iterator(later.dead_letters.begin()),
                           std::make_move_iterator(later.dead_letters.end()));
@@ -124,6 +128,11 @@ struct KafkaTickSource::Impl {
 
   mutable std::mutex stats_mutex;
   KafkaSourceStats stats;
+  StoreRetry retry{"kafka topic '" + options.topic + "'",
+                   [this](const std::function<void(FeedStats&)>& f) {
+                     std::lock_guard lock(stats_mutex);
+                     f(stats);
+                   }};
 
   ~Impl() {
     if (queue != nullptr) rd_kafka_queue_destroy(queue);
@@ -139,74 +148,54 @@ struct KafkaTickSource::Impl {
 
   // --- reading ---
 
-  void poison(const rd_kafka_message_t& m, std::string reason_class, std::string reason) {
+  void poison(const rd_kafka_message_t& m, Poison poison) {
     DeadLetter d;
     if (m.key != nullptr) d.key.assign(static_cast<const char*>(m.key), m.key_len);
     if (m.payload != nullptr) d.value.assign(static_cast<const char*>(m.payload), m.len);
-    d.reason = std::move(reason);
+    d.poison = std::move(poison);
     d.partition = m.partition;
     d.offset = m.offset;
     reading.dead_letters.push_back(std::move(d));
-    update_stats([&](KafkaSourceStats& s) { ++s.poison[reason_class]; });
   }
 
-  // Sorts one message into the batch read: a tick or a poison message. False when stopped while
-  // waiting for the sink's verdict on its symbol: the message is not taken (nor its offset
-  // committed), so it comes again.
+  // Sorts one message into the batch read: a tick or a poison message (feed_policy.h). False
+  // when stopped while waiting for the sink's verdict on its symbol: the message is not taken
+  // (nor its offset committed), so it comes again.
   bool take(const rd_kafka_message_t& m, Timestamp now, const std::atomic<bool>& stop) {
     if (!assigned.contains(m.partition)) return true;
     const std::string_view payload(static_cast<const char*>(m.payload), m.len);
     const std::string_view key(static_cast<const char*>(m.key), m.key == nullptr ? 0 : m.key_len);
-    auto tick = decode_tick(payload, options.format);
-    std::string reason_class;
-    std::string reason;
-    if (!tick) {
-      reason_class = "undecodable";
-      reason = tick.message();
-    } else if (!key.empty() && key != tick->symbol) {
-      // The producer's partitioning is by key: a tick keyed otherwise may sit in another
-      // symbol's partition and be applied out of order with its own symbol's ticks.
-      reason_class = "wrong_key";
-      reason = "key '" + std::string(key) + "' is not the tick's symbol '" + tick->symbol + "'";
-    } else if (Status values = check_tick_values(tick->tick, now); !values.ok()) {
-      reason_class = "bad_values";
-      reason = values.message();
-    } else {
-      std::optional<Status> verdict = sink_verdict(tick->symbol, stop);
-      if (!verdict) return false;
-      if (!verdict->ok()) {
-        reason_class = "unknown_symbol";
-        reason = verdict->message();
+    auto judged = judge_message(payload, key, options.format, now);
+    if (auto* tick = std::get_if<TickRecord>(&judged)) {
+      // While the sink cannot tell (its store does not answer), reading waits and asks again.
+      Status verdict = sink->check_symbol(tick->symbol);
+      const auto undecided = [&] {
+        return symbol_verdict(verdict) == SymbolVerdict::kAskAgain ? verdict : Status();
+      };
+      if (!retry.until_ok(
+              undecided(),
+              [&] {
+                verdict = sink->check_symbol(tick->symbol);
+                return undecided();
+              },
+              stop, [this] { refresh_lag(); })) {
+        return false;
+      }
+      if (symbol_verdict(verdict) == SymbolVerdict::kPoison) {
+        judged = Poison{PoisonReason::kUnknownSymbol, verdict.message()};
       }
     }
     reading.next_offsets[m.partition] = m.offset + 1;
     update_stats([](KafkaSourceStats& s) { ++s.received; });
-    if (!reason_class.empty()) {
-      poison(m, std::move(reason_class), std::move(reason));
+    if (auto* bad = std::get_if<Poison>(&judged)) {
+      poison(m, std::move(*bad));
       return true;
     }
-    symbols[m.partition].insert(tick->symbol);
-    reading.ticks.push_back(std::move(*tick));
+    auto& tick = std::get<TickRecord>(judged);
+    symbols[m.partition].insert(tick.symbol);
+    reading.ticks.push_back(std::move(tick));
+    reading.origins.emplace_back(m.partition, m.offset);
     return true;
-  }
-
-  // Whether the sink takes ticks of `symbol` (OK when it does; not_found or invalid_argument when
-  // it never will). While it cannot tell (its store does not answer), reading waits and asks
-  // again, as for a failing stage; nullopt when stopped first.
-  std::optional<Status> sink_verdict(const std::string& symbol, const std::atomic<bool>& stop) {
-    Status verdict = sink->check_symbol(symbol);
-    const auto undecided = [&] {
-      const bool decided = verdict.ok() || verdict.is(StatusCode::kNotFound) ||
-                           verdict.is(StatusCode::kInvalidArgument);
-      return decided ? Status() : verdict;
-    };
-    if (!until_ok(stop, undecided(), [&] {
-          verdict = sink->check_symbol(symbol);
-          return undecided();
-        })) {
-      return std::nullopt;
-    }
-    return verdict;
   }
 
   // --- making a batch safe ---
@@ -217,16 +206,9 @@ struct KafkaTickSource::Impl {
     delivery_failures = 0;
     for (const DeadLetter& d : batch.dead_letters) {
       const std::string partition = std::to_string(d.partition);
-      const std::string offset = std::to_string(d.offset);
-      auto header = [](const char* name, const std::string& value) {
-        rd_kafka_vu_t vu{};
-        vu.vtype = RD_KAFKA_VTYPE_HEADER;
-        vu.u.header.name = name;
-        vu.u.header.val = value.data();
-        vu.u.header.size = static_cast<ssize_t>(value.size());
-        return vu;
-      };
-      std::array<rd_kafka_vu_t, 8> vus{};
+      const auto headers =
+          dead_letter_headers(d.poison, {"kafka", options.topic, partition, d.offset});
+      std::vector<rd_kafka_vu_t> vus(4);
       vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
       vus[0].u.cstr = options.dead_letter_topic.c_str();
       vus[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
@@ -235,10 +217,14 @@ struct KafkaTickSource::Impl {
       vus[2].u.mem = {const_cast<char*>(d.key.data()), d.key.size()};
       vus[3].vtype = RD_KAFKA_VTYPE_VALUE;
       vus[3].u.mem = {const_cast<char*>(d.value.data()), d.value.size()};
-      vus[4] = header("tickgraph-reason", d.reason);
-      vus[5] = header("tickgraph-topic", options.topic);
-      vus[6] = header("tickgraph-partition", partition);
-      vus[7] = header("tickgraph-offset", offset);
+      for (const auto& [name, value] : headers) {
+        rd_kafka_vu_t vu{};
+        vu.vtype = RD_KAFKA_VTYPE_HEADER;
+        vu.u.header.name = name.c_str();
+        vu.u.header.val = value.data();
+        vu.u.header.size = static_cast<ssize_t>(value.size());
+        vus.push_back(vu);
+      }
       // rd_kafka_produceva rather than the producev macros, which cast C-style.
       rd_kafka_error_t* error = rd_kafka_produceva(producer, vus.data(), vus.size());
       const rd_kafka_resp_err_t err =
@@ -262,12 +248,38 @@ struct KafkaTickSource::Impl {
     return {};
   }
 
-  // Stages the batch's ticks in the sink, once.
+  // Stages the batch's ticks in the sink, once. A tick the sink refuses (feed_policy.h) becomes a
+  // dead letter and the rest is staged at once; a failing store is returned, to be retried.
   Status stage(Batch& batch) {
     if (batch.staged || batch.ticks.empty()) return {};
-    if (Status s = sink->stage(batch.ticks); !s.ok()) return s;
+    for (Status s = sink->stage(batch.ticks); !s.ok(); s = sink->stage(batch.ticks)) {
+      if (sink_failure(s) == SinkFailure::kRetry) return s;
+      refuse(batch, s);
+      if (batch.ticks.empty()) return {};
+    }
     batch.staged = true;
     return {};
+  }
+
+  // Moves the tick a refusal names (all of them when it names none) to the batch's dead letters.
+  // Its value is the tick encoded again in the topic's format (the message itself is gone).
+  void refuse(Batch& batch, const Status& refused) {
+    const auto one = refused_index(refused, batch.ticks.size());
+    const std::size_t begin = one ? *one : 0;
+    const std::size_t end = one ? *one + 1 : batch.ticks.size();
+    for (std::size_t i = begin; i < end; ++i) {
+      DeadLetter d;
+      d.key = batch.ticks[i].symbol;
+      d.value = encode_tick(batch.ticks[i], options.format);
+      d.poison = {PoisonReason::kRefused, refused.message()};
+      d.partition = batch.origins[i].first;
+      d.offset = batch.origins[i].second;
+      batch.dead_letters.push_back(std::move(d));
+    }
+    const auto first = static_cast<std::ptrdiff_t>(begin);
+    const auto last = static_cast<std::ptrdiff_t>(end);
+    batch.ticks.erase(batch.ticks.begin() + first, batch.ticks.begin() + last);
+    batch.origins.erase(batch.origins.begin() + first, batch.origins.begin() + last);
   }
 
   // Makes the batch safe (staged, dead letters delivered, ticks stored) and commits its offsets.
@@ -277,6 +289,9 @@ struct KafkaTickSource::Impl {
     if (Status s = send_dead_letters(batch); !s.ok()) return s;
     update_stats([&](KafkaSourceStats& s) {
       s.dead_lettered += static_cast<std::int64_t>(batch.dead_letters.size());
+      for (const DeadLetter& d : batch.dead_letters) {
+        ++s.poison[std::string(poison_reason_name(d.poison.reason))];
+      }
     });
     batch.dead_letters.clear();
     if (batch.staged) {
@@ -297,43 +312,16 @@ struct KafkaTickSource::Impl {
   // Waits for the in-flight batch; when it failed, settles it again here with a backoff (reading
   // is paused meanwhile) until it works. False when stopped first.
   bool land(const std::atomic<bool>& stop) {
-    return until_ok(stop, finish_inflight(), [this] { return settle(settling, true); });
+    return retry.until_ok(
+        finish_inflight(), [this] { return settle(settling, true); }, stop,
+        [this] { refresh_lag(); });
   }
 
   // Stages the batch read, retrying with a backoff (reading is paused meanwhile) until it works.
   // False when stopped first.
   bool stage_reading(const std::atomic<bool>& stop) {
-    return until_ok(stop, stage(reading), [this] { return stage(reading); });
-  }
-
-  // `s` is the first attempt's outcome: while it is an error, waits (100 ms doubling to 5 s) and
-  // tries again. False when stopped first.
-  bool until_ok(const std::atomic<bool>& stop, Status s, const std::function<Status()>& attempt) {
-    auto backoff = std::chrono::milliseconds(100);
-    bool reported = false;
-    while (!s.ok()) {
-      update_stats([](KafkaSourceStats& st) {
-        ++st.sink_failures;
-        st.backing_off = true;
-      });
-      if (!reported) {
-        std::cerr << "tickgraph: kafka: " << s.message() << " (reading paused, retrying)\n";
-        reported = true;
-      }
-      const auto until = Clock::now() + backoff;
-      while (Clock::now() < until) {
-        if (stop) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-      refresh_lag();  // the backlog grows while paused: the metrics must show it
-      backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(5));
-      s = attempt();
-    }
-    if (reported) {
-      std::cerr << "tickgraph: kafka: ingest resumed\n";
-      update_stats([](KafkaSourceStats& st) { st.backing_off = false; });
-    }
-    return true;
+    return retry.until_ok(
+        stage(reading), [this] { return stage(reading); }, stop, [this] { refresh_lag(); });
   }
 
   // Hands the staged batches to the settling thread.
@@ -353,7 +341,8 @@ struct KafkaTickSource::Impl {
     const rd_kafka_resp_err_t err = rd_kafka_commit(consumer, list.get(), async ? 1 : 0);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       // The ticks are stored: a failed commit only means they may be delivered again.
-      std::cerr << "tickgraph: kafka: commit: " << rd_kafka_err2str(err) << "\n";
+      log::warn(std::string("kafka: commit: ") + rd_kafka_err2str(err),
+                {{"source", "kafka"}, {"topic", options.topic}});
     } else {
       update_stats([](KafkaSourceStats& s) { ++s.commits; });
     }
@@ -376,8 +365,9 @@ struct KafkaTickSource::Impl {
     if (s.ok() && !lost && sink != nullptr && !waiting.empty()) s = settle(waiting, false);
     if (s.ok() && !lost && sink != nullptr && !reading.empty()) s = settle(reading, false);
     if (!s.ok()) {
-      std::cerr << "tickgraph: kafka: " << s.message()
-                << " (revoked partitions: their last reads will be delivered again)\n";
+      log::warn("kafka: " + s.message() +
+                    " (revoked partitions: their last reads will be delivered again)",
+                {{"source", "kafka"}, {"topic", options.topic}});
     }
     settling.clear();
     waiting.clear();
@@ -461,11 +451,7 @@ Result<std::unique_ptr<KafkaTickSource>> KafkaTickSource::open(const KafkaSource
   if (options.topic.empty()) return Status::invalid_argument("topic: required");
   if (options.group.empty()) return Status::invalid_argument("group: required");
   if (options.batch == 0) return Status::invalid_argument("batch: must be at least 1");
-  auto impl = std::make_unique<Impl>();
-  impl->options = options;
-  if (impl->options.dead_letter_topic.empty()) {
-    impl->options.dead_letter_topic = options.topic + ".deadletter";
-  }
+  auto impl = std::make_unique<Impl>(options);
   if (impl->options.dead_letter_topic == options.topic) {
     return Status::invalid_argument("dead-letter topic: must differ from the topic");
   }
@@ -534,9 +520,10 @@ Result<std::unique_ptr<KafkaTickSource>> KafkaTickSource::open(const KafkaSource
 Status KafkaTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
   Impl& m = *impl_;
   m.sink = &sink;
-  auto last_message = Clock::now();
-  auto last_lag = Clock::time_point{};
-  auto last_idle = Clock::now();
+  const Clock& clock = m.clock();
+  Duration last_message = clock.monotonic();
+  Duration last_lag = std::numeric_limits<Duration>::min() / 2;
+  Duration last_idle = clock.monotonic();
   std::string last_error;
   Status result;
   while (!stop) {
@@ -546,13 +533,13 @@ Status KafkaTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
     // already there and goes: a busy feed makes full batches, a quiet one adds no delay.
     // (rd_kafka_consume_batch_queue waits until it has all it may take or the time is up, so a
     // call that waits asks for one message only.)
-    const auto deadline = Clock::now() + std::chrono::milliseconds(m.options.batch_wait_ms);
+    const Duration deadline = clock.monotonic() + m.options.batch_wait_ms * kMillisecond;
     while (m.reading.size() < m.options.batch && !stop) {
       const bool first = m.reading.empty();
       const std::size_t room = first ? 1 : m.options.batch - m.reading.size();
       m.polled.resize(room);
-      const Timestamp now = wall_now();  // bounds tick times; once per run of messages
-      const int wait = first ? ms_until(deadline) : 0;
+      const Timestamp now = clock.now();  // bounds tick times; once per run of messages
+      const int wait = first ? ms_until(deadline, clock.monotonic()) : 0;
       const ssize_t got = rd_kafka_consume_batch_queue(m.queue, wait, m.polled.data(), room);
       bool taking = true;
       for (ssize_t i = 0; i < got; ++i) {
@@ -567,15 +554,19 @@ Status KafkaTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
           }
           // Transient (a broker down, a topic not there yet): librdkafka retries by itself.
           const std::string text = rd_kafka_message_errstr(msg.get());
-          if (text != last_error) std::cerr << "tickgraph: kafka: " << text << "\n";
+          if (text != last_error) {
+            log::warn("kafka: " + text, {{"source", "kafka"}, {"topic", m.options.topic}});
+          }
           last_error = text;
           continue;
         }
         last_error.clear();
         taking = m.take(*msg, now, stop);
       }
-      if (got > 0) last_message = Clock::now();
-      if (!result.ok() || Clock::now() >= deadline || (got <= 0 && !m.reading.empty())) break;
+      if (got > 0) last_message = clock.monotonic();
+      if (!result.ok() || clock.monotonic() >= deadline || (got <= 0 && !m.reading.empty())) {
+        break;
+      }
     }
     if (!result.ok()) break;
     // Applied and published now, while the batches before are still being stored.
@@ -589,18 +580,18 @@ Status KafkaTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
       const bool was_settling = m.inflight.valid();
       if (!m.land(stop)) break;
       // Time spent waiting for the store is not quiet time: messages may be queued behind it.
-      if (was_settling) last_message = std::max(last_message, Clock::now());
+      if (was_settling) last_message = std::max(last_message, clock.monotonic());
       if (!m.waiting.empty()) m.launch();
     }
-    const auto now = Clock::now();
-    if (now - last_lag >= std::chrono::milliseconds(500)) {
+    const Duration now = clock.monotonic();
+    if (now - last_lag >= 500 * kMillisecond) {
       m.refresh_lag();
       last_lag = now;
     }
-    const auto idle_for = std::chrono::milliseconds(m.options.idle_close_ms);
+    const Duration idle_for = m.options.idle_close_ms * kMillisecond;
     if (now - last_message >= idle_for && now - last_idle >= idle_for) {
       m.refresh_lag();  // fresh: a lag half a second old may hide what arrived since
-      if (m.caught_up()) sink.idle(wall_now());
+      if (m.caught_up()) sink.idle(clock.now());
       last_idle = now;
     }
   }
@@ -609,8 +600,8 @@ Status KafkaTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
   if (last.ok() && result.ok() && !m.waiting.empty()) last = m.settle(m.waiting, false);
   if (last.ok() && result.ok() && !m.reading.empty()) last = m.settle(m.reading, false);
   if (!last.ok()) {
-    std::cerr << "tickgraph: kafka: " << last.message()
-              << " (stopping: the last reads will be delivered again)\n";
+    log::warn("kafka: " + last.message() + " (stopping: the last reads will be delivered again)",
+              {{"source", "kafka"}, {"topic", m.options.topic}});
   }
   m.settling.clear();
   m.waiting.clear();

@@ -7,23 +7,23 @@
 // from the store (see TickSink and LiveMarket).
 //
 // The loop: read up to `batch` messages (what is there, or the first to arrive within
-// `batch_wait_ms`); decode and check each; stage the good ones in the sink (applied to the live
-// state and published at once, while the batches before are still being stored); then, on a
-// second thread, send poison messages to the dead-letter topic, with the reason in the header
-// `tickgraph-reason` and the origin in `tickgraph-topic`, `tickgraph-partition` and
-// `tickgraph-offset`, flush the sink, and once it says the ticks are stored and the dead-letter
-// producer has them, commit the offsets. Batches staged while a flush runs wait and go together
-// with the next one. Nothing is committed before it is stored: a crash or a SIGKILL redelivers
-// from the last commit, and the sink's idempotent writes make the redelivery change nothing.
+// `batch_wait_ms`); judge each (feed_policy.h: undecodable, wrong_key, bad_values,
+// unknown_symbol); stage the good ones in the sink (applied to the live state and published at
+// once, while the batches before are still being stored); then, on a second thread, send poison
+// messages to the dead-letter topic with the headers of feed_policy.h, flush the sink, and once
+// it says the ticks are stored and the dead-letter producer has them, commit the offsets. Batches
+// staged while a flush runs wait and go together with the next one. Nothing is committed before it
+// is stored: a crash or a SIGKILL redelivers from the last commit, and the sink's idempotent writes
+// make the redelivery change nothing.
 //
-// Backpressure: when the sink fails (the store is down or locked), the batch is retried with a
-// backoff (100 ms doubling to 5 s) and nothing more is read meanwhile; so is a message whose
-// symbol the sink cannot judge yet (check_symbol: the store does not answer). librdkafka prefetches
-// at most `max_buffer_messages` messages and `max_buffer_kbytes` of payload per consumer, so memory
-// stays flat however far the feed runs ahead. (librdkafka 2.0 looks at a full prefetch queue
-// again only about once a second, so the bound must hold more than a second of ticks, or
-// catching up on a backlog stalls at the bound's size per second: 100,000, its default, held
-// ingest to about 250,000 ticks/s; see bench/ingest_bench.cc.)
+// Backpressure: when the sink fails (the store is down or locked), the batch is retried with the
+// policy's backoff (feed_policy.h: 100 ms doubling to 5 s) and nothing more is read meanwhile; so
+// is a message whose symbol the sink cannot judge yet (check_symbol: the store does not answer).
+// librdkafka prefetches at most `max_buffer_messages` messages and `max_buffer_kbytes` of payload
+// per consumer, so memory stays flat however far the feed runs ahead. (librdkafka 2.0 looks at a
+// full prefetch queue again only about once a second, so the bound must hold more than a second of
+// ticks, or catching up on a backlog stalls at the bound's size per second: 100,000, its default,
+// held ingest to about 250,000 ticks/s; see bench/ingest_bench.cc.)
 //
 // Thread-safety: run() on one thread; stats() from any.
 #pragma once
@@ -35,7 +35,9 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/result.h"
+#include "ingest/feed_policy.h"
 #include "ingest/tick_source.h"
 
 namespace tickgraph::ingest {
@@ -54,6 +56,8 @@ struct KafkaSourceOptions {
   int max_buffer_kbytes = 16384;     // and in payload (queued.max.messages.kbytes)
   // More librdkafka properties ("session.timeout.ms" …), applied last.
   std::map<std::string, std::string> config;
+  // Bounds tick times (at most an hour ahead) and measures quiet time for idle_close_ms.
+  const Clock* clock = &system_clock();
 };
 
 struct PartitionLag {
@@ -63,16 +67,10 @@ struct PartitionLag {
   std::int64_t lag = -1;             // high_watermark - position; -1 while the end is unknown
 };
 
-struct KafkaSourceStats {
-  std::int64_t received = 0;                   // messages read (poison included)
-  std::int64_t applied = 0;                    // ticks the sink stored
-  std::int64_t dead_lettered = 0;              // poison messages the dead-letter topic has
-  std::map<std::string, std::int64_t> poison;  // by reason class: undecodable, wrong_key,
-                                               // unknown_symbol, bad_values
-  std::int64_t sink_failures = 0;              // failed sink calls (each retried)
+// The counters every source has (FeedStats), and Kafka's own.
+struct KafkaSourceStats : FeedStats {
   std::int64_t commits = 0;
   std::int64_t rebalances = 0;
-  bool backing_off = false;              // the sink is failing: reading is paused
   std::vector<PartitionLag> partitions;  // the assigned ones
 };
 

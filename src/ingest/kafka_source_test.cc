@@ -354,6 +354,7 @@ TEST(KafkaTickSource, PoisonGoesToTheDeadLetterTopicWithItsReason) {
   EXPECT_EQ(letters[0].key, "GOOD");
   EXPECT_NE(letters[0].headers.at("tickgraph-reason").find("not a protobuf tickgraph.v1.Tick"),
             std::string::npos);
+  EXPECT_EQ(letters[0].headers.at("tickgraph-source"), "kafka");
   EXPECT_EQ(letters[0].headers.at("tickgraph-topic"), "ticks");
   EXPECT_EQ(letters[0].headers.at("tickgraph-partition"), "0");
   EXPECT_EQ(letters[0].headers.at("tickgraph-offset"), "1");
@@ -364,6 +365,11 @@ TEST(KafkaTickSource, PoisonGoesToTheDeadLetterTopicWithItsReason) {
             "price: must be a finite number > 0, got nan");
   EXPECT_EQ(letters[4].headers.at("tickgraph-reason"),
             "key 'GOOD' is not the tick's symbol 'OTHER'");
+  const std::vector<std::string> classes = {"undecodable", "unknown_symbol", "bad_values",
+                                            "bad_values", "wrong_key"};
+  for (std::size_t i = 0; i < classes.size(); ++i) {
+    EXPECT_EQ(letters[i].headers.at("tickgraph-reason-class"), classes[i]) << i;
+  }
   const auto stats = run.stats();
   EXPECT_EQ(stats.poison.at("undecodable"), 1);
   EXPECT_EQ(stats.poison.at("unknown_symbol"), 1);
@@ -386,8 +392,8 @@ TEST(KafkaTickSource, ASymbolTheSinkCannotJudgeYetIsAskedAgainNeitherPassedNorLo
     RecordingSink never;
     never.unanswered = std::numeric_limits<int>::max();
     Running run(options_for(kafka, "gask"), never);
-    ASSERT_TRUE(wait_for([&] { return run.stats().sink_failures >= 2; }));
-    EXPECT_TRUE(run.stats().backing_off);
+    ASSERT_TRUE(wait_for([&] { return run.stats().store_retries >= 2; }));
+    EXPECT_TRUE(run.stats().paused);
     EXPECT_TRUE(run.stop().ok());
     EXPECT_EQ(never.count(), 0u);
     EXPECT_EQ(run.stats().dead_lettered, 0);
@@ -408,9 +414,9 @@ TEST(KafkaTickSource, ASymbolTheSinkCannotJudgeYetIsAskedAgainNeitherPassedNorLo
   EXPECT_EQ(letters[0].headers.at("tickgraph-offset"), "1");
   EXPECT_EQ(sink.unanswered, 0);
   const auto stats = run.stats();
-  EXPECT_EQ(stats.sink_failures, 3);
+  EXPECT_EQ(stats.store_retries, 3);
   EXPECT_EQ(stats.poison.at("unknown_symbol"), 1);
-  EXPECT_FALSE(stats.backing_off);
+  EXPECT_FALSE(stats.paused);
   EXPECT_EQ(kafka.committed("gask", 1).at(0), 3);
 }
 
@@ -422,9 +428,9 @@ TEST(KafkaTickSource, FailingSinkIsRetriedAndNothingIsCommittedBeforeItStores) {
   RecordingSink sink;
   sink.failing = true;
   Running run(options_for(kafka, "gfail"), sink);
-  ASSERT_TRUE(wait_for([&] { return run.stats().sink_failures >= 3; }));
+  ASSERT_TRUE(wait_for([&] { return run.stats().store_retries >= 3; }));
   const auto stats = run.stats();
-  EXPECT_TRUE(stats.backing_off);
+  EXPECT_TRUE(stats.paused);
   // Reading is paused: no more than the failing batch and the next one were read.
   EXPECT_LE(stats.received, 2 * 500);
   for (const auto& [p, o] : kafka.committed("gfail", 2)) EXPECT_LT(o, 0) << "partition " << p;
@@ -432,7 +438,7 @@ TEST(KafkaTickSource, FailingSinkIsRetriedAndNothingIsCommittedBeforeItStores) {
   ASSERT_TRUE(wait_for([&] { return sink.count() >= ticks.size(); }));
   EXPECT_TRUE(run.stop().ok());
   EXPECT_EQ(by_symbol(sink.applied()), by_symbol(ticks));
-  EXPECT_FALSE(run.stats().backing_off);
+  EXPECT_FALSE(run.stats().paused);
 }
 
 TEST(KafkaTickSource, ARestartedWorkerGoesOnFromTheLastCommit) {

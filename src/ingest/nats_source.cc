@@ -1,13 +1,12 @@
 #include "ingest/nats_source.h"
 
 #include <algorithm>
-#include <chrono>
-#include <iostream>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
+
+#include "core/log.h"
 
 namespace tickgraph::ingest {
 
@@ -18,38 +17,8 @@ constexpr int kPendingWaitMs = 1000;       // the consumer-info request behind s
 constexpr int kPendingRefreshMs = 1000;    // at most one such request a second
 constexpr int kDeadLetterFlushMs = 2000;   // the server must have the dead letters by then
 constexpr int kDeadLetterRetryMs = 1000;   // a poison message not dead-lettered comes back then
-constexpr int kApplyBackoffFirstMs = 100;  // pause before the first retry of a failed apply
-constexpr int kApplyBackoffMaxMs = 5000;   // longest pause between two applies
 constexpr int kFetchBackoffFirstMs = 100;  // pause after the first failed fetch
 constexpr int kFetchBackoffMaxMs = 2000;   // longest pause between failed fetches
-
-constexpr std::string_view kUndecodable = "undecodable";
-constexpr std::string_view kUnknownSymbol = "unknown_symbol";
-constexpr std::string_view kBadValues = "bad_values";
-
-Timestamp wall_now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-// Sleeps `ms` in short steps; false when `stop` was set meanwhile (or before).
-bool sleep_unless_stopped(int ms, const std::atomic<bool>& stop) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-  while (!stop.load()) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= end) return true;
-    std::this_thread::sleep_for(
-        std::min<std::chrono::steady_clock::duration>(end - now, std::chrono::milliseconds(20)));
-  }
-  return false;
-}
 
 std::string jetstream_error(natsStatus status, jsErrCode code) {
   std::string text = nats_error_text(status);
@@ -57,14 +26,6 @@ std::string jetstream_error(natsStatus status, jsErrCode code) {
   // A JetStream request nobody answers means the server runs without JetStream.
   if (status == NATS_NO_RESPONDERS) text += "; is JetStream enabled (nats-server -js)?";
   return text;
-}
-
-// A header value is one line: the reasons come from parsers and may quote anything.
-std::string header_value(std::string_view text) {
-  std::string out(text);
-  std::replace_if(
-      out.begin(), out.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
-  return out;
 }
 
 // Whether the literal `subject` is among those `pattern` stands for (* one token, > the rest).
@@ -114,15 +75,15 @@ Status check_options(const NatsSourceOptions& o) {
 
 // One fetched batch, sorted. The messages stay owned by the natsMsgList they came in.
 struct NatsTickSource::Batch {
-  struct Poison {
+  struct Bad {
     natsMsg* message = nullptr;
-    std::string_view reason_class;
-    std::string reason;
+    Poison poison;
     std::uint64_t stream_sequence = 0;
   };
   std::vector<TickRecord> ticks;
-  std::vector<natsMsg*> tick_messages;  // parallel to ticks
-  std::vector<Poison> poison;
+  std::vector<natsMsg*> tick_messages;        // parallel to ticks
+  std::vector<std::uint64_t> tick_sequences;  // parallel to ticks: their stream sequences
+  std::vector<Bad> poison;
   std::int64_t redelivered = 0;
 };
 
@@ -257,21 +218,22 @@ NatsTickSource::~NatsTickSource() {
 }
 
 Status NatsTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
-  std::int64_t last_activity_ms = steady_ms();
+  const Clock& clock = *options_.clock;
+  Duration last_activity = clock.monotonic();
   while (!stop.load()) {
     natsMsgList list{};
     const FetchOutcome outcome = fetch(list, stop);
     if (outcome != FetchOutcome::kMessages) {
-      const std::int64_t now_ms = steady_ms();
+      const Duration now = clock.monotonic();
       if (outcome == FetchOutcome::kNothing &&
-          now_ms - last_activity_ms >= options_.idle_close_ms) {
-        sink.idle(wall_now());
-        last_activity_ms = now_ms;
+          now - last_activity >= options_.idle_close_ms * kMillisecond) {
+        sink.idle(clock.now());
+        last_activity = now;
       }
       refresh_pending();
       continue;
     }
-    last_activity_ms = steady_ms();
+    last_activity = clock.monotonic();
     Batch batch;
     if (!sort_batch(list, sink, batch, stop)) {
       natsMsgList_Destroy(&list);
@@ -279,6 +241,7 @@ Status NatsTickSource::run(TickSink& sink, const std::atomic<bool>& stop) {
     }
     dead_letter(batch);
     apply_batch(batch, sink, stop);
+    dead_letter(batch);  // the ticks the sink refused, if any
     natsMsgList_Destroy(&list);
     refresh_pending();
   }
@@ -296,8 +259,9 @@ NatsTickSource::FetchOutcome NatsTickSource::fetch(natsMsgList& list,
   // Nothing within max_wait_ms while connected means the consumer has caught up.
   if (got_messages || ((s == NATS_OK || s == NATS_TIMEOUT || s == NATS_NOT_FOUND) && connected)) {
     if (fetch_failures_ > 0) {
-      std::cerr << "nats source: stream '" << options_.stream << "': fetching works again after "
-                << fetch_failures_ << " failed attempts\n";
+      log::info("nats stream '" + options_.stream + "': fetching works again after " +
+                    std::to_string(fetch_failures_) + " failed attempts",
+                {{"source", "nats"}, {"stream", options_.stream}});
       fetch_failures_ = 0;
     }
     return got_messages ? FetchOutcome::kMessages : FetchOutcome::kNothing;
@@ -307,39 +271,31 @@ NatsTickSource::FetchOutcome NatsTickSource::fetch(natsMsgList& list,
   // responders): wait and try again, for as long as it takes.
   ++fetch_failures_;
   if (fetch_failures_ == 1) {
-    std::cerr << "nats source: stream '" << options_.stream << "': fetch failed, retrying: "
-              << (connected ? jetstream_error(s, code) : "disconnected, reconnecting") << '\n';
+    log::warn("nats stream '" + options_.stream + "': fetch failed, retrying: " +
+                  (connected ? jetstream_error(s, code) : "disconnected, reconnecting"),
+              {{"source", "nats"}, {"stream", options_.stream}});
   }
   const int shift = std::min(fetch_failures_ - 1, 5);
-  (void)sleep_unless_stopped(std::min(kFetchBackoffFirstMs << shift, kFetchBackoffMaxMs), stop);
+  (void)sleep_unless_stopped(
+      std::min(kFetchBackoffFirstMs << shift, kFetchBackoffMaxMs) * kMillisecond, stop);
   return FetchOutcome::kUnavailable;
 }
 
 bool NatsTickSource::retry_holding(std::span<natsMsg* const> held, const std::atomic<bool>& stop,
                                    const std::function<Status()>& attempt) {
-  Status s = attempt();
-  if (s.ok()) return true;
-  std::cerr << "nats source: stream '" << options_.stream << "': " << s.message()
-            << ", retrying (nothing acknowledged)\n";
-  int backoff_ms = kApplyBackoffFirstMs;
-  while (!s.ok()) {
-    // Keep the server from handing these to another source while this one retries.
+  // Keep the server from handing these to another source while this one retries.
+  const auto in_progress = [&] {
     for (natsMsg* message : held) (void)natsMsg_InProgress(message, nullptr);
-    if (!sleep_unless_stopped(backoff_ms, stop)) {
-      // Stopping: hand them back now rather than after ack_wait.
-      for (natsMsg* message : held) (void)natsMsg_Nak(message, nullptr);
-      return false;
-    }
-    backoff_ms = std::min(2 * backoff_ms, kApplyBackoffMaxMs);
-    s = attempt();
-  }
-  std::cerr << "nats source: stream '" << options_.stream << "': the store works again\n";
-  return true;
+  };
+  if (retry_.until_ok(attempt(), attempt, stop, in_progress)) return true;
+  // Stopping: hand them back now rather than after ack_wait.
+  for (natsMsg* message : held) (void)natsMsg_Nak(message, nullptr);
+  return false;
 }
 
 bool NatsTickSource::sort_batch(const natsMsgList& list, TickSink& sink, Batch& batch,
                                 const std::atomic<bool>& stop) {
-  const Timestamp now = wall_now();
+  const Timestamp now = options_.clock->now();
   batch.ticks.reserve(static_cast<std::size_t>(list.Count));
   batch.tick_messages.reserve(static_cast<std::size_t>(list.Count));
   for (int i = 0; i < list.Count; ++i) {
@@ -355,41 +311,32 @@ bool NatsTickSource::sort_batch(const natsMsgList& list, TickSink& sink, Batch& 
     const std::string_view payload(data == nullptr ? "" : data,
                                    static_cast<std::size_t>(natsMsg_GetDataLength(message)));
 
-    auto decoded = decode_tick(payload, options_.format);
-    std::string_view reason_class;
-    std::string reason;
-    if (!decoded.ok()) {
-      reason_class = kUndecodable;
-      reason = decoded.message();
-    } else if (Status values = check_tick_values(decoded->tick, now); !values.ok()) {
-      reason_class = kBadValues;
-      reason = values.message();
-    } else {
+    // NATS messages have no key: judged by payload and values, then by the sink.
+    auto judged = judge_message(payload, std::nullopt, options_.format, now);
+    if (auto* tick = std::get_if<TickRecord>(&judged)) {
       // While the sink cannot tell (its store does not answer), ask again, holding the batch.
       Status verdict;
       const auto ask = [&] {
-        verdict = sink.check_symbol(decoded->symbol);
-        const bool decided = verdict.ok() || verdict.is(StatusCode::kNotFound) ||
-                             verdict.is(StatusCode::kInvalidArgument);
-        return decided ? Status() : verdict;
+        verdict = sink.check_symbol(tick->symbol);
+        return symbol_verdict(verdict) == SymbolVerdict::kAskAgain ? verdict : Status();
       };
       if (!retry_holding({list.Msgs, static_cast<std::size_t>(list.Count)}, stop, ask)) {
         return false;
       }
-      if (!verdict.ok()) {
-        reason_class = kUnknownSymbol;
-        reason = verdict.message();
+      if (symbol_verdict(verdict) == SymbolVerdict::kPoison) {
+        judged = Poison{PoisonReason::kUnknownSymbol, verdict.message()};
       }
     }
-    if (reason_class.empty()) {
-      batch.ticks.push_back(std::move(decoded).value());
-      batch.tick_messages.push_back(message);
+    if (auto* bad = std::get_if<Poison>(&judged)) {
+      batch.poison.push_back({message, std::move(*bad), stream_sequence});
     } else {
-      batch.poison.push_back({message, reason_class, std::move(reason), stream_sequence});
+      batch.ticks.push_back(std::move(std::get<TickRecord>(judged)));
+      batch.tick_messages.push_back(message);
+      batch.tick_sequences.push_back(stream_sequence);
     }
   }
   const std::lock_guard lock(stats_mutex_);
-  stats_.delivered += list.Count;
+  stats_.received += list.Count;
   stats_.redelivered += batch.redelivered;
   return true;
 }
@@ -397,16 +344,13 @@ bool NatsTickSource::sort_batch(const natsMsgList& list, TickSink& sink, Batch& 
 void NatsTickSource::dead_letter(Batch& batch) {
   if (batch.poison.empty()) return;
   Status sent;
-  for (const auto& poison : batch.poison) {
-    const char* data = natsMsg_GetData(poison.message);
+  for (const auto& bad : batch.poison) {
+    const char* data = natsMsg_GetData(bad.message);
     const std::string_view payload(data == nullptr ? "" : data,
-                                   static_cast<std::size_t>(natsMsg_GetDataLength(poison.message)));
-    const NatsHeaders headers = {
-        {"Tickgraph-Reason", header_value(poison.reason)},
-        {"Tickgraph-Reason-Class", std::string(poison.reason_class)},
-        {"Tickgraph-Subject", natsMsg_GetSubject(poison.message)},
-        {"Tickgraph-Stream-Seq", std::to_string(poison.stream_sequence)},
-    };
+                                   static_cast<std::size_t>(natsMsg_GetDataLength(bad.message)));
+    const NatsHeaders headers =
+        dead_letter_headers(bad.poison, {"nats", natsMsg_GetSubject(bad.message), options_.stream,
+                                         static_cast<std::int64_t>(bad.stream_sequence)});
     sent = bus_->publish(options_.dead_letter_subject, payload, headers);
     if (!sent.ok()) break;
   }
@@ -414,28 +358,52 @@ void NatsTickSource::dead_letter(Batch& batch) {
   if (!sent.ok()) {
     // Not acknowledged, so the server delivers them again (a little later) and they get another
     // chance; a dead letter may then be sent twice, which is the at-least-once contract.
-    std::cerr << "nats source: stream '" << options_.stream << "': cannot send "
-              << batch.poison.size() << " poison messages to '" << options_.dead_letter_subject
-              << "', they will come back: " << sent.message() << '\n';
-    for (const auto& poison : batch.poison) {
-      (void)natsMsg_NakWithDelay(poison.message, kDeadLetterRetryMs, nullptr);
+    log::warn("nats stream '" + options_.stream + "': cannot send " +
+                  std::to_string(batch.poison.size()) + " poison messages to '" +
+                  options_.dead_letter_subject + "', they will come back: " + sent.message(),
+              {{"source", "nats"}, {"stream", options_.stream}});
+    for (const auto& bad : batch.poison) {
+      (void)natsMsg_NakWithDelay(bad.message, kDeadLetterRetryMs, nullptr);
     }
+    batch.poison.clear();
     return;
   }
-  for (const auto& poison : batch.poison) (void)natsMsg_Ack(poison.message, nullptr);
-  const std::lock_guard lock(stats_mutex_);
-  stats_.poison += static_cast<std::int64_t>(batch.poison.size());
-  for (const auto& poison : batch.poison)
-    ++stats_.poison_by_reason[std::string(poison.reason_class)];
+  for (const auto& bad : batch.poison) (void)natsMsg_Ack(bad.message, nullptr);
+  {
+    const std::lock_guard lock(stats_mutex_);
+    stats_.dead_lettered += static_cast<std::int64_t>(batch.poison.size());
+    for (const auto& bad : batch.poison) {
+      ++stats_.poison[std::string(poison_reason_name(bad.poison.reason))];
+    }
+  }
+  batch.poison.clear();
 }
 
 void NatsTickSource::apply_batch(Batch& batch, TickSink& sink, const std::atomic<bool>& stop) {
   if (batch.ticks.empty()) return;
+  // A tick the sink refuses (feed_policy.h) joins the batch's poison and the rest is applied at
+  // once; a failing store is retried.
   const auto store = [&] {
-    const Status applied = sink.apply(batch.ticks);
-    return applied.ok() ? applied
-                        : Status::unavailable("storing " + std::to_string(batch.ticks.size()) +
-                                              " ticks failed: " + applied.message());
+    Status applied = sink.apply(batch.ticks);
+    while (!applied.ok() && sink_failure(applied) == SinkFailure::kRefused) {
+      const auto one = refused_index(applied, batch.ticks.size());
+      const std::size_t begin = one ? *one : 0;
+      const std::size_t end = one ? *one + 1 : batch.ticks.size();
+      for (std::size_t i = begin; i < end; ++i) {
+        batch.poison.push_back({batch.tick_messages[i],
+                                Poison{PoisonReason::kRefused, applied.message()},
+                                batch.tick_sequences[i]});
+      }
+      const auto first = static_cast<std::ptrdiff_t>(begin);
+      const auto last = static_cast<std::ptrdiff_t>(end);
+      batch.ticks.erase(batch.ticks.begin() + first, batch.ticks.begin() + last);
+      batch.tick_messages.erase(batch.tick_messages.begin() + first,
+                                batch.tick_messages.begin() + last);
+      batch.tick_sequences.erase(batch.tick_sequences.begin() + first,
+                                 batch.tick_sequences.begin() + last);
+      applied = batch.ticks.empty() ? Status() : sink.apply(batch.ticks);
+    }
+    return applied.with_prefix("storing " + std::to_string(batch.ticks.size()) + " ticks failed: ");
   };
   if (!retry_holding(batch.tick_messages, stop, store)) return;
   // An ack lost on the way (a disconnect right now) only means the tick comes again.
@@ -445,7 +413,7 @@ void NatsTickSource::apply_batch(Batch& batch, TickSink& sink, const std::atomic
 }
 
 void NatsTickSource::refresh_pending() {
-  const std::int64_t now_ms = steady_ms();
+  const std::int64_t now_ms = options_.clock->monotonic() / kMillisecond;
   if (now_ms - last_pending_refresh_ms_ < kPendingRefreshMs) return;
   last_pending_refresh_ms_ = now_ms;
   if (natsConnection_Status(bus_->native_handle()) != NATS_CONN_STATUS_CONNECTED) return;

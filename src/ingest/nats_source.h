@@ -7,22 +7,18 @@
 // ack_wait_ms, unlimited deliveries). Several sources with the same durable share its messages
 // (scale-out); a new source with the same durable continues after the last acknowledged message.
 //
-// The loop (run). Fetch up to `batch` messages, waiting at most max_wait_ms. For each message in
-// order: decode it (`format`), check its values against the wall clock (check_tick_values), ask
-// the sink about its symbol (check_symbol; while the sink cannot tell, because its store does not
-// answer, it is asked again with the same backoff as a failed apply below, the batch kept in
-// progress). The first failing check makes it poison: the original
-// payload goes to `dead_letter_subject` with the headers
-//   Tickgraph-Reason: why ("price: must be a finite number > 0, got nan")
-//   Tickgraph-Reason-Class: undecodable | bad_values | unknown_symbol
-//   Tickgraph-Subject: the subject it was published to
-//   Tickgraph-Stream-Seq: its sequence number in the stream
-// and, once the server has it (flush), the poison message is acknowledged and counted. The good
-// ticks of the batch go to TickSink::apply in order, and are acknowledged only when it returns
-// OK. When it fails, nothing more is fetched (memory stays bounded by one batch): the same ticks
-// are applied again after 100 ms, 200 ms, … up to 5 s between attempts, meanwhile telling the
-// server they are in progress so that it does not hand them to another source. The store's error
-// goes to stderr once per streak of failures.
+// The loop (run). Fetch up to `batch` messages, waiting at most max_wait_ms. Each message is
+// judged in order by the feed policy (feed_policy.h: undecodable, bad_values, unknown_symbol;
+// while the sink cannot tell a symbol, because its store does not answer, it is asked again with
+// the policy's backoff, the batch kept in progress). A poison message's original payload goes to
+// `dead_letter_subject` with the policy's headers (tickgraph-reason, -reason-class, -source
+// "nats", -topic the subject it was published to, -partition the stream, -offset its sequence in
+// the stream) and, once the server has it (flush), it is acknowledged and counted. The good ticks
+// of the batch go to TickSink::apply in order, and are acknowledged only when it returns OK. When
+// it fails, nothing more is fetched (memory stays bounded by one batch): the same ticks are
+// applied again with the policy's backoff (100 ms doubling to 5 s), meanwhile telling the server
+// they are in progress so that it does not hand them to another source. The store's error is
+// logged once per streak of failures.
 //
 // Failures of NATS itself (a server restarting, a cluster electing a new leader, a fetch timing
 // out while reconnecting) are waited out and retried, forever: run returns only when `stop` is
@@ -44,7 +40,9 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/result.h"
+#include "ingest/feed_policy.h"
 #include "ingest/nats_bus.h"
 #include "ingest/tick_source.h"
 
@@ -67,15 +65,13 @@ struct NatsSourceOptions {
   // a cluster node that died, come back after this; an apply() taking longer than this makes the
   // server deliver its ticks again (harmless: writes are idempotent).
   int ack_wait_ms = 10000;
+  // Bounds tick times (at most an hour ahead) and measures quiet time for idle_close_ms.
+  const Clock* clock = &system_clock();
 };
 
-struct NatsSourceStats {
-  std::int64_t delivered = 0;    // messages fetched (a message delivered again counts again)
-  std::int64_t applied = 0;      // ticks acknowledged after apply() returned OK
-  std::int64_t poison = 0;       // messages sent to the dead-letter subject and acknowledged
-  std::int64_t redelivered = 0;  // fetched messages the server had delivered before
-  // Poison by reason class: "undecodable", "unknown_symbol", "bad_values".
-  std::map<std::string, std::int64_t> poison_by_reason;
+// The counters every source has (FeedStats: `received` counts a message delivered again each
+// time, `redelivered` those the server had delivered before), and JetStream's own.
+struct NatsSourceStats : FeedStats {
   // The consumer's num_pending (messages in the stream not yet delivered to it) from the
   // server's consumer info, refreshed at most once a second while running: the ingest lag. -1
   // until known.
@@ -115,10 +111,10 @@ class NatsTickSource {
   // sink (the whole batch is then handed back).
   bool sort_batch(const natsMsgList& list, TickSink& sink, Batch& batch,
                   const std::atomic<bool>& stop);
-  // Calls `attempt` until it returns OK, waiting 100 ms doubling to 5 s between tries and telling
-  // the server meanwhile that the `held` messages are in progress (so that it does not hand them
-  // to another source). The first error goes to stderr, and the recovery. False when stopped
-  // first: the held messages are then handed back (nak) at once rather than after ack_wait.
+  // Calls `attempt` until it returns OK, with the policy's backoff (StoreRetry), telling the
+  // server meanwhile that the `held` messages are in progress (so that it does not hand them to
+  // another source). False when stopped first: the held messages are then handed back (nak) at
+  // once rather than after ack_wait.
   bool retry_holding(std::span<natsMsg* const> held, const std::atomic<bool>& stop,
                      const std::function<Status()>& attempt);
   // Sends the poison messages of `batch` to the dead-letter subject, then acknowledges them.
@@ -137,6 +133,11 @@ class NatsTickSource {
 
   mutable std::mutex stats_mutex_;
   NatsSourceStats stats_;
+  StoreRetry retry_{"nats stream '" + options_.stream + "'",
+                    [this](const std::function<void(FeedStats&)>& f) {
+                      const std::lock_guard lock(stats_mutex_);
+                      f(stats_);
+                    }};
 };
 
 }  // namespace tickgraph::ingest

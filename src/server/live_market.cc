@@ -23,12 +23,6 @@ namespace tickgraph::server {
 
 namespace {
 
-Timestamp wall_now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 SharedText shared(std::string text) { return std::make_shared<const std::string>(std::move(text)); }
 
 // A StreamMessage carrying an Error with this wire code.
@@ -453,7 +447,7 @@ struct LiveMarket::Impl {
     update.set_interval(to_proto(interval));
     to_proto(bar, *update.mutable_candle());
     update.set_final(final);
-    update.set_server_time(wall_now());
+    update.set_server_time(options.clock->now());
     options.on_update(symbol, update.SerializeAsString());
   }
 
@@ -579,7 +573,7 @@ struct LiveMarket::Impl {
     to_proto(bar, *update.mutable_candle());
     update.set_final(final);
     update.set_graph(topic.graph);
-    update.set_server_time(wall_now());
+    update.set_server_time(options.clock->now());
     if (topic.plan) {
       auto& values = *update.mutable_values();
       auto put = [&](std::size_t c) {
@@ -600,9 +594,8 @@ struct LiveMarket::Impl {
   }
 
   // What fill_update() makes, as StreamMessage JSON, written directly (convert.h).
-  static std::string update_json(const Topic& topic, const Candle& bar, bool final,
-                                 std::span<const double> row_values,
-                                 const std::vector<int>& columns) {
+  std::string update_json(const Topic& topic, const Candle& bar, bool final,
+                          std::span<const double> row_values, const std::vector<int>& columns) {
     std::vector<NamedValue> values;
     if (topic.plan) {
       auto put = [&](std::size_t c) {
@@ -615,7 +608,7 @@ struct LiveMarket::Impl {
       }
     }
     return server::update_json(topic.symbol, topic.interval, bar, final, topic.graph, values,
-                               wall_now());
+                               options.clock->now());
   }
 
   void publish(Topic& topic, const Candle& bar, bool final, std::span<const double> row_values) {
@@ -816,7 +809,8 @@ struct LiveMarket::Impl {
         if (!live) {
           const std::string at = "ticks[" + std::to_string(i) + "].symbol";
           if (!live.status().is(StatusCode::kNotFound)) return store_failed(live.status());
-          return bad(at + ": " + live.message(), "field", at);
+          return bad(at + ": " + live.message(), "field", at)
+              .with_detail("index", std::to_string(i));
         }
         group = by_asset.emplace(ticks[i].symbol, std::vector<std::size_t>{}).first;
       }
@@ -1007,9 +1001,14 @@ Status check_batch(std::span<const TickInput> ticks, Timestamp now) {
   for (std::size_t i = 0; i < ticks.size(); ++i) {
     const TickInput& t = ticks[i];
     const std::string at = "ticks[" + std::to_string(i) + "]";
-    if (t.symbol.empty()) return bad(at + ".symbol: missing", "field", at + ".symbol");
+    if (t.symbol.empty()) {
+      return bad(at + ".symbol: missing", "field", at + ".symbol")
+          .with_detail("index", std::to_string(i));
+    }
     if (Status s = ingest::check_tick_values(t.tick, now); !s.ok()) {
-      return s.with_prefix(at + ".").with_field(at + "." + std::string(s.detail("field")));
+      return s.with_prefix(at + ".")
+          .with_field(at + "." + std::string(s.detail("field")))
+          .with_detail("index", std::to_string(i));
     }
   }
   return {};
@@ -1021,7 +1020,7 @@ Result<IngestCounts> LiveMarket::ingest(std::span<const TickInput> ticks, std::s
   const auto start = std::chrono::steady_clock::now();
   Impl& m = *impl_;
   if (m.options.relay_only) return Impl::no_engine();
-  if (Status s = check_batch(ticks, wall_now()); !s.ok()) return s;
+  if (Status s = check_batch(ticks, m.options.clock->now()); !s.ok()) return s;
   IngestCounts counts;
   {
     std::lock_guard lock(m.mutex);
@@ -1060,7 +1059,7 @@ Result<IngestCounts> LiveMarket::stage(std::span<const TickInput> ticks, std::st
   const auto start = std::chrono::steady_clock::now();
   Impl& m = *impl_;
   if (m.options.relay_only) return Impl::no_engine();
-  if (Status s = check_batch(ticks, wall_now()); !s.ok()) return s;
+  if (Status s = check_batch(ticks, m.options.clock->now()); !s.ok()) return s;
   std::lock_guard lock(m.mutex);
   ByAsset by_asset;
   std::vector<Impl::Closed> closed;
@@ -1362,7 +1361,8 @@ std::size_t LiveMarket::client_count() const {
 }
 
 std::shared_ptr<StreamClient> LiveMarket::connect(StreamClient::Wake wake) {
-  auto client = std::make_shared<StreamClient>(impl_->options.limits, std::move(wake));
+  auto client =
+      std::make_shared<StreamClient>(impl_->options.limits, std::move(wake), *impl_->options.clock);
   client->user_state = std::make_shared<ClientState>();
   std::lock_guard lock(impl_->mutex);
   impl_->clients.insert(client);

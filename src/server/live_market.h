@@ -60,6 +60,7 @@
 
 #include "core/candle.h"
 #include "core/candle_aggregator.h"
+#include "core/clock.h"
 #include "core/result.h"
 #include "server/metrics.h"
 #include "server/stream_handler.h"
@@ -86,6 +87,9 @@ struct LiveOptions {
   std::function<void(const std::string& symbol, const std::string& update)> on_update;
   // No engine: ingest is refused, streams relay what relay() is given.
   bool relay_only = false;
+  // Bounds tick times (at most an hour ahead), stamps updates' serverTime and ages stream
+  // clients' queues (stream.h).
+  const Clock* clock = &system_clock();
 };
 
 struct TickInput {

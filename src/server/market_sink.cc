@@ -42,11 +42,14 @@ Status MarketSink::stage(std::span<const ingest::TickRecord> ticks) {
   batch_.clear();
   batch_.reserve(ticks.size());
   std::unique_lock lock(mutex_);  // for the known symbols only, not during the ingest
-  for (const auto& t : ticks) {
+  for (std::size_t i = 0; i < ticks.size(); ++i) {
+    const auto& t = ticks[i];
     if (!known_.contains(t.symbol)) {
       // Every tick passed check_symbol(), so its asset exists; a caller that did not ask is
-      // refused rather than having ticks dropped.
-      if (Status s = check_locked(t.symbol); !s.ok()) return s;
+      // refused (naming the tick) rather than having ticks dropped.
+      if (Status s = check_locked(t.symbol); !s.ok()) {
+        return s.is(StatusCode::kUnavailable) ? s : s.with_detail("index", std::to_string(i));
+      }
     }
     batch_.push_back({t.symbol, t.tick});
   }

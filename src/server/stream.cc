@@ -4,17 +4,18 @@
 
 namespace tickgraph::server {
 
-StreamClient::StreamClient(StreamLimits limits, Wake wake)
-    : limits_(limits), wake_(std::move(wake)) {}
+StreamClient::StreamClient(StreamLimits limits, Wake wake, const Clock& clock)
+    : limits_(limits), wake_(std::move(wake)), clock_(clock) {}
 
-bool StreamClient::over_limits_locked(std::chrono::steady_clock::time_point now) const {
+bool StreamClient::over_limits_locked(Duration now) const {
   if (pending_bytes_ > limits_.max_pending_bytes) return true;
   if (direct_bytes_ > limits_.max_direct_bytes) return true;
-  return !pending_.empty() && now - pending_.front().queued > limits_.max_lag;
+  const Duration max_lag = std::chrono::nanoseconds(limits_.max_lag).count();
+  return !pending_.empty() && now - pending_.front().queued > max_lag;
 }
 
 void StreamClient::close_if_over_limits_locked(bool& wake) {
-  const auto now = std::chrono::steady_clock::now();
+  const Duration now = clock_.monotonic();
   if (!over_limits_locked(now)) return;
   close_kind_ = CloseKind::kTooSlow;
   closed_ =
@@ -64,8 +65,7 @@ void StreamClient::push(const std::string& key, SharedText message, bool final, 
         pending_bytes_ -= pending->message->size();
         pending_.erase(pending);
       }
-      enqueue_locked({final ? std::string() : key, false, std::move(message),
-                      std::chrono::steady_clock::now()},
+      enqueue_locked({final ? std::string() : key, false, std::move(message), clock_.monotonic()},
                      wake);
       wake = wake && was_empty;
       if (closed_) wake = true;
@@ -79,7 +79,7 @@ void StreamClient::send(SharedText message) {
   {
     std::lock_guard lock(mutex_);
     if (closed_) return;
-    enqueue_locked({"", true, std::move(message), std::chrono::steady_clock::now()}, wake);
+    enqueue_locked({"", true, std::move(message), clock_.monotonic()}, wake);
   }
   if (wake && wake_) wake_();
 }

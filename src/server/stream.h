@@ -11,6 +11,9 @@
 // and gets nothing more;
 // the session sends the reason (a WebSocket close frame, a last SSE event) and disconnects.
 //
+// Time: the age of a queued message is measured on the Clock given at construction (its
+// monotonic reading), so tests move it instead of sleeping.
+//
 // Thread-safety: push/send/close from any thread (the engine, a request handler); take from the
 // session that owns the connection. `wake` is called, outside the lock, when a message becomes
 // pending after the queue was empty or when the client is closed; the session then posts to its
@@ -28,6 +31,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "core/clock.h"
 
 namespace tickgraph::server {
 
@@ -53,7 +58,7 @@ enum class CloseKind {
 class StreamClient {
  public:
   using Wake = std::function<void()>;
-  StreamClient(StreamLimits limits, Wake wake);
+  StreamClient(StreamLimits limits, Wake wake, const Clock& clock = system_clock());
 
   // An update for series `key`; `final` updates are never coalesced. `counted`: whether replacing
   // a pending update of this key counts as coalesced (false for the client's own Lag notices).
@@ -87,14 +92,15 @@ class StreamClient {
     std::string key;  // "" for direct messages and final updates
     bool direct = false;
     SharedText message;
-    std::chrono::steady_clock::time_point queued;
+    Duration queued = 0;  // the clock's monotonic reading when queued
   };
   void enqueue_locked(Entry entry, bool& wake);
-  bool over_limits_locked(std::chrono::steady_clock::time_point now) const;
+  bool over_limits_locked(Duration now) const;
   void close_if_over_limits_locked(bool& wake);
 
   StreamLimits limits_;
   Wake wake_;
+  const Clock& clock_;
   mutable std::mutex mutex_;
   std::vector<Entry> pending_;
   std::size_t pending_bytes_ = 0;  // updates

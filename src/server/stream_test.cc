@@ -227,10 +227,14 @@ TEST(StreamClientTest, GrowingFormingUpdateCountsTowardsTheLimit) {
 TEST(StreamClientTest, OldestMessageWaitingPastMaxLagClosesTheClient) {
   // Checks that when the oldest queued message has waited longer than max_lag, the next message
   // closes the client with a "too slow" reason.
-  StreamClient c({std::size_t{1} << 20, std::chrono::milliseconds(5)}, nullptr);
+  ManualClock clock(0);
+  StreamClient c({std::size_t{1} << 20, std::chrono::milliseconds(5)}, nullptr, clock);
   c.push("A", text("A final"), true);
-  std::this_thread::sleep_for(30ms);
+  clock.advance(5 * kMillisecond);
   c.push("B", text("B final"), true);
+  EXPECT_FALSE(c.closed()) << "5 ms is not more than max_lag";
+  clock.advance(1 * kMillisecond);
+  c.push("C", text("C final"), true);
   EXPECT_TRUE(c.closed());
   ASSERT_TRUE(c.close_reason().has_value());
   EXPECT_EQ(c.close_kind(), CloseKind::kTooSlow) << *c.close_reason();
@@ -242,9 +246,10 @@ TEST(StreamClientTest, OldestMessageWaitingPastMaxLagClosesTheClient) {
 TEST(StreamClientTest, CoalescingKeepsTheAgeOfTheReplacedUpdate) {
   // Checks that a forming update replaced again and again keeps the age of the first one it
   // replaced, so a client that never takes still reaches max_lag.
-  StreamClient c({std::size_t{1} << 20, std::chrono::milliseconds(5)}, nullptr);
+  ManualClock clock(0);
+  StreamClient c({std::size_t{1} << 20, std::chrono::milliseconds(5)}, nullptr, clock);
   c.push("A", text("A 1"), false);
-  std::this_thread::sleep_for(30ms);
+  clock.advance(30 * kMillisecond);
   c.push("A", text("A 2"), false);
   EXPECT_TRUE(c.closed());
   EXPECT_EQ(c.close_kind(), CloseKind::kTooSlow) << *c.close_reason();
@@ -253,11 +258,12 @@ TEST(StreamClientTest, CoalescingKeepsTheAgeOfTheReplacedUpdate) {
 TEST(StreamClientTest, ClientThatTakesInTimeIsNotClosedByMaxLag) {
   // Checks that max_lag measures waiting in the queue: a client that takes before each pause
   // stays open however long the stream runs.
-  StreamClient c({std::size_t{1} << 20, std::chrono::milliseconds(20)}, nullptr);
+  ManualClock clock(0);
+  StreamClient c({std::size_t{1} << 20, std::chrono::milliseconds(20)}, nullptr, clock);
   for (int i = 0; i < 4; ++i) {
     c.push("A", text("A " + std::to_string(i)), true);
     EXPECT_EQ(c.take().messages.size(), 1u);
-    std::this_thread::sleep_for(30ms);
+    clock.advance(30 * kMillisecond);
   }
   c.push("A", text("A last"), true);
   EXPECT_FALSE(c.closed());

@@ -477,6 +477,8 @@ def test_kafka_poison_goes_to_the_dead_letter_topic(tmp_path, workers):
             assert reason and all(w.lower() in reason.lower() for w in words), \
                 f"{reason_class}: reason {reason!r} does not name {words}"
             p, offset = origin[value]
+            assert headers.get("tickgraph-reason-class") == reason_class.encode(), headers
+            assert headers.get("tickgraph-source") == b"kafka", headers
             assert headers.get("tickgraph-topic") == b"ticks", headers
             assert headers.get("tickgraph-partition") == str(p).encode(), (headers, p)
             assert headers.get("tickgraph-offset") == str(offset).encode(), (headers, offset)
@@ -667,8 +669,9 @@ def test_nats_jetstream_ingest_with_poison(tmp_path, workers):
     """`ingest nats` creates its stream, stores every good tick published on
     tickgraph.v1.ticks.<symbol> exactly once with the 1m candles of the Python aggregation, and
     sends undecodable, bad-valued and unknown-symbol messages to the dead-letter subject with
-    their original bytes and the headers Tickgraph-Reason, -Reason-Class, -Subject and
-    -Stream-Seq; the counters and the lag agree."""
+    their original bytes and the feed policy's headers (tickgraph-reason, -reason-class,
+    -source, -topic the subject, -partition the stream, -offset the stream sequence); the
+    counters and the lag agree."""
     db = Db(tmp_path / "db.sqlite")
     names = ["S00", "S01", "S02"]
     add_assets(tmp_path, db.url, names)
@@ -701,11 +704,13 @@ def test_nats_jetstream_ingest_with_poison(tmp_path, workers):
         for symbol, value, reason_class, words in poison:
             assert value in by_value, f"{reason_class} {value!r} is not among the dead letters"
             _, headers = by_value[value]
-            reason = headers.get("Tickgraph-Reason", "")
+            reason = headers.get("tickgraph-reason", "")
             assert reason and all(w.lower() in reason.lower() for w in words), (reason, words)
-            assert headers.get("Tickgraph-Reason-Class") == reason_class, headers
-            assert headers.get("Tickgraph-Subject") == f"tickgraph.v1.ticks.{symbol}", headers
-            sequences.add(int(headers["Tickgraph-Stream-Seq"]))
+            assert headers.get("tickgraph-reason-class") == reason_class, headers
+            assert headers.get("tickgraph-source") == "nats", headers
+            assert headers.get("tickgraph-topic") == f"tickgraph.v1.ticks.{symbol}", headers
+            assert headers.get("tickgraph-partition") == "TICKS", headers
+            sequences.add(int(headers["tickgraph-offset"]))
         # Stream sequences: the poison came after the first 1500 ticks, before the rest.
         assert sequences == set(range(1501, 1501 + len(poison))), sorted(sequences)
 
