@@ -409,6 +409,7 @@ void add_deviation(std::vector<FunctionSpec>& out) {
                  "variance is below 1e-14",
       .inputs = {"input"},
       .params = {window_period_param()},
+      .units = {Unit::same_units_as_input(0)},
       .accepts_window = true,
       .lookback = period_or_time_window_lookback,
       .make = [](const Params& p) { return make_moments(p, StddevOut{}); },
@@ -418,6 +419,7 @@ void add_deviation(std::vector<FunctionSpec>& out) {
       .summary = "rolling population variance (TA-Lib VAR, nbdev 1)",
       .inputs = {"input"},
       .params = {period_param(20, 1)},
+      .units = {Unit::square_of_input(0)},
       .lookback = period_window_lookback,
       .make =
           [](const Params& p) {
@@ -433,6 +435,7 @@ void add_deviation(std::vector<FunctionSpec>& out) {
                  {"k", ParamType::kReal, 2, 0, 100,
                   "band width in standard deviations, for both bands"}},
       .outputs = {"upper", "middle", "lower"},
+      .units = {Unit::same_as_input(0), Unit::same_as_input(0), Unit::same_as_input(0)},
       .lookback = period_window_lookback,
       .make =
           [](const Params& p) {
@@ -445,6 +448,7 @@ void add_deviation(std::vector<FunctionSpec>& out) {
                  "window; 0 when the standard deviation is 0 (variance below 1e-14)",
       .inputs = {"input"},
       .params = {window_period_param()},
+      .units = {Unit::unbounded()},
       .accepts_window = true,
       .lookback = period_or_time_window_lookback,
       .make = [](const Params& p) { return make_moments(p, ZscoreOut{}); },
@@ -457,6 +461,7 @@ void add_deviation(std::vector<FunctionSpec>& out) {
       .params = {period_param(20, 2),
                  {"periods_per_year", ParamType::kReal, 252, 1, 1e9,
                   "bars per year, e.g. 252 for daily bars"}},
+      .units = {Unit::same_units_as_input(0)},
       .lookback = period_window_lookback,
       .make =
           [](const Params& p) {

@@ -194,7 +194,7 @@ struct LogReturnOp {
 };
 
 template <class Op>
-FunctionSpec lag_function(const char* name, const char* summary, double default_period) {
+FunctionSpec lag_function(const char* name, const char* summary, Unit unit, double default_period) {
   ParamSpec period = period_param(default_period, 1);
   period.help = "lag in bars: the input is compared with the one this many bars before";
   return {
@@ -202,6 +202,7 @@ FunctionSpec lag_function(const char* name, const char* summary, double default_
       .summary = summary,
       .inputs = {"input"},
       .params = {period},
+      .units = {unit},
       .lookback =
           [](const Params& p) {
             return Lookback{p.get_int("period"), 0, 0};
@@ -223,6 +224,7 @@ void add_momentum(std::vector<FunctionSpec>& out) {
         p.help = "smoothing period in bars (Wilder factor 1/period)";
         return p;
       }()},
+      .units = {Unit::bounded(0, 100)},
       .lookback =
           [](const Params& p) {
             const int n = p.get_int("period");
@@ -230,18 +232,20 @@ void add_momentum(std::vector<FunctionSpec>& out) {
           },
       .make = [](const Params& p) { return make_kernel<Rsi>(p.get_int("period")); },
   });
-  out.push_back(lag_function<MomOp>("mom", "momentum: input - input[-period] (TA-Lib MOM)", 10));
+  out.push_back(lag_function<MomOp>("mom", "momentum: input - input[-period] (TA-Lib MOM)",
+                                    Unit::same_units_as_input(0), 10));
   out.push_back(lag_function<RocOp>("roc",
                                     "rate of change in percent: (input / input[-period] - 1) * "
                                     "100, 0 when input[-period] is 0 (TA-Lib ROC)",
-                                    10));
+                                    Unit::percent(), 10));
   out.push_back(lag_function<PctChangeOp>(
       "pct_change",
       "fractional change: input / input[-period] - 1 (pandas pct_change); 0 when input[-period] "
       "is 0",
-      1));
+      Unit::ratio(), 1));
   out.push_back(lag_function<LogReturnOp>(
-      "log_return", "log return: log(input / input[-period]); 0 when input[-period] is 0", 1));
+      "log_return", "log return: log(input / input[-period]); 0 when input[-period] is 0",
+      Unit::ratio(), 1));
 }
 
 }  // namespace tickgraph::analytics

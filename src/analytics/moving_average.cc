@@ -435,6 +435,7 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
       .summary = "simple moving average",
       .inputs = {"input"},
       .params = {period_param(20, 1)},
+      .units = {Unit::same_as_input(0)},
       .accepts_window = true,
       .lookback = period_or_time_window_lookback,
       .make =
@@ -449,6 +450,7 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
                  "the first period inputs)",
       .inputs = {"input"},
       .params = {ema_period_param(20)},
+      .units = {Unit::same_as_input(0)},
       .lookback =
           [](const Params& p) {
             const int n = p.get_int("period");
@@ -461,6 +463,7 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
       .summary = "weighted moving average, linear weights 1..period with the newest heaviest",
       .inputs = {"input"},
       .params = {period_param(20, 2)},
+      .units = {Unit::same_as_input(0)},
       .lookback = period_window_lookback,
       .make = [](const Params& p) { return make_kernel<Wma>(p.get_int("period")); },
   });
@@ -469,6 +472,7 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
       .summary = "double exponential moving average: 2*EMA - EMA(EMA) (TA-Lib)",
       .inputs = {"input"},
       .params = {ema_period_param(20)},
+      .units = {Unit::same_as_input(0)},
       .lookback =
           [](const Params& p) {
             const int n = p.get_int("period");
@@ -481,6 +485,7 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
       .summary = "triple exponential moving average: 3*EMA - 3*EMA(EMA) + EMA(EMA(EMA)) (TA-Lib)",
       .inputs = {"input"},
       .params = {ema_period_param(20)},
+      .units = {Unit::same_as_input(0)},
       .lookback =
           [](const Params& p) {
             const int n = p.get_int("period");
@@ -497,6 +502,8 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
                  {"slow", ParamType::kInt, 26, 2, 100000, "slow EMA period in bars"},
                  {"signal", ParamType::kInt, 9, 1, 100000, "signal EMA period in bars"}},
       .outputs = {"macd", "signal", "hist"},
+      .units = {Unit::same_units_as_input(0), Unit::same_units_as_input(0),
+                Unit::same_units_as_input(0)},
       .lookback =
           [](const Params& p) {
             const int slow = p.get_int("slow"), signal = p.get_int("signal");

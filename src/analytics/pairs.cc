@@ -198,6 +198,7 @@ void add_pairs(std::vector<FunctionSpec>& out) {
       .summary = "Pearson correlation of a and b over the window (TA-Lib CORREL)",
       .inputs = {"a", "b"},
       .params = {period_param(20, 1)},
+      .units = {Unit::bounded(-1, 1)},
       .lookback = period_window_lookback,
       .make =
           [](const Params& p) {
@@ -210,6 +211,7 @@ void add_pairs(std::vector<FunctionSpec>& out) {
                  "(TA-Lib BETA takes prices)",
       .inputs = {"a", "b"},
       .params = {period_param(20, 1)},
+      .units = {Unit::unbounded()},
       .lookback = period_window_lookback,
       .make =
           [](const Params& p) {

@@ -470,6 +470,7 @@ void add_range(std::vector<FunctionSpec>& out) {
       .summary = "true range (TA-Lib TRANGE)",
       .inputs = {"high", "low", "close"},
       .inputs_default_to_fields = true,
+      .units = {Unit::same_units_as_input(2)},
       .lookback =
           [](const Params&) {
             return Lookback{1, 0, 0};
@@ -482,6 +483,7 @@ void add_range(std::vector<FunctionSpec>& out) {
       .inputs = {"high", "low", "close"},
       .inputs_default_to_fields = true,
       .params = {period_param(14, 1)},
+      .units = {Unit::same_units_as_input(2)},
       .lookback =
           [](const Params& p) {
             const int period = p.get_int("period");
@@ -495,6 +497,7 @@ void add_range(std::vector<FunctionSpec>& out) {
       .inputs = {"high", "low", "close"},
       .inputs_default_to_fields = true,
       .params = {period_param(14, 2)},
+      .units = {Unit::bounded(-100, 0)},
       .lookback = period_window_lookback,
       .make = [](const Params& p) { return make_kernel<WillR>(p.get_int("period")); },
   });
@@ -504,6 +507,7 @@ void add_range(std::vector<FunctionSpec>& out) {
       .inputs = {"high", "low", "close"},
       .inputs_default_to_fields = true,
       .params = {period_param(14, 2)},
+      .units = {Unit::unbounded()},
       .lookback = period_window_lookback,
       .make = [](const Params& p) { return make_kernel<Cci>(p.get_int("period")); },
   });
@@ -519,6 +523,7 @@ void add_range(std::vector<FunctionSpec>& out) {
               {"slowd", ParamType::kInt, 3, 1, 100000, "SMA length smoothing slowk into slowd"},
           },
       .outputs = {"slowk", "slowd"},
+      .units = {Unit::bounded(0, 100), Unit::bounded(0, 100)},
       .lookback =
           [](const Params& p) {
             return Lookback{
