@@ -407,6 +407,7 @@ void add_deviation(std::vector<FunctionSpec>& out) {
       .name = "stddev",
       .summary = "rolling population standard deviation (TA-Lib STDDEV, nbdev 1); 0 when the "
                  "variance is below 1e-14",
+      .talib = "STDDEV",
       .inputs = {"input"},
       .params = {window_period_param()},
       .units = {Unit::same_units_as_input(0)},
@@ -417,6 +418,7 @@ void add_deviation(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "var",
       .summary = "rolling population variance (TA-Lib VAR, nbdev 1)",
+      .talib = "VAR",
       .inputs = {"input"},
       .params = {period_param(20, 1)},
       .units = {Unit::square_of_input(0)},
@@ -430,6 +432,7 @@ void add_deviation(std::vector<FunctionSpec>& out) {
       .name = "bbands",
       .summary = "Bollinger bands (TA-Lib BBANDS): middle = SMA, upper/lower = middle +/- k * "
                  "population standard deviation",
+      .talib = "BBANDS",
       .inputs = {"input"},
       .params = {period_param(20, 2),
                  {"k", ParamType::kReal, 2, 0, 100,

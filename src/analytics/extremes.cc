@@ -127,6 +127,7 @@ void add_extremes(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "rolling_max",
       .summary = "highest value over the window (TA-Lib MAX)",
+      .talib = "MAX",
       .inputs = {"input"},
       .params = {period_param(20, 2)},
       .units = {Unit::same_as_input(0)},
@@ -137,6 +138,7 @@ void add_extremes(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "rolling_min",
       .summary = "lowest value over the window (TA-Lib MIN)",
+      .talib = "MIN",
       .inputs = {"input"},
       .params = {period_param(20, 2)},
       .units = {Unit::same_as_input(0)},

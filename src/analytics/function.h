@@ -1,7 +1,7 @@
 // The function registry: the single list of every indicator tickgraph knows, with its inputs,
-// parameters (type, default, valid range), outputs and what each output measures (its unit), and
-// lookback. The graph compiler validates node specs against it; `tickgraph functions` prints it;
-// the server serves it.
+// parameters (type, default, valid range), outputs and what each output measures (its unit),
+// lookback, and the TA-Lib function it agrees with. The graph compiler validates node specs
+// against it; `tickgraph functions` prints it; the server serves it.
 #pragma once
 
 #include <cstdint>
@@ -116,6 +116,11 @@ struct Lookback {
 struct FunctionSpec {
   std::string name;
   std::string summary;
+  // The TA-Lib function that computes the same numbers ("SMA", "ROCP" for pct_change), or empty
+  // when TA-Lib has none. It names the function's oracle: talib_reference_test.cc must have rows
+  // for exactly the functions that give one, and reference_test.cc a naive reference for each of
+  // the others.
+  std::string talib;
   // Names of the inputs in order, e.g. {"input"}, {"high", "low", "close"}, {"a", "b"}.
   std::vector<std::string> inputs;
   // When true and a node names no inputs, input k reads the bar field named inputs[k].

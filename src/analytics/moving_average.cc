@@ -433,6 +433,7 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "sma",
       .summary = "simple moving average",
+      .talib = "SMA",
       .inputs = {"input"},
       .params = {period_param(20, 1)},
       .units = {Unit::same_as_input(0)},
@@ -448,6 +449,7 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
       .name = "ema",
       .summary = "exponential moving average (TA-Lib: factor 2/(period+1), seeded with the SMA of "
                  "the first period inputs)",
+      .talib = "EMA",
       .inputs = {"input"},
       .params = {ema_period_param(20)},
       .units = {Unit::same_as_input(0)},
@@ -461,6 +463,7 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "wma",
       .summary = "weighted moving average, linear weights 1..period with the newest heaviest",
+      .talib = "WMA",
       .inputs = {"input"},
       .params = {period_param(20, 2)},
       .units = {Unit::same_as_input(0)},
@@ -470,6 +473,7 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "dema",
       .summary = "double exponential moving average: 2*EMA - EMA(EMA) (TA-Lib)",
+      .talib = "DEMA",
       .inputs = {"input"},
       .params = {ema_period_param(20)},
       .units = {Unit::same_as_input(0)},
@@ -483,6 +487,7 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "tema",
       .summary = "triple exponential moving average: 3*EMA - 3*EMA(EMA) + EMA(EMA(EMA)) (TA-Lib)",
+      .talib = "TEMA",
       .inputs = {"input"},
       .params = {ema_period_param(20)},
       .units = {Unit::same_as_input(0)},
@@ -497,6 +502,7 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
       .name = "macd",
       .summary = "moving average convergence/divergence (TA-Lib): macd = EMA(fast) - EMA(slow), "
                  "signal = EMA(signal) of macd, hist = macd - signal",
+      .talib = "MACD",
       .inputs = {"input"},
       .params = {{"fast", ParamType::kInt, 12, 2, 100000, "fast EMA period in bars"},
                  {"slow", ParamType::kInt, 26, 2, 100000, "slow EMA period in bars"},

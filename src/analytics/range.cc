@@ -468,6 +468,7 @@ void add_range(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "trange",
       .summary = "true range (TA-Lib TRANGE)",
+      .talib = "TRANGE",
       .inputs = {"high", "low", "close"},
       .inputs_default_to_fields = true,
       .units = {Unit::same_units_as_input(2)},
@@ -480,6 +481,7 @@ void add_range(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "atr",
       .summary = "average true range, Wilder smoothing (TA-Lib ATR)",
+      .talib = "ATR",
       .inputs = {"high", "low", "close"},
       .inputs_default_to_fields = true,
       .params = {period_param(14, 1)},
@@ -494,6 +496,7 @@ void add_range(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "willr",
       .summary = "Williams %R, -100..0 (TA-Lib WILLR)",
+      .talib = "WILLR",
       .inputs = {"high", "low", "close"},
       .inputs_default_to_fields = true,
       .params = {period_param(14, 2)},
@@ -504,6 +507,7 @@ void add_range(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "cci",
       .summary = "commodity channel index (TA-Lib CCI)",
+      .talib = "CCI",
       .inputs = {"high", "low", "close"},
       .inputs_default_to_fields = true,
       .params = {period_param(14, 2)},
@@ -514,6 +518,7 @@ void add_range(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "stoch",
       .summary = "slow stochastic %K and %D, SMA smoothing (TA-Lib STOCH)",
+      .talib = "STOCH",
       .inputs = {"high", "low", "close"},
       .inputs_default_to_fields = true,
       .params =

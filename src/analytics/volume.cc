@@ -245,6 +245,7 @@ void add_volume(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "obv",
       .summary = "on-balance volume, from the first bar's volume (TA-Lib OBV)",
+      .talib = "OBV",
       .inputs = {"close", "volume"},
       .inputs_default_to_fields = true,
       .units = {Unit::same_units_as_input(1)},
