@@ -849,6 +849,30 @@ def test_functions_list_sma_with_its_parameters(api, spx):
     assert len(got) == len(want) and all(close_to(a, b) for a, b in zip(got, want))
 
 
+def test_functions_give_every_output_its_unit(api):
+    """GET /v1/functions gives every output of every function a unit, in `outputs` order; the
+    kinds that follow an input name one the function has, bounded ones give their range and no
+    other does: vwap follows its close, macd's lines are differences of their input, rsi is
+    0..100, willr -100..0."""
+    fns = {f["name"]: f for f in
+           api.get("/v1/functions", message="tickgraph.v1.FunctionList").data["functions"]}
+    follows = {"UNIT_SAME_AS_INPUT", "UNIT_SAME_UNITS_AS_INPUT", "UNIT_SQUARE_OF_INPUT"}
+    for name, f in fns.items():
+        units = f["outputUnits"]
+        assert [u["name"] for u in units] == (f["outputs"] or [""]), name
+        for u in units:
+            assert u["unit"] not in ("", "UNIT_UNSPECIFIED"), name
+            assert ("input" in u) == (u["unit"] in follows), name
+            if "input" in u:
+                assert 0 <= u["input"] < len(f["inputs"]), name
+            assert ("min" in u and "max" in u) == (u["unit"] == "UNIT_BOUNDED"), name
+    vwap = fns["vwap"]["outputUnits"][0]
+    assert vwap["unit"] == "UNIT_SAME_AS_INPUT" and fns["vwap"]["inputs"][vwap["input"]] == "close"
+    assert {u["unit"] for u in fns["macd"]["outputUnits"]} == {"UNIT_SAME_UNITS_AS_INPUT"}
+    assert fns["rsi"]["outputUnits"] == [{"name": "", "unit": "UNIT_BOUNDED", "min": 0, "max": 100}]
+    assert fns["willr"]["outputUnits"][0]["min"] == -100 and fns["willr"]["outputUnits"][0]["max"] == 0
+
+
 # --------------------------------------------------------------------------------------------
 # Streams with the simulator
 
