@@ -1,7 +1,8 @@
 // The function registry: the single list of every indicator tickgraph knows, with its inputs,
 // parameters (type, default, valid range), outputs and what each output measures (its unit),
 // lookback, and the TA-Lib function it agrees with. The graph compiler validates node specs
-// against it; `tickgraph functions` prints it; the server serves it.
+// against it; `tickgraph functions` prints it; the server serves it (`GET /v1/functions`), and the
+// web UI places every series on the chart from the units it gives.
 #pragma once
 
 #include <cstdint>

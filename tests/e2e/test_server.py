@@ -135,6 +135,15 @@ def test_web_ui_types_come_from_this_document(api):
     assert committed == served, "web/src/api/openapi.json differs from GET /openapi.json"
 
 
+def test_web_ui_unit_tests_read_this_function_list(api):
+    """The web UI's placement tests (web/src/chart/indicators.test.ts) read the registry from
+    web/src/api/functions.json: it must be what GET /v1/functions serves (after a registry change:
+    curl it from `tickgraph serve` into that file)."""
+    committed = json.loads((REPO / "web/src/api/functions.json").read_text())
+    served = api.get("/v1/functions", message="tickgraph.v1.FunctionList").data
+    assert committed == served, "web/src/api/functions.json differs from GET /v1/functions"
+
+
 @pytest.fixture(scope="module")
 def g(api):
     """Graph `g`: sma 3 and ema 3 of close."""
