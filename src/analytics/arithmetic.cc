@@ -87,14 +87,16 @@ class WithConstant {
 };
 
 template <class Op>
-FunctionSpec arithmetic(const char* name, const char* summary) {
+FunctionSpec arithmetic(const char* name, const char* talib, const char* summary, Unit unit) {
   return {
       .name = name,
       .summary = summary,
+      .talib = talib,
       .inputs = {"a", "b"},
       .constant_param = "value",
       .params = {{"value", ParamType::kReal, 0, std::numeric_limits<double>::lowest(),
                   std::numeric_limits<double>::max(), "constant used in place of input b"}},
+      .units = {unit},
       .lookback =
           [](const Params&) {
             return Lookback{0, 0, 0};
@@ -110,10 +112,13 @@ FunctionSpec arithmetic(const char* name, const char* summary) {
 }  // namespace
 
 void add_arithmetic(std::vector<FunctionSpec>& out) {
-  out.push_back(arithmetic<Add>("add", "a + b"));
-  out.push_back(arithmetic<Sub>("sub", "a - b"));
-  out.push_back(arithmetic<Mul>("mul", "a * b"));
-  out.push_back(arithmetic<Div>("div", "a / b (IEEE: x / 0 is +-inf, 0 / 0 is NaN)"));
+  // A sum or difference is in a's units (b's must be the same) but not necessarily at a's level
+  // (close - sma is a price difference); a product or quotient has the units its operands make.
+  out.push_back(arithmetic<Add>("add", "ADD", "a + b", Unit::same_units_as_input(0)));
+  out.push_back(arithmetic<Sub>("sub", "SUB", "a - b", Unit::same_units_as_input(0)));
+  out.push_back(arithmetic<Mul>("mul", "MULT", "a * b", Unit::unbounded()));
+  out.push_back(arithmetic<Div>("div", "DIV", "a / b (IEEE: x / 0 is +-inf, 0 / 0 is NaN)",
+                                Unit::unbounded()));
 }
 
 }  // namespace tickgraph::analytics

@@ -407,8 +407,10 @@ void add_deviation(std::vector<FunctionSpec>& out) {
       .name = "stddev",
       .summary = "rolling population standard deviation (TA-Lib STDDEV, nbdev 1); 0 when the "
                  "variance is below 1e-14",
+      .talib = "STDDEV",
       .inputs = {"input"},
       .params = {window_period_param()},
+      .units = {Unit::same_units_as_input(0)},
       .accepts_window = true,
       .lookback = period_or_time_window_lookback,
       .make = [](const Params& p) { return make_moments(p, StddevOut{}); },
@@ -416,8 +418,10 @@ void add_deviation(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "var",
       .summary = "rolling population variance (TA-Lib VAR, nbdev 1)",
+      .talib = "VAR",
       .inputs = {"input"},
       .params = {period_param(20, 1)},
+      .units = {Unit::square_of_input(0)},
       .lookback = period_window_lookback,
       .make =
           [](const Params& p) {
@@ -428,11 +432,13 @@ void add_deviation(std::vector<FunctionSpec>& out) {
       .name = "bbands",
       .summary = "Bollinger bands (TA-Lib BBANDS): middle = SMA, upper/lower = middle +/- k * "
                  "population standard deviation",
+      .talib = "BBANDS",
       .inputs = {"input"},
       .params = {period_param(20, 2),
                  {"k", ParamType::kReal, 2, 0, 100,
                   "band width in standard deviations, for both bands"}},
       .outputs = {"upper", "middle", "lower"},
+      .units = {Unit::same_as_input(0), Unit::same_as_input(0), Unit::same_as_input(0)},
       .lookback = period_window_lookback,
       .make =
           [](const Params& p) {
@@ -445,6 +451,7 @@ void add_deviation(std::vector<FunctionSpec>& out) {
                  "window; 0 when the standard deviation is 0 (variance below 1e-14)",
       .inputs = {"input"},
       .params = {window_period_param()},
+      .units = {Unit::unbounded()},
       .accepts_window = true,
       .lookback = period_or_time_window_lookback,
       .make = [](const Params& p) { return make_moments(p, ZscoreOut{}); },
@@ -457,6 +464,7 @@ void add_deviation(std::vector<FunctionSpec>& out) {
       .params = {period_param(20, 2),
                  {"periods_per_year", ParamType::kReal, 252, 1, 1e9,
                   "bars per year, e.g. 252 for daily bars"}},
+      .units = {Unit::same_units_as_input(0)},
       .lookback = period_window_lookback,
       .make =
           [](const Params& p) {

@@ -127,8 +127,10 @@ void add_extremes(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "rolling_max",
       .summary = "highest value over the window (TA-Lib MAX)",
+      .talib = "MAX",
       .inputs = {"input"},
       .params = {period_param(20, 2)},
+      .units = {Unit::same_as_input(0)},
       .accepts_window = true,
       .lookback = period_or_time_window_lookback,
       .make = make_rolling<true>,
@@ -136,8 +138,10 @@ void add_extremes(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "rolling_min",
       .summary = "lowest value over the window (TA-Lib MIN)",
+      .talib = "MIN",
       .inputs = {"input"},
       .params = {period_param(20, 2)},
+      .units = {Unit::same_as_input(0)},
       .accepts_window = true,
       .lookback = period_or_time_window_lookback,
       .make = make_rolling<false>,
@@ -148,6 +152,7 @@ void add_extremes(std::vector<FunctionSpec>& out) {
       .inputs = {"input"},
       .params = {{"period", ParamType::kInt, 0, 0, 100000,
                   "bars the peak is taken over; 0 = every bar since the first"}},
+      .units = {Unit::ratio()},
       .lookback =
           [](const Params& p) {
             const int period = p.get_int("period");

@@ -194,14 +194,17 @@ struct LogReturnOp {
 };
 
 template <class Op>
-FunctionSpec lag_function(const char* name, const char* summary, double default_period) {
+FunctionSpec lag_function(const char* name, const char* talib, const char* summary, Unit unit,
+                          double default_period) {
   ParamSpec period = period_param(default_period, 1);
   period.help = "lag in bars: the input is compared with the one this many bars before";
   return {
       .name = name,
       .summary = summary,
+      .talib = talib,
       .inputs = {"input"},
       .params = {period},
+      .units = {unit},
       .lookback =
           [](const Params& p) {
             return Lookback{p.get_int("period"), 0, 0};
@@ -217,12 +220,14 @@ void add_momentum(std::vector<FunctionSpec>& out) {
       .name = "rsi",
       .summary = "relative strength index, Wilder's smoothing (TA-Lib); 0 when there was no "
                  "change",
+      .talib = "RSI",
       .inputs = {"input"},
       .params = {[] {
         ParamSpec p = period_param(14, 2);
         p.help = "smoothing period in bars (Wilder factor 1/period)";
         return p;
       }()},
+      .units = {Unit::bounded(0, 100)},
       .lookback =
           [](const Params& p) {
             const int n = p.get_int("period");
@@ -230,18 +235,20 @@ void add_momentum(std::vector<FunctionSpec>& out) {
           },
       .make = [](const Params& p) { return make_kernel<Rsi>(p.get_int("period")); },
   });
-  out.push_back(lag_function<MomOp>("mom", "momentum: input - input[-period] (TA-Lib MOM)", 10));
-  out.push_back(lag_function<RocOp>("roc",
+  out.push_back(lag_function<MomOp>("mom", "MOM", "momentum: input - input[-period] (TA-Lib MOM)",
+                                    Unit::same_units_as_input(0), 10));
+  out.push_back(lag_function<RocOp>("roc", "ROC",
                                     "rate of change in percent: (input / input[-period] - 1) * "
                                     "100, 0 when input[-period] is 0 (TA-Lib ROC)",
-                                    10));
+                                    Unit::percent(), 10));
   out.push_back(lag_function<PctChangeOp>(
-      "pct_change",
+      "pct_change", "ROCP",
       "fractional change: input / input[-period] - 1 (pandas pct_change); 0 when input[-period] "
       "is 0",
-      1));
+      Unit::ratio(), 1));
   out.push_back(lag_function<LogReturnOp>(
-      "log_return", "log return: log(input / input[-period]); 0 when input[-period] is 0", 1));
+      "log_return", "", "log return: log(input / input[-period]); 0 when input[-period] is 0",
+      Unit::ratio(), 1));
 }
 
 }  // namespace tickgraph::analytics

@@ -433,8 +433,10 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "sma",
       .summary = "simple moving average",
+      .talib = "SMA",
       .inputs = {"input"},
       .params = {period_param(20, 1)},
+      .units = {Unit::same_as_input(0)},
       .accepts_window = true,
       .lookback = period_or_time_window_lookback,
       .make =
@@ -447,8 +449,10 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
       .name = "ema",
       .summary = "exponential moving average (TA-Lib: factor 2/(period+1), seeded with the SMA of "
                  "the first period inputs)",
+      .talib = "EMA",
       .inputs = {"input"},
       .params = {ema_period_param(20)},
+      .units = {Unit::same_as_input(0)},
       .lookback =
           [](const Params& p) {
             const int n = p.get_int("period");
@@ -459,16 +463,20 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "wma",
       .summary = "weighted moving average, linear weights 1..period with the newest heaviest",
+      .talib = "WMA",
       .inputs = {"input"},
       .params = {period_param(20, 2)},
+      .units = {Unit::same_as_input(0)},
       .lookback = period_window_lookback,
       .make = [](const Params& p) { return make_kernel<Wma>(p.get_int("period")); },
   });
   out.push_back({
       .name = "dema",
       .summary = "double exponential moving average: 2*EMA - EMA(EMA) (TA-Lib)",
+      .talib = "DEMA",
       .inputs = {"input"},
       .params = {ema_period_param(20)},
+      .units = {Unit::same_as_input(0)},
       .lookback =
           [](const Params& p) {
             const int n = p.get_int("period");
@@ -479,8 +487,10 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "tema",
       .summary = "triple exponential moving average: 3*EMA - 3*EMA(EMA) + EMA(EMA(EMA)) (TA-Lib)",
+      .talib = "TEMA",
       .inputs = {"input"},
       .params = {ema_period_param(20)},
+      .units = {Unit::same_as_input(0)},
       .lookback =
           [](const Params& p) {
             const int n = p.get_int("period");
@@ -492,11 +502,14 @@ void add_moving_averages(std::vector<FunctionSpec>& out) {
       .name = "macd",
       .summary = "moving average convergence/divergence (TA-Lib): macd = EMA(fast) - EMA(slow), "
                  "signal = EMA(signal) of macd, hist = macd - signal",
+      .talib = "MACD",
       .inputs = {"input"},
       .params = {{"fast", ParamType::kInt, 12, 2, 100000, "fast EMA period in bars"},
                  {"slow", ParamType::kInt, 26, 2, 100000, "slow EMA period in bars"},
                  {"signal", ParamType::kInt, 9, 1, 100000, "signal EMA period in bars"}},
       .outputs = {"macd", "signal", "hist"},
+      .units = {Unit::same_units_as_input(0), Unit::same_units_as_input(0),
+                Unit::same_units_as_input(0)},
       .lookback =
           [](const Params& p) {
             const int slow = p.get_int("slow"), signal = p.get_int("signal");

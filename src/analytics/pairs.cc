@@ -196,8 +196,10 @@ void add_pairs(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "correlation",
       .summary = "Pearson correlation of a and b over the window (TA-Lib CORREL)",
+      .talib = "CORREL",
       .inputs = {"a", "b"},
       .params = {period_param(20, 1)},
+      .units = {Unit::bounded(-1, 1)},
       .lookback = period_window_lookback,
       .make =
           [](const Params& p) {
@@ -208,8 +210,10 @@ void add_pairs(std::vector<FunctionSpec>& out) {
       .name = "beta",
       .summary = "regression slope of a on b, cov(a,b)/var(b), over the window; feed it returns "
                  "(TA-Lib BETA takes prices)",
+      .talib = "BETA",
       .inputs = {"a", "b"},
       .params = {period_param(20, 1)},
+      .units = {Unit::unbounded()},
       .lookback = period_window_lookback,
       .make =
           [](const Params& p) {

@@ -468,8 +468,10 @@ void add_range(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "trange",
       .summary = "true range (TA-Lib TRANGE)",
+      .talib = "TRANGE",
       .inputs = {"high", "low", "close"},
       .inputs_default_to_fields = true,
+      .units = {Unit::same_units_as_input(2)},
       .lookback =
           [](const Params&) {
             return Lookback{1, 0, 0};
@@ -479,9 +481,11 @@ void add_range(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "atr",
       .summary = "average true range, Wilder smoothing (TA-Lib ATR)",
+      .talib = "ATR",
       .inputs = {"high", "low", "close"},
       .inputs_default_to_fields = true,
       .params = {period_param(14, 1)},
+      .units = {Unit::same_units_as_input(2)},
       .lookback =
           [](const Params& p) {
             const int period = p.get_int("period");
@@ -492,24 +496,29 @@ void add_range(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "willr",
       .summary = "Williams %R, -100..0 (TA-Lib WILLR)",
+      .talib = "WILLR",
       .inputs = {"high", "low", "close"},
       .inputs_default_to_fields = true,
       .params = {period_param(14, 2)},
+      .units = {Unit::bounded(-100, 0)},
       .lookback = period_window_lookback,
       .make = [](const Params& p) { return make_kernel<WillR>(p.get_int("period")); },
   });
   out.push_back({
       .name = "cci",
       .summary = "commodity channel index (TA-Lib CCI)",
+      .talib = "CCI",
       .inputs = {"high", "low", "close"},
       .inputs_default_to_fields = true,
       .params = {period_param(14, 2)},
+      .units = {Unit::unbounded()},
       .lookback = period_window_lookback,
       .make = [](const Params& p) { return make_kernel<Cci>(p.get_int("period")); },
   });
   out.push_back({
       .name = "stoch",
       .summary = "slow stochastic %K and %D, SMA smoothing (TA-Lib STOCH)",
+      .talib = "STOCH",
       .inputs = {"high", "low", "close"},
       .inputs_default_to_fields = true,
       .params =
@@ -519,6 +528,7 @@ void add_range(std::vector<FunctionSpec>& out) {
               {"slowd", ParamType::kInt, 3, 1, 100000, "SMA length smoothing slowk into slowd"},
           },
       .outputs = {"slowk", "slowd"},
+      .units = {Unit::bounded(0, 100), Unit::bounded(0, 100)},
       .lookback =
           [](const Params& p) {
             return Lookback{

@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <string>
+#include <string_view>
 
 #include "analytics/function.h"
 #include "analytics/kernel_util.h"
@@ -29,6 +31,51 @@ double Params::get(std::string_view name) const {
   }
   assert(false && "parameter not bound");
   return kNaN;
+}
+
+std::string_view unit_name(UnitKind kind) {
+  switch (kind) {
+    case UnitKind::kSameAsInput:
+      return "same_as_input";
+    case UnitKind::kSameUnitsAsInput:
+      return "same_units_as_input";
+    case UnitKind::kSquareOfInput:
+      return "square_of_input";
+    case UnitKind::kBounded:
+      return "bounded";
+    case UnitKind::kPercent:
+      return "percent";
+    case UnitKind::kRatio:
+      return "ratio";
+    case UnitKind::kUnbounded:
+      return "unbounded";
+  }
+  return "unbounded";
+}
+
+std::string describe_unit(const FunctionSpec& fn, std::size_t j) {
+  const Unit& u = fn.units[j];
+  const std::string input =
+      u.follows_input() && static_cast<std::size_t>(u.input) < fn.inputs.size()
+          ? "input '" + fn.inputs[static_cast<std::size_t>(u.input)] + "'"
+          : "input " + std::to_string(u.input);
+  switch (u.kind) {
+    case UnitKind::kSameAsInput:
+      return "same units and level as " + input;
+    case UnitKind::kSameUnitsAsInput:
+      return "same units as " + input + ", not its level";
+    case UnitKind::kSquareOfInput:
+      return "square of the units of " + input;
+    case UnitKind::kBounded:
+      return "bounded " + format_number(u.min) + ".." + format_number(u.max);
+    case UnitKind::kPercent:
+      return "percent (1 = 1 %)";
+    case UnitKind::kRatio:
+      return "ratio (0.01 = 1 %)";
+    case UnitKind::kUnbounded:
+      return "unbounded, no units of its own";
+  }
+  return "unbounded, no units of its own";
 }
 
 ParamSpec period_param(double default_value, double min, double max) {

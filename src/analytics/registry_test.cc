@@ -35,6 +35,76 @@ TEST(Registry, SpecsAreWellFormed) {
   }
 }
 
+TEST(Registry, EveryOutputHasAUnit) {
+  // Checks every output of every function says what it measures: one unit per output, an input
+  // that exists for the kinds that follow one (and none for the others), a range exactly for the
+  // bounded kind; a function added without its units fails here.
+  for (const FunctionSpec& f : registry().all()) {
+    ASSERT_EQ(f.units.size(), f.output_count()) << f.name << " gives no unit for some output";
+    for (std::size_t j = 0; j < f.units.size(); ++j) {
+      const Unit& u = f.units[j];
+      const bool follows = u.kind == UnitKind::kSameAsInput ||
+                           u.kind == UnitKind::kSameUnitsAsInput ||
+                           u.kind == UnitKind::kSquareOfInput;
+      EXPECT_EQ(u.follows_input(), follows) << f.name << " output " << j;
+      if (follows) {
+        EXPECT_LT(static_cast<std::size_t>(u.input), f.inputs.size()) << f.name << " output " << j;
+        // A constant may replace the last input; a unit follows one the node always reads.
+        if (!f.constant_param.empty()) {
+          EXPECT_LT(static_cast<std::size_t>(u.input), f.inputs.size() - 1) << f.name;
+        }
+      }
+      if (u.kind == UnitKind::kBounded) {
+        EXPECT_LT(u.min, u.max) << f.name << " output " << j;
+      } else {
+        EXPECT_EQ(u.min, 0) << f.name;
+        EXPECT_EQ(u.max, 0) << f.name;
+      }
+    }
+  }
+}
+
+TEST(Registry, UnitsOfWellKnownFunctions) {
+  // Checks the units a chart places series by: averages and bands follow their input, vwap the
+  // close it averages, macd and atr are differences in their input's units, the oscillators have
+  // their published ranges, returns are ratios and roc a percentage.
+  auto unit = [](const char* name, std::size_t j = 0) {
+    const FunctionSpec* f = registry().find(name);
+    EXPECT_NE(f, nullptr) << name;
+    return f ? f->units.at(j) : Unit::unbounded();
+  };
+  EXPECT_EQ(unit("sma"), Unit::same_as_input(0));
+  EXPECT_EQ(unit("bbands", 0), Unit::same_as_input(0));
+  EXPECT_EQ(unit("bbands", 2), Unit::same_as_input(0));
+  EXPECT_EQ(unit("vwap"), Unit::same_as_input(2));  // (high + low + close) / 3, weighted
+  EXPECT_EQ(registry().find("vwap")->inputs[2], "close");
+  EXPECT_EQ(unit("macd", 0), Unit::same_units_as_input(0));
+  EXPECT_EQ(unit("macd", 2), Unit::same_units_as_input(0));
+  EXPECT_EQ(unit("atr"), Unit::same_units_as_input(2));
+  EXPECT_EQ(unit("obv"), Unit::same_units_as_input(1));  // a running total of volume
+  EXPECT_EQ(unit("var"), Unit::square_of_input(0));
+  EXPECT_EQ(unit("rsi"), Unit::bounded(0, 100));
+  EXPECT_EQ(unit("stoch", 1), Unit::bounded(0, 100));
+  EXPECT_EQ(unit("willr"), Unit::bounded(-100, 0));
+  EXPECT_EQ(unit("correlation"), Unit::bounded(-1, 1));
+  EXPECT_EQ(unit("roc"), Unit::percent());
+  EXPECT_EQ(unit("pct_change"), Unit::ratio());
+  EXPECT_EQ(unit("drawdown"), Unit::ratio());
+  EXPECT_EQ(unit("zscore"), Unit::unbounded());
+  EXPECT_EQ(unit("div"), Unit::unbounded());
+}
+
+TEST(Registry, DescribesUnitsForPeople) {
+  // Checks the text `tickgraph functions` prints for a unit names the input it follows by name
+  // and gives a bounded range.
+  const FunctionSpec* atr = registry().find("atr");
+  const FunctionSpec* willr = registry().find("willr");
+  ASSERT_TRUE(atr && willr);
+  EXPECT_EQ(describe_unit(*atr, 0), "same units as input 'close', not its level");
+  EXPECT_EQ(describe_unit(*willr, 0), "bounded -100..0");
+  EXPECT_EQ(unit_name(UnitKind::kSameUnitsAsInput), "same_units_as_input");
+}
+
 TEST(BindParams, FillsDefaultsAndKeepsGivenValues) {
   // Checks given values win and missing ones take the documented default.
   const FunctionSpec* sma = registry().find("sma");

@@ -8,10 +8,11 @@
 // compacted from outBegIdx, so ours must be NaN exactly before outBegIdx, and from there equal to
 // TA-Lib's to 1e-9 relative (see agree() for the scale used near zero).
 //
-// Functions TA-Lib lacks have a naive reference in reference_test.cc, which is linked into this
-// binary too: it holds the list of functions whose oracle is this table, and its coverage test
-// fails when a registry function has no reference; TalibTable.CoversExactlyTheTalibOracleList
-// below keeps that list and this table in step.
+// Which functions TA-Lib checks is the registry's to say: a registry row naming a TA-Lib function
+// (FunctionSpec::talib) must have rows here, and TalibTable.CoversExactlyTheTalibOracleList fails
+// when one has none or a row compares a function whose registry row names none (or another).
+// Functions TA-Lib lacks have a naive reference in reference_test.cc, whose coverage test fails
+// when a registry function has neither.
 #include <gtest/gtest.h>
 #include <ta_libc.h>
 
@@ -30,10 +31,6 @@
 #include "analytics/function.h"
 
 namespace tickgraph::analytics {
-
-// Defined in reference_test.cc: the functions whose reference is the TA-Lib table in this file.
-const std::vector<std::string>& talib_oracle_functions();
-
 namespace {
 
 using Series = std::vector<double>;
@@ -645,18 +642,27 @@ std::string case_name(const ::testing::TestParamInfo<Case>& info) {
 INSTANTIATE_TEST_SUITE_P(Table, TalibReference, ::testing::ValuesIn(all_cases()), case_name);
 
 TEST(TalibTable, CoversExactlyTheTalibOracleList) {
-  // Checks the functions this table compares with TA-Lib are exactly those reference_test.cc's
-  // coverage test counts as having TA-Lib as their reference.
+  // Checks the functions this table compares with TA-Lib are exactly the registry functions whose
+  // row names a TA-Lib function, and that each row calls the one its function's row names.
   std::set<std::string> in_table;
-  for (const Row& row : table()) in_table.insert(row.fn);
-  const std::set<std::string> listed(talib_oracle_functions().begin(),
-                                     talib_oracle_functions().end());
-  for (const std::string& fn : listed) {
-    EXPECT_TRUE(in_table.count(fn)) << fn << " is listed as TA-Lib-checked but has no row here";
+  for (const Row& row : table()) {
+    in_table.insert(row.fn);
+    const FunctionSpec* f = registry().find(row.fn);
+    if (f == nullptr) {
+      ADD_FAILURE() << row.fn << " has TA-Lib rows but is not registered";
+      continue;
+    }
+    EXPECT_FALSE(f->talib.empty()) << row.fn << " has TA-Lib rows but its registry row names no "
+                                   << "TA-Lib function (set `.talib`)";
+    EXPECT_TRUE(row.talib.starts_with("TA_" + f->talib) &&
+                (row.talib.size() == f->talib.size() + 3 ||
+                 !std::isalnum(static_cast<unsigned char>(row.talib[f->talib.size() + 3]))))
+        << row.fn << "'s row calls " << row.talib << ", its registry row names " << f->talib;
   }
-  for (const std::string& fn : in_table) {
-    EXPECT_TRUE(listed.count(fn)) << fn << " has TA-Lib rows but is missing from "
-                                  << "talib_oracle_functions() in reference_test.cc";
+  for (const FunctionSpec& f : registry().all()) {
+    if (f.talib.empty()) continue;
+    EXPECT_TRUE(in_table.count(f.name)) << f.name << "'s registry row names TA-Lib's " << f.talib
+                                        << " but this table has no row for it";
   }
 }
 

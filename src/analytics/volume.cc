@@ -245,8 +245,10 @@ void add_volume(std::vector<FunctionSpec>& out) {
   out.push_back({
       .name = "obv",
       .summary = "on-balance volume, from the first bar's volume (TA-Lib OBV)",
+      .talib = "OBV",
       .inputs = {"close", "volume"},
       .inputs_default_to_fields = true,
+      .units = {Unit::same_units_as_input(1)},
       .lookback =
           [](const Params&) {
             return Lookback{0, 0, 0};
@@ -260,6 +262,7 @@ void add_volume(std::vector<FunctionSpec>& out) {
       .inputs = {"high", "low", "close", "volume"},
       .inputs_default_to_fields = true,
       .params = {period_param(20, 1)},
+      .units = {Unit::same_as_input(2)},
       .accepts_window = true,
       .lookback = period_or_time_window_lookback,
       .make =

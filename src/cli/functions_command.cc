@@ -39,6 +39,18 @@ int print_functions(bool as_json) {
       }
       j["accepts_window"] = f.accepts_window;
       j["outputs"] = f.outputs;
+      j["output_units"] = nlohmann::ordered_json::array();
+      for (std::size_t o = 0; o < f.units.size(); ++o) {
+        const analytics::Unit& u = f.units[o];
+        nlohmann::ordered_json unit = {{"name", o < f.outputs.size() ? f.outputs[o] : ""},
+                                       {"unit", analytics::unit_name(u.kind)}};
+        if (u.follows_input()) unit["input"] = u.input;
+        if (u.kind == analytics::UnitKind::kBounded) {
+          unit["min"] = u.min;
+          unit["max"] = u.max;
+        }
+        j["output_units"].push_back(unit);
+      }
       auto defaults = analytics::bind_params(f, {});
       if (defaults) j["lookback_at_defaults"] = f.lookback(*defaults).bars;
       all.push_back(j);
@@ -66,8 +78,11 @@ int print_functions(bool as_json) {
       std::cout
           << "  param:   window (duration such as 5m, in place of period) time-based window\n";
     }
-    std::cout << "  outputs: "
-              << (f.outputs.empty() ? "<node>" : "<node>." + join(f.outputs, ", <node>.")) << "\n";
+    for (std::size_t o = 0; o < f.units.size(); ++o) {
+      std::cout << "  output:  "
+                << (o < f.outputs.size() ? "<node>." + f.outputs[o] : std::string("<node>")) << " ("
+                << analytics::describe_unit(f, o) << ")\n";
+    }
     if (auto defaults = analytics::bind_params(f, {})) {
       std::cout << "  lookback at defaults: " << f.lookback(*defaults).bars << " bars\n";
     }

@@ -181,12 +181,48 @@ void to_proto(const graph::GraphSpec& spec, v1::GraphSpec& out) {
   }
 }
 
+namespace {
+
+v1::Unit unit_to_proto(analytics::UnitKind kind) {
+  using analytics::UnitKind;
+  switch (kind) {
+    case UnitKind::kSameAsInput:
+      return v1::UNIT_SAME_AS_INPUT;
+    case UnitKind::kSameUnitsAsInput:
+      return v1::UNIT_SAME_UNITS_AS_INPUT;
+    case UnitKind::kSquareOfInput:
+      return v1::UNIT_SQUARE_OF_INPUT;
+    case UnitKind::kBounded:
+      return v1::UNIT_BOUNDED;
+    case UnitKind::kPercent:
+      return v1::UNIT_PERCENT;
+    case UnitKind::kRatio:
+      return v1::UNIT_RATIO;
+    case UnitKind::kUnbounded:
+      return v1::UNIT_UNBOUNDED;
+  }
+  return v1::UNIT_UNSPECIFIED;
+}
+
+}  // namespace
+
 void to_proto(const analytics::FunctionSpec& fn, v1::Function& out) {
   out.set_name(fn.name);
   out.set_summary(fn.summary);
   for (const auto& input : fn.inputs) out.add_inputs(input);
   for (const auto& output : fn.outputs) out.add_outputs(output);
   out.set_accepts_window(fn.accepts_window);
+  for (std::size_t j = 0; j < fn.units.size(); ++j) {
+    const analytics::Unit& unit = fn.units[j];
+    auto* o = out.add_output_units();
+    if (j < fn.outputs.size()) o->set_name(fn.outputs[j]);
+    o->set_unit(unit_to_proto(unit.kind));
+    if (unit.follows_input()) o->set_input(unit.input);
+    if (unit.kind == analytics::UnitKind::kBounded) {
+      o->set_min(unit.min);
+      o->set_max(unit.max);
+    }
+  }
   for (const auto& p : fn.params) {
     auto* param = out.add_params();
     param->set_name(p.name);

@@ -172,5 +172,56 @@ TEST(ConvertTest, IntervalsMapBothWays) {
   EXPECT_FALSE(from_proto(v1::INTERVAL_UNSPECIFIED, "interval").ok());
 }
 
+TEST(ConvertTest, FunctionsGiveEachOutputItsUnit) {
+  // Checks /v1/functions' message for registry functions: one FunctionOutput per output, named
+  // as in `outputs` (empty for a single output), with the input followed or the range, and the
+  // optional fields absent from the JSON where they do not apply.
+  auto function = [](const char* name) {
+    v1::Function f;
+    const analytics::FunctionSpec* spec = analytics::registry().find(name);
+    EXPECT_NE(spec, nullptr) << name;
+    if (spec) to_proto(*spec, f);
+    return f;
+  };
+  const v1::Function macd = function("macd");
+  ASSERT_EQ(macd.output_units_size(), 3);
+  EXPECT_EQ(macd.output_units(2).name(), "hist");
+  EXPECT_EQ(macd.output_units(2).unit(), v1::UNIT_SAME_UNITS_AS_INPUT);
+  EXPECT_TRUE(macd.output_units(2).has_input());
+  EXPECT_EQ(macd.output_units(2).input(), 0);
+  EXPECT_FALSE(macd.output_units(2).has_min());
+
+  const v1::Function vwap = function("vwap");
+  ASSERT_EQ(vwap.output_units_size(), 1);
+  EXPECT_EQ(vwap.output_units(0).name(), "");
+  EXPECT_EQ(vwap.output_units(0).unit(), v1::UNIT_SAME_AS_INPUT);
+  EXPECT_EQ(vwap.inputs(vwap.output_units(0).input()), "close");
+
+  const v1::Function willr = function("willr");
+  ASSERT_EQ(willr.output_units_size(), 1);
+  EXPECT_EQ(willr.output_units(0).unit(), v1::UNIT_BOUNDED);
+  EXPECT_FALSE(willr.output_units(0).has_input());
+  EXPECT_EQ(willr.output_units(0).min(), -100);
+  EXPECT_EQ(willr.output_units(0).max(), 0);
+  EXPECT_NE(to_json(willr).find(
+                R"("outputUnits":[{"name":"","unit":"UNIT_BOUNDED","min":-100,"max":0}])"),
+            std::string::npos)
+      << to_json(willr);
+
+  const v1::Function zscore = function("zscore");
+  EXPECT_NE(to_json(zscore).find(R"("outputUnits":[{"name":"","unit":"UNIT_UNBOUNDED"}])"),
+            std::string::npos)
+      << to_json(zscore);
+
+  for (const analytics::FunctionSpec& spec : analytics::registry().all()) {
+    v1::Function f;
+    to_proto(spec, f);
+    ASSERT_EQ(static_cast<std::size_t>(f.output_units_size()), spec.output_count()) << spec.name;
+    for (const v1::FunctionOutput& o : f.output_units()) {
+      EXPECT_NE(o.unit(), v1::UNIT_UNSPECIFIED) << spec.name;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tickgraph::server

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "analytics/function.h"
+#include "server/convert.h"
 #include "tickgraph/v1/graph.pb.h"
 #include "tickgraph/v1/market.pb.h"
 #include "tickgraph/v1/service.pb.h"
@@ -307,6 +309,14 @@ TEST_F(OpenApiTest, SchemasFollowTheProtobufJsonMapping) {
   EXPECT_EQ(property("tickgraph.v1.Update", "serverTime")["type"], "string");
   EXPECT_EQ(property("tickgraph.v1.FunctionParam", "defaultValue")["type"], "number");
   EXPECT_EQ(property("tickgraph.v1.Function", "acceptsWindow")["type"], "boolean");
+  EXPECT_EQ(property("tickgraph.v1.Function", "outputUnits")["items"]["$ref"],
+            "#/components/schemas/tickgraph.v1.FunctionOutput");
+  EXPECT_EQ(property("tickgraph.v1.FunctionOutput", "unit")["$ref"],
+            "#/components/schemas/tickgraph.v1.Unit");
+  const json& units = schema("tickgraph.v1.Unit")["enum"];
+  EXPECT_NE(std::find(units.begin(), units.end(), "UNIT_SAME_AS_INPUT"), units.end());
+  EXPECT_NE(std::find(units.begin(), units.end(), "UNIT_BOUNDED"), units.end());
+  EXPECT_EQ(property("tickgraph.v1.FunctionOutput", "min")["type"], "number");
 
   // Oneof members are listed, and the message says at most one is set.
   const json& stream = schema("tickgraph.v1.StreamMessage");
@@ -400,6 +410,13 @@ TEST_F(OpenApiTest, ProtobufsOwnJsonFitsTheSchemas) {
   subscribe.mutable_subscribe()->add_assets("SPX");
   subscribe.mutable_subscribe()->set_history(300);
   expect_protobuf_json_conforms(subscribe);
+
+  // The registry as /v1/functions serves it: every function, its outputs' units included.
+  tickgraph::v1::FunctionList functions;
+  for (const analytics::FunctionSpec& f : analytics::registry().all()) {
+    to_proto(f, *functions.add_functions());
+  }
+  expect_protobuf_json_conforms(functions);
 }
 
 TEST(OpenApiErrorsTest, UnknownMessageIsAProgrammingError) {

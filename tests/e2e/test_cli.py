@@ -542,6 +542,20 @@ def test_functions_json_describes_each_function(registry):
     assert "period" in [p["name"] for p in registry["sma"]["params"]]
 
 
+def test_functions_give_each_output_its_unit(registry):
+    """Checks `functions --json` gives one unit per output (bounded ones with their range) and
+    the text listing prints each output with its unit."""
+    for name, f in registry.items():
+        assert [u["name"] for u in f["output_units"]] == (f["outputs"] or [""]), name
+        for u in f["output_units"]:
+            assert ("min" in u) == (u["unit"] == "bounded"), name
+    assert registry["rsi"]["output_units"] == [{"name": "", "unit": "bounded", "min": 0, "max": 100}]
+    assert registry["vwap"]["output_units"] == [{"name": "", "unit": "same_as_input", "input": 2}]
+    text = tickgraph("functions").stdout.decode()
+    assert "  output:  <node> (bounded -100..0)\n" in text  # willr
+    assert "  output:  <node>.hist (same units as input 'input', not its level)\n" in text
+
+
 def test_functions_json_names_are_unique():
     """Checks no function is listed twice in `functions --json`."""
     r = tickgraph("functions", "--json")

@@ -135,6 +135,15 @@ def test_web_ui_types_come_from_this_document(api):
     assert committed == served, "web/src/api/openapi.json differs from GET /openapi.json"
 
 
+def test_web_ui_unit_tests_read_this_function_list(api):
+    """The web UI's placement tests (web/src/chart/indicators.test.ts) read the registry from
+    web/src/api/functions.json: it must be what GET /v1/functions serves (after a registry change:
+    curl it from `tickgraph serve` into that file)."""
+    committed = json.loads((REPO / "web/src/api/functions.json").read_text())
+    served = api.get("/v1/functions", message="tickgraph.v1.FunctionList").data
+    assert committed == served, "web/src/api/functions.json differs from GET /v1/functions"
+
+
 @pytest.fixture(scope="module")
 def g(api):
     """Graph `g`: sma 3 and ema 3 of close."""
@@ -847,6 +856,30 @@ def test_functions_list_sma_with_its_parameters(api, spx):
     want = spx["close"].rolling(default).mean().loc[day_ns("2015-01-02"):day_ns("2015-02-27")]
     got = series(body)["s"]
     assert len(got) == len(want) and all(close_to(a, b) for a, b in zip(got, want))
+
+
+def test_functions_give_every_output_its_unit(api):
+    """GET /v1/functions gives every output of every function a unit, in `outputs` order; the
+    kinds that follow an input name one the function has, bounded ones give their range and no
+    other does: vwap follows its close, macd's lines are differences of their input, rsi is
+    0..100, willr -100..0."""
+    fns = {f["name"]: f for f in
+           api.get("/v1/functions", message="tickgraph.v1.FunctionList").data["functions"]}
+    follows = {"UNIT_SAME_AS_INPUT", "UNIT_SAME_UNITS_AS_INPUT", "UNIT_SQUARE_OF_INPUT"}
+    for name, f in fns.items():
+        units = f["outputUnits"]
+        assert [u["name"] for u in units] == (f["outputs"] or [""]), name
+        for u in units:
+            assert u["unit"] not in ("", "UNIT_UNSPECIFIED"), name
+            assert ("input" in u) == (u["unit"] in follows), name
+            if "input" in u:
+                assert 0 <= u["input"] < len(f["inputs"]), name
+            assert ("min" in u and "max" in u) == (u["unit"] == "UNIT_BOUNDED"), name
+    vwap = fns["vwap"]["outputUnits"][0]
+    assert vwap["unit"] == "UNIT_SAME_AS_INPUT" and fns["vwap"]["inputs"][vwap["input"]] == "close"
+    assert {u["unit"] for u in fns["macd"]["outputUnits"]} == {"UNIT_SAME_UNITS_AS_INPUT"}
+    assert fns["rsi"]["outputUnits"] == [{"name": "", "unit": "UNIT_BOUNDED", "min": 0, "max": 100}]
+    assert fns["willr"]["outputUnits"][0]["min"] == -100 and fns["willr"]["outputUnits"][0]["max"] == 0
 
 
 # --------------------------------------------------------------------------------------------

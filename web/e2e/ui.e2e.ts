@@ -242,6 +242,34 @@ describe('the analytics graph', () => {
     await screenshot(page, 'added-sma50');
   });
 
+  test('an sma of rsi is drawn in the rsi pane and vwap on the price scale, as the registry places them', async () => {
+    const page = await open('/?asset=SPX&interval=1d');
+    await until('the chart', async () => (await inspect(page))?.series.rsi);
+    const form = page.getByTestId('add-node-form');
+    const add = async (fn: string, id: string, input: string | null) => {
+      const before = await server.json<GraphReply>('/v1/graphs/demo');
+      await form.locator('select[name=fn]').selectOption(fn);
+      await form.locator('input[name=id]').fill(id);
+      if (input !== null) await form.locator('input[name=input-input]').fill(input);
+      await form.getByRole('button', { name: 'Add node' }).click();
+      await until(`the version with ${id}`, async () => {
+        const g = await server.json<GraphReply>('/v1/graphs/demo');
+        return Number(g.version) === Number(before.version) + 1 && g.spec.nodes.some((n) => n.id === id);
+      });
+    };
+    await add('sma', 'rsi_ma', 'rsi');
+    await add('vwap', 'vw', null); // reads the bar fields
+    const shown = await until('both series', async () => {
+      const c = await inspect(page);
+      return c?.series.rsi_ma && c.series.vw && c.series.rsi ? c : null;
+    });
+    expect(shown.series.rsi?.pane).toBeGreaterThan(0);
+    expect(shown.series.rsi_ma?.pane).toBe(shown.series.rsi?.pane);
+    expect(shown.series.vw?.pane).toBe(0);
+    expect(shown.series['macd.macd']?.pane).not.toBe(shown.series.rsi?.pane);
+    await screenshot(page, 'added-rsi-ma-and-vwap');
+  });
+
   test('an out-of-range period is shown next to the field, and nothing is sent', async () => {
     const page = await open('/?asset=SPX&interval=1d');
     const before = await server.json<GraphReply>('/v1/graphs/demo');

@@ -139,7 +139,10 @@ function Workspace({ theme, onToggleTheme, onSignOut }: WorkspaceProps) {
     void loadGraph(view.graph).then(() => setReady(true));
   }, [view.graph, graphIds, loadGraph]);
 
-  const nodes = useMemo(() => (graph ? classifyNodes(graph.spec ?? {}, graph.outputs ?? []) : []), [graph]);
+  const nodes = useMemo(
+    () => (graph ? classifyNodes(graph.spec ?? {}, graph.outputs ?? [], functions) : []),
+    [graph, functions],
+  );
   const styles = useMemo(() => seriesStyles(nodes), [nodes]);
   const visible = useMemo(() => {
     const ids = new Set(nodes.map((n) => n.node));

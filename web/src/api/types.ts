@@ -12,6 +12,7 @@ export type AnalyticsResult = Schemas['tickgraph.v1.AnalyticsResult'];
 export type ApiErrorBody = Schemas['tickgraph.v1.Error'];
 export type FunctionDef = Schemas['tickgraph.v1.Function'];
 export type FunctionList = Schemas['tickgraph.v1.FunctionList'];
+export type FunctionOutput = Schemas['tickgraph.v1.FunctionOutput'];
 export type FunctionParam = Schemas['tickgraph.v1.FunctionParam'];
 export type Graph = Schemas['tickgraph.v1.Graph'];
 export type GraphList = Schemas['tickgraph.v1.GraphList'];

@@ -1,6 +1,7 @@
 // The drawing: a lightweight-charts chart with candles and volume in the first pane, overlay
-// lines on the price scale, and one pane per oscillator node. It knows nothing of the API; the
-// feed (useChartFeed.ts) gives it rows. Kept outside React so that a live update is one
+// lines on the price (or volume) scale, and one pane per other scale, as placeSeries
+// (indicators.ts) places them. It knows nothing of the API; the feed (useChartFeed.ts) gives it
+// rows. Kept outside React so that a live update is one
 // series.update() per series, not a re-render.
 import {
   CandlestickSeries,
@@ -9,15 +10,17 @@ import {
   HistogramSeries,
   LineSeries,
   createChart,
+  type DeepPartial,
   type IChartApi,
   type ISeriesApi,
   type LogicalRange,
   type MouseEventParams,
+  type SeriesOptionsCommon,
   type SeriesType,
   type Time,
   type UTCTimestamp,
 } from 'lightweight-charts';
-import type { NodeDisplay, SeriesStyle } from './indicators';
+import { placeSeries, type NodeDisplay, type SeriesStyle } from './indicators';
 import type { Row } from './series';
 
 export type Theme = 'light' | 'dark';
@@ -111,17 +114,19 @@ export class ChartView {
     this.chart.applyOptions({
       timeScale: { timeVisible: layout.timeVisible, secondsVisible: layout.secondsVisible },
     });
-    let pane = 0;
+    const placements = placeSeries(layout.nodes);
     for (const node of layout.nodes) {
-      const paneIndex = node.overlay ? 0 : ++pane;
       for (const output of node.outputs) {
         const style = layout.styles.get(output);
-        if (!style) continue;
-        const common = { priceLineVisible: false, lastValueVisible: true, title: output };
+        const place = placements.get(output);
+        if (!style || !place) continue;
+        const scale: DeepPartial<SeriesOptionsCommon> =
+          place.priceScale === 'volume' ? { priceScaleId: 'volume', priceFormat: { type: 'volume' } } : {};
+        const common = { priceLineVisible: false, lastValueVisible: true, title: output, ...scale };
         const series: ISeriesApi<SeriesType> =
           style.kind === 'histogram'
-            ? this.chart.addSeries(HistogramSeries, { ...common, color: style.color }, paneIndex)
-            : this.chart.addSeries(LineSeries, { ...common, color: style.color, lineWidth: 2 }, paneIndex);
+            ? this.chart.addSeries(HistogramSeries, { ...common, color: style.color }, place.pane)
+            : this.chart.addSeries(LineSeries, { ...common, color: style.color, lineWidth: 2 }, place.pane);
         this.outputs.set(output, { series, style });
       }
     }

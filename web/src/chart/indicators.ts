@@ -1,26 +1,33 @@
-// Where each of a graph's outputs is drawn: on the price scale with the candles (moving averages,
-// bands: values in the price's units) or in a pane of its own under the chart (oscillators,
-// returns, volatility…), and how (line or histogram, colour).
-import type { GraphSpec } from '../api/types';
+// Where each of a graph's outputs is drawn, from the units the registry gives its outputs
+// (/v1/functions, resolved through the node's inputs by units.ts): on the price scale with the
+// candles (an average or band of a price, vwap), on the volume bars' scale (an average of volume),
+// or in a pane under the chart, one per scale (rsi and an sma of rsi share the 0..100 pane; macd
+// and atr, both price differences, share one), and how (line or histogram, colour).
+import type { FunctionDef, GraphSpec } from '../api/types';
+import { PRICE, ScaleResolver, VOLUME, type Scale } from './units';
 
-// Functions whose output is in the units of their input, so that over a price they belong on
-// the price scale.
-const SAME_UNITS = new Set(['sma', 'ema', 'wma', 'dema', 'tema', 'bbands', 'rolling_max', 'rolling_min']);
-const PRICE_FIELDS = new Set(['open', 'high', 'low', 'close']);
 // Shown without being picked: every overlay, and these oscillators.
 const SHOWN_BY_DEFAULT = new Set(['rsi', 'macd', 'volatility']);
 
 export interface NodeDisplay {
   node: string;
   fn: string;
-  overlay: boolean;
+  overlay: boolean; // every output is on the price scale
   outputs: string[]; // the output columns of the node ("bb.upper", …; or just "sma50")
+  scales: Scale[]; // scales[i]: the scale outputs[i] is drawn on (see units.ts)
 }
 
 export interface SeriesStyle {
   output: string;
   kind: 'line' | 'histogram';
   color: string;
+}
+
+// Where a series goes: a pane (0 is the candles') and, in pane 0, the candles' price scale or the
+// volume bars'.
+export interface Placement {
+  pane: number;
+  priceScale: 'right' | 'volume';
 }
 
 const PALETTE = [
@@ -48,35 +55,49 @@ function outputsByNode(outputs: readonly string[]): Map<string, string[]> {
   return m;
 }
 
-export function classifyNodes(spec: GraphSpec, outputs: readonly string[]): NodeDisplay[] {
-  const nodes = spec.nodes ?? [];
+// Every node of the graph with its outputs and where each is drawn. `functions` is the registry
+// (/v1/functions); an output whose unit it does not give gets a pane of its own.
+export function classifyNodes(
+  spec: GraphSpec,
+  outputs: readonly string[],
+  functions: readonly FunctionDef[],
+): NodeDisplay[] {
   const byNode = outputsByNode(outputs);
-  const overlay = new Map<string, boolean>();
-  const priceLike = (input: string): boolean => {
-    if (PRICE_FIELDS.has(input)) return true;
-    const node = input.split('.')[0] ?? input;
-    return overlay.get(node) ?? false;
-  };
-  // Nodes are in an order where inputs come first only after compile; iterate until stable.
-  for (let pass = 0; pass < nodes.length + 1; ++pass) {
-    let changed = false;
-    for (const n of nodes) {
-      const id = n.id ?? '';
-      const first = n.inputs?.[0] ?? 'close';
-      const is = SAME_UNITS.has(n.fn ?? '') && priceLike(first);
-      if ((overlay.get(id) ?? false) !== is) {
-        overlay.set(id, is);
-        changed = true;
+  const scales = new ScaleResolver(spec, functions);
+  return (spec.nodes ?? []).map((n) => {
+    const id = n.id ?? '';
+    const columns = byNode.get(id) ?? [id];
+    const nodeScales = columns.map((c) =>
+      scales.output(id, c.includes('.') ? c.slice(c.indexOf('.') + 1) : ''),
+    );
+    return {
+      node: id,
+      fn: n.fn ?? '',
+      overlay: nodeScales.every((s) => s === PRICE),
+      outputs: columns,
+      scales: nodeScales,
+    };
+  });
+}
+
+// The pane and price scale of each output of `nodes` (the visible ones, in graph order): the
+// chart asset's prices and volumes in pane 0, then one pane per other scale, in the order the
+// scales first appear.
+export function placeSeries(nodes: readonly NodeDisplay[]): Map<string, Placement> {
+  const panes = new Map<Scale, number>();
+  const placed = new Map<string, Placement>();
+  for (const n of nodes) {
+    n.outputs.forEach((output, i) => {
+      const scale = n.scales[i] ?? `node ${n.node}`;
+      if (scale === PRICE || scale === VOLUME) {
+        placed.set(output, { pane: 0, priceScale: scale === PRICE ? 'right' : 'volume' });
+        return;
       }
-    }
-    if (!changed) break;
+      if (!panes.has(scale)) panes.set(scale, panes.size + 1);
+      placed.set(output, { pane: panes.get(scale) ?? 0, priceScale: 'right' });
+    });
   }
-  return nodes.map((n) => ({
-    node: n.id ?? '',
-    fn: n.fn ?? '',
-    overlay: overlay.get(n.id ?? '') ?? false,
-    outputs: byNode.get(n.id ?? '') ?? [n.id ?? ''],
-  }));
+  return placed;
 }
 
 export function defaultVisible(nodes: readonly NodeDisplay[]): string[] {

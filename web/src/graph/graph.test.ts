@@ -1,7 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { ApiError } from '../api/client';
 import type { FunctionDef, GraphSpec } from '../api/types';
-import { classifyNodes, defaultVisible, seriesStyles } from '../chart/indicators';
 import { inputSource, layoutGraph } from './layout';
 import { checkForm, checkParam, fieldErrorsFromServer, freeId, initialForm, toNodeSpec } from './nodeForm';
 
@@ -54,65 +53,6 @@ const demo: GraphSpec = {
     { id: 'atr', fn: 'atr', inputs: [], params: { period: 14 } },
   ],
 };
-const outputs = [
-  'ret',
-  'sma50',
-  'smooth',
-  'rsi',
-  'rsi_ma',
-  'bb.upper',
-  'bb.middle',
-  'bb.lower',
-  'mid',
-  'vol',
-  'beta',
-  'atr',
-];
-
-describe('where outputs are drawn', () => {
-  test('averages of prices share the price scale; of anything else they get a pane', () => {
-    const nodes = classifyNodes(demo, outputs);
-    const overlay = Object.fromEntries(nodes.map((n) => [n.node, n.overlay]));
-    expect(overlay).toEqual({
-      ret: false,
-      sma50: true,
-      smooth: true,
-      rsi: false,
-      rsi_ma: false,
-      bb: true,
-      mid: true,
-      vol: false,
-      beta: false,
-      atr: false,
-    });
-    expect(nodes.find((n) => n.node === 'bb')?.outputs).toEqual(['bb.upper', 'bb.middle', 'bb.lower']);
-  });
-
-  test('shown by default: the overlays, rsi, macd and volatility', () => {
-    expect(defaultVisible(classifyNodes(demo, outputs))).toEqual([
-      'sma50',
-      'smooth',
-      'rsi',
-      'bb',
-      'mid',
-      'vol',
-    ]);
-  });
-
-  test('each output has its own colour; histograms for .hist', () => {
-    const styles = seriesStyles(
-      classifyNodes({ nodes: [{ id: 'm', fn: 'macd', inputs: ['close'] }, ...(demo.nodes ?? [])] }, [
-        'm.macd',
-        'm.signal',
-        'm.hist',
-        ...outputs,
-      ]),
-    );
-    expect(styles.get('m.hist')?.kind).toBe('histogram');
-    expect(styles.get('m.macd')?.kind).toBe('line');
-    expect(styles.get('m.macd')?.color).not.toBe(styles.get('m.signal')?.color);
-  });
-});
 
 describe('the DAG drawing', () => {
   test('fields, assets and nodes are boxes; every input is an edge; sources come first', () => {
