@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-scripts/build.sh
+scripts/build.sh tickgraph
 SPX=scripts/deps/node_modules/vega-datasets/data/sp500-2000.csv
 OUT=${OUT:-build/demo}
 mkdir -p "$OUT"

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-scripts/build.sh
+scripts/build.sh tickgraph web  # only what the main job needs; the tests build the rest
 
 BIN=build/bin/tickgraph
 port=8080

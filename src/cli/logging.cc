@@ -39,6 +39,21 @@ spdlog::level::level_enum spdlog_level(log::Level level) {
   return spdlog::level::info;
 }
 
+// core/log.h's name of a level ("warn", not spdlog's "warning").
+std::string_view level_name(spdlog::level::level_enum level) {
+  switch (level) {
+    case spdlog::level::trace:
+    case spdlog::level::debug:
+      return "debug";
+    case spdlog::level::info:
+      return "info";
+    case spdlog::level::warn:
+      return "warn";
+    default:
+      return "error";
+  }
+}
+
 // Wraps the payload, the event's "msg" and fields as JSON members, into one JSON object line
 // with the time and level in front.
 class JsonLineFormatter final : public spdlog::formatter {
@@ -52,9 +67,8 @@ class JsonLineFormatter final : public spdlog::formatter {
     ts.pop_back();  // the 'Z'
     const auto micros = std::to_string(1'000'000 + (us % kSecond) / kMicrosecond).substr(1);
     ts.append(".").append(micros).append("Z");
-    const auto level = spdlog::level::to_string_view(msg.level);
     std::string head = R"({"ts":")" + ts + R"(","level":")";
-    head.append(level.data(), level.size()).append("\",");
+    head.append(level_name(msg.level)).append("\",");
     dest.append(head.data(), head.data() + head.size());
     dest.append(msg.payload.data(), msg.payload.data() + msg.payload.size());
     dest.push_back('}');

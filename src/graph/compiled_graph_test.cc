@@ -100,8 +100,34 @@ TEST(Compile, EveryValidationErrorNamesTheNodeAndTheProblem) {
   for (const Case& c : cases) {
     auto g = compile_text(c.text);
     ASSERT_FALSE(g.ok()) << c.text;
+    EXPECT_EQ(g.code(), StatusCode::kInvalidArgument) << c.text;
     EXPECT_NE(g.message().find(c.expected), std::string::npos) << c.text << "\n-> " << g.message();
   }
+}
+
+TEST(Compile, ErrorsNameTheirNodeParameterAndInputInTheDetails) {
+  // The first problem's node, and the parameter or input it concerns, are details of the
+  // error (a form shows the message next to that field), not only words of the message.
+  auto param = compile_text("nodes:\n  s: {fn: sma, input: close, period: 0}\n");
+  ASSERT_FALSE(param.ok());
+  EXPECT_EQ(param.status().detail("node"), "s");
+  EXPECT_EQ(param.status().detail("parameter"), "period");
+  EXPECT_EQ(param.status().detail("input"), "");
+
+  auto macd = compile_text("nodes:\n  m: {fn: macd, input: close, fast: 30, slow: 26}\n");
+  ASSERT_FALSE(macd.ok());
+  EXPECT_EQ(macd.status().detail("node"), "m");
+  EXPECT_EQ(macd.status().detail("parameter"), "fast");
+
+  auto input = compile_text("nodes:\n  a: {fn: sma, input: close}\n  b: {fn: sma, input: zzz}\n");
+  ASSERT_FALSE(input.ok());
+  EXPECT_EQ(input.status().detail("node"), "b");
+  EXPECT_EQ(input.status().detail("input"), "zzz");
+  EXPECT_EQ(input.status().detail("parameter"), "");
+
+  auto unknown = compile_text("nodes:\n  a: {fn: smaa, input: close}\n");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().detail("node"), "a");
 }
 
 TEST(Compile, UnknownAssetIsReportedWhenAssetsAreKnown) {

@@ -67,6 +67,11 @@ TEST(Spec, ShapeErrorsNameSourceLineAndNode) {
   for (const Case& c : cases) {
     auto r = parse_spec(c.text, "s.yaml");
     ASSERT_FALSE(r.ok()) << c.text;
+    EXPECT_EQ(r.code(), StatusCode::kInvalidArgument) << c.text;
+    // A problem inside a node names the node in the details too.
+    if (std::string_view(c.expected).find("node 'a'") != std::string_view::npos) {
+      EXPECT_EQ(r.status().detail("node"), "a") << c.text;
+    }
     EXPECT_NE(r.message().find(c.expected), std::string::npos) << c.text << " -> " << r.message();
   }
 }

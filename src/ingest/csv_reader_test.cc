@@ -27,6 +27,7 @@ Result<CandleSeries> read(const std::string& text) {
 void expect_error(const std::string& text, int line, const std::string& what) {
   auto r = read(text);
   ASSERT_FALSE(r.ok()) << "accepted:\n" << text;
+  EXPECT_EQ(r.code(), StatusCode::kInvalidArgument) << r.status().to_string();
   const std::string prefix = std::string(kSource) + ":" + std::to_string(line) + ": ";
   EXPECT_EQ(r.message().rfind(prefix, 0), 0u) << "message: " << r.message();
   EXPECT_NE(r.message().find(what), std::string::npos)
@@ -286,6 +287,7 @@ TEST(CsvReader, FileReaderNamesThePath) {
   const std::string missing = testing::TempDir() + "csv_reader_test_no_such_file.csv";
   auto r = read_yahoo_csv_file(missing);
   ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), StatusCode::kNotFound);
   EXPECT_NE(r.message().find(missing), std::string::npos) << r.message();
 }
 
