@@ -139,7 +139,8 @@ bool sleep_unless_stopped(Duration d, const std::atomic<bool>& stop);
 class StoreRetry {
  public:
   using UpdateStats = std::function<void(const std::function<void(FeedStats&)>&)>;
-  StoreRetry(std::string what, UpdateStats update) : what_(std::move(what)), update_(update) {}
+  StoreRetry(std::string what, UpdateStats update)
+      : what_(std::move(what)), update_(std::move(update)) {}
 
   // `first` is the first try's outcome. While it failed: counts it, calls `before_pause` (Kafka
   // refreshes its lag, which grows meanwhile; NATS tells the server the held messages are in

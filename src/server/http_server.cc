@@ -11,11 +11,14 @@
 // on_wake() to its strand; a session takes the client's queue only when no write is pending, so
 // a slow reader leaves the backlog in the StreamClient, where it is coalesced and limited.
 //
-// Drain: begin_drain() (on the accept strand) closes the acceptor and asks every connection to
-// drain on its strand (idle HTTP: close; busy HTTP: answer with Connection: close, then close;
-// streams: StreamClient::close("server shutting down"), which ends in a close frame or event).
-// A timer polls the registry: empty -> stop the io_context; past drain_timeout -> force-close
-// every socket, then stop.
+// Drain: begin_drain() (on the accept strand) marks the server not ready (on_drain) and asks
+// every connection to drain on its strand (idle HTTP: close; busy HTTP: answer with Connection:
+// close, then close; streams: StreamClient::close("server shutting down"), which ends in a close
+// frame or event). The acceptor stays open meanwhile, so that a load balancer's probe sees
+// /readyz answer 503: a connection accepted while draining gets one answer (503 for /readyz and
+// the API, with Connection: close; it must send its request within kDrainReadTimeout) and is
+// closed. A timer polls the registry: empty -> close the acceptor and stop the io_context; past
+// drain_timeout -> force-close every socket, then stop.
 //
 // Lifetime: sessions are owned by their pending operations (shared_ptr in each handler). Wake
 // functions can outlive the server inside a StreamClient: they go through a WakeHub that the
@@ -77,6 +80,7 @@ constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr std::size_t kLingerBytes = 1u << 20;
 constexpr auto kDrainPoll = std::chrono::milliseconds(10);
 constexpr auto kForcedCloseGrace = std::chrono::milliseconds(200);
+constexpr auto kDrainReadTimeout = std::chrono::seconds(2);
 constexpr auto kAcceptRetry = std::chrono::milliseconds(50);
 constexpr std::size_t kKeepBufferBytes = 64u << 10;
 constexpr int kMinBacklog = 1024;
@@ -301,7 +305,9 @@ class HttpSession final : public Connection {
   std::shared_ptr<HttpSession> self() {
     return std::static_pointer_cast<HttpSession>(shared_from_this());
   }
-  void do_read();
+  // Reads the next request; `draining`: the connection was accepted while draining, and the
+  // request must come within kDrainReadTimeout.
+  void do_read(bool draining = false);
   void on_header(const beast::error_code& ec);
   void on_read(const beast::error_code& ec);
   void handle();
@@ -468,6 +474,7 @@ class Server {
   void on_accept(const beast::error_code& ec, tcp::socket socket);
   void wait_signal();
   void begin_drain();
+  void stop_accepting();
   void poll_drain();
   std::vector<std::shared_ptr<Connection>> live_connections();
   void run_io();
@@ -673,7 +680,7 @@ void Server::wait_signal() {
 }
 
 void Server::do_accept() {
-  if (draining()) return;
+  if (!acceptor_.is_open()) return;
   acceptor_.async_accept(net::make_strand(io_),
                          [this](const beast::error_code& ec, tcp::socket socket) {
                            on_accept(ec, std::move(socket));
@@ -681,7 +688,7 @@ void Server::do_accept() {
 }
 
 void Server::on_accept(const beast::error_code& ec, tcp::socket socket) {
-  if (draining() || ec == net::error::operation_aborted) return;
+  if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
   if (ec) {
     // Out of descriptors and the like: try again shortly rather than spin.
     accept_retry_timer_.expires_after(kAcceptRetry);
@@ -704,12 +711,15 @@ void Server::begin_drain() {
     } catch (...) {  // NOLINT(bugprone-empty-catch): the application's hook must not stop the drain
     }
   }
-  beast::error_code ignored;
-  acceptor_.close(ignored);
-  accept_retry_timer_.cancel();
   for (const auto& connection : live_connections()) connection->drain();
   drain_deadline_ = Clock::now() + options_.drain_timeout;
   poll_drain();
+}
+
+void Server::stop_accepting() {
+  beast::error_code ignored;
+  acceptor_.close(ignored);
+  accept_retry_timer_.cancel();
 }
 
 void Server::poll_drain() {
@@ -719,6 +729,7 @@ void Server::poll_drain() {
     empty = connections_.empty();
   }
   if (empty) {
+    stop_accepting();
     io_.stop();
     return;
   }
@@ -728,6 +739,7 @@ void Server::poll_drain() {
       return;
     }
     forced_ = true;
+    stop_accepting();
     for (const auto& connection : live_connections()) connection->force_close();
     drain_deadline_ = Clock::now() + kForcedCloseGrace;
   }
@@ -750,13 +762,9 @@ HttpSession::~HttpSession() {
 
 void HttpSession::start() {
   const bool draining = server_.add_connection(this, weak_from_this());
-  net::dispatch(stream_.get_executor(), [self = self(), draining] {
-    if (draining) {
-      self->close();
-    } else {
-      self->do_read();
-    }
-  });
+  // A connection accepted while draining is served one request (answered with Connection:
+  // close), so that readiness probes see the 503; it must come soon.
+  net::dispatch(stream_.get_executor(), [self = self(), draining] { self->do_read(draining); });
 }
 
 void HttpSession::drain() {
@@ -780,13 +788,15 @@ void HttpSession::close_gracefully() {
   stream_.socket().close(ignored);
 }
 
-void HttpSession::do_read() {
+void HttpSession::do_read(bool draining) {
   if (buffer_.capacity() > kKeepBufferBytes && buffer_.size() == 0) buffer_.shrink_to_fit();
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
       server_.options().max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
   parser_->body_limit(static_cast<std::uint64_t>(server_.options().max_body_bytes));
-  stream_.expires_after(server_.options().idle_timeout);
+  stream_.expires_after(draining ? std::min<std::chrono::steady_clock::duration>(
+                                       kDrainReadTimeout, server_.options().idle_timeout)
+                                 : server_.options().idle_timeout);
   http::async_read_header(
       stream_, buffer_, *parser_,
       [self = self()](const beast::error_code& ec, std::size_t /*bytes*/) { self->on_header(ec); });
