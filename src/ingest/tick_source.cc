@@ -68,7 +68,7 @@ std::string encode_tick(const TickRecord& tick, TickFormat format) {
 }
 
 Status check_tick_values(const Tick& tick, Timestamp now) {
-  const auto bad = [](std::string field, const std::string& problem) {
+  const auto bad = [](const std::string& field, const std::string& problem) {
     return Status::invalid_argument(field + ": " + problem).with_field(field);
   };
   if (!std::isfinite(tick.price) || tick.price <= 0) {
