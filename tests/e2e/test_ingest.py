@@ -5,10 +5,13 @@ publishes its updates on NATS and a `serve --no-engine` node relays them to stre
 
 Oracles are external: the ticks the test produced (stored exactly once each), candles aggregated
 from them in Python (open = first, high, low, close = last, volume = sum, a bar stamped with
-floor(time / interval)), the SQLite file read with Python's sqlite3, the pull endpoint
+floor(time / interval), a weekly bar with the Monday 00:00 UTC that Python's calendar gives),
+the SQLite file read with Python's sqlite3, the pull endpoint
 GET /v1/assets/{symbol}/analytics for the values the worker pushed (push equals pull), and the
 dead-letter topic or subject read back with the test's own clients. Waits poll with deadlines;
-no sleep is an assertion.
+no sleep is an assertion. Ticks are stamped at fixed times in the past (feeds.TICKS_START_NS, a
+Sunday evening: the data crosses a Monday 00:00 UTC), never from the wall clock's date, so a run
+is the same on any day at any hour.
 
 Run with Debian's interpreter (pytest, requests, websockets, python3-confluent-kafka,
 python3-protobuf), about 90 s on two cores:
@@ -25,6 +28,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -242,11 +246,27 @@ class Db:
 # The oracle
 
 
+def monday_of(t):
+    """00:00 UTC of the Monday on or before time t (ns), by Python's calendar."""
+    day = datetime.fromtimestamp(t // SECOND, timezone.utc).date()
+    monday = datetime.combine(day - timedelta(days=day.weekday()), datetime.min.time(),
+                              timezone.utc)
+    return int(monday.timestamp()) * SECOND
+
+
+def bar_time(t, interval_ns):
+    """The open time of the bar holding time t: floor(t / interval), except that a week starts
+    on Monday 00:00 UTC (the README's rule; the epoch was a Thursday)."""
+    if interval_ns == INTERVALS["1w"]:
+        return monday_of(t)
+    return t // interval_ns * interval_ns
+
+
 def aggregate(ticks, interval_ns):
     """{(symbol, open time): (open, high, low, close, volume)} of ticks in time order."""
     bars = {}
     for symbol, t, price, size in ticks:
-        key = (symbol, t // interval_ns * interval_ns)
+        key = (symbol, bar_time(t, interval_ns))
         bar = bars.get(key)
         if bar is None:
             bars[key] = [price, price, price, price, size]
@@ -271,26 +291,24 @@ def first_differences(got, want, n=5):
 
 
 def wait_for_closed_bars(db, ticks, intervals, timeout):
-    """Waits until every bar of `ticks` that has ended by the wall clock is in the store (the
-    last bars close only when the idle worker closes them by the clock), then requires the
-    stored candles of each interval to be exactly those bars."""
-    start = time.time_ns()
+    """Waits until every bar of `ticks` is in the store (the ticks are in the past, so every bar
+    has ended by the wall clock; the last bars close only when the idle worker closes them by
+    the clock), then requires the stored candles of each interval to be exactly those bars."""
     expected = {iv: aggregate(ticks, INTERVALS[iv]) for iv in intervals}
-    wait_for(lambda: all(db.candle_count(iv) >= len(closed_by(expected[iv], INTERVALS[iv], start))
-                         for iv in intervals), timeout, "the closed bars of every interval")
     now = time.time_ns()
     for iv in intervals:
+        assert closed_by(expected[iv], INTERVALS[iv], now) == expected[iv], \
+            f"test data with a {iv} bar that has not ended yet: make it older"
+    wait_for(lambda: all(db.candle_count(iv) >= len(expected[iv]) for iv in intervals), timeout,
+             "the bars of every interval")
+    for iv in intervals:
         got = db.candles(iv)
-        must = closed_by(expected[iv], INTERVALS[iv], start)
-        may = closed_by(expected[iv], INTERVALS[iv], now)
-        assert must.items() <= got.items() <= may.items(), \
-            f"candles {iv}: {first_differences(got, may)}"
+        assert got == expected[iv], f"candles {iv}: {first_differences(got, expected[iv])}"
 
 
-def ticks_over(n_symbols, n_ticks, seed, hours_ago, span_s):
-    """make_ticks spread over `span_s` seconds from a whole minute `hours_ago` hours ago."""
-    start = (time.time_ns() - int(hours_ago * 3600 * SECOND)) // (60 * SECOND) * (60 * SECOND)
-    return feeds.make_ticks(n_symbols, n_ticks, seed, start_ns=start,
+def ticks_over(n_symbols, n_ticks, seed, span_s, start_ns=feeds.TICKS_START_NS):
+    """make_ticks spread over `span_s` seconds from `start_ns` (fixed, never the clock's)."""
+    return feeds.make_ticks(n_symbols, n_ticks, seed, start_ns=start_ns,
                             step_ns=span_s * SECOND // n_ticks)
 
 
@@ -342,11 +360,14 @@ def test_kafka_100k_ticks_stored_once_aggregated_and_analysed(tmp_path, workers)
     """100,000 protobuf ticks of 50 symbols on 6 partitions: the worker counts them all, its lag
     falls to 0, every tick is stored exactly once, the candles of every interval are the Python
     aggregation of the ticks (the last bars closed by the idle clock), and the chain graph's
-    stored values equal GET …/analytics over the same bars."""
+    stored values equal GET …/analytics over the same bars. The ticks run from a Sunday 22:00
+    UTC past Monday 00:00 UTC, so there are two weekly bars per symbol, cut where tickgraph's
+    weeks start."""
     db = Db(tmp_path / "db.sqlite")
     put_graph(tmp_path, db.url)
     # About 230 one-minute bars per symbol: past every lookback but ema200's settling.
-    ticks = ticks_over(50, 100_000, seed=11, hours_ago=5, span_s=4 * 3600 - 600)
+    ticks = ticks_over(50, 100_000, seed=11, span_s=4 * 3600 - 600)
+    assert monday_of(ticks[0][1]) < monday_of(ticks[-1][1]), "the ticks must cross a Monday"
     with MockKafka(brokers=3, topics={"ticks": 6}) as kafka:
         assert feeds.produce(kafka.bootstrap, "ticks", ticks) == len(ticks)
         worker = workers(tmp_path, "kafka", "--brokers", kafka.bootstrap, "--topic", "ticks",
@@ -394,7 +415,7 @@ def test_kafka_json_ticks(tmp_path, workers):
     tick stored once and both intervals' candles equal the Python aggregation; JSON cut short,
     protobuf binary and a JSON array are undecodable dead letters."""
     db = Db(tmp_path / "db.sqlite")
-    ticks = ticks_over(5, 10_000, seed=12, hours_ago=3, span_s=3600)
+    ticks = ticks_over(5, 10_000, seed=12, span_s=3600)
     bad = [b'{"symbol":"S00","time":"1","price":', feeds.tick_bytes("S00", ticks[0][1], 1.0, 1.0),
            b'["S00", 1, 1.0, 1.0]']
     with MockKafka(brokers=1, topics={"ticks": 3}) as kafka:
@@ -430,7 +451,7 @@ def test_kafka_poison_goes_to_the_dead_letter_topic(tmp_path, workers):
     db = Db(tmp_path / "db.sqlite")
     names = ["S00", "S01", "S02"]
     add_assets(tmp_path, db.url, names)
-    ticks = ticks_over(3, 600, seed=13, hours_ago=2, span_s=1200)
+    ticks = ticks_over(3, 600, seed=13, span_s=1200)
     before, after = ticks[:300], ticks[300:]
     t = before[-1][1] + 1  # inside the good ticks' range, a time no good tick has
     future = time.time_ns() + 2 * 3600 * SECOND
@@ -500,7 +521,7 @@ def test_kafka_sigkill_and_redelivery_store_each_tick_once(tmp_path, workers):
     the candles equal the Python aggregation, no bar missing or counted twice. A third worker in
     a new group, reading the whole topic again, changes nothing."""
     db = Db(tmp_path / "db.sqlite")
-    ticks = ticks_over(20, 40_000, seed=14, hours_ago=3, span_s=2 * 3600)
+    ticks = ticks_over(20, 40_000, seed=14, span_s=2 * 3600)
     intervals = ["1s", "1m", "5m", "1h"]
     common = ["--topic", "ticks", "--group", "g", "--auto-create",
               "--intervals", ",".join(intervals), *FAST_GROUP]
@@ -544,8 +565,9 @@ def test_kafka_backpressure_while_the_store_is_locked(tmp_path, workers):
     AddressSanitizer); once the lock is released every tick is stored and paused returns to 0.
     Its /metrics must stay useful meanwhile: answered within 2 s, with the backlog in the lag."""
     db = Db(tmp_path / "db.sqlite")
-    warm = feeds.make_ticks(8, 1000, seed=15)
-    backlog = ticks_over(8, 400_000, seed=16, hours_ago=1.5, span_s=3600)
+    warm = feeds.make_ticks(8, 1000, seed=15)  # 10 s from feeds.TICKS_START_NS
+    backlog = ticks_over(8, 400_000, seed=16, span_s=3600,
+                         start_ns=feeds.TICKS_START_NS + 60 * SECOND)
     total = len(warm) + len(backlog)
     with MockKafka(brokers=1, topics={"ticks": 8}) as kafka:
         feeds.produce(kafka.bootstrap, "ticks", warm)
@@ -672,7 +694,7 @@ def test_nats_jetstream_ingest_with_poison(tmp_path, workers):
     db = Db(tmp_path / "db.sqlite")
     names = ["S00", "S01", "S02"]
     add_assets(tmp_path, db.url, names)
-    ticks = ticks_over(3, 3000, seed=17, hours_ago=2, span_s=1800)
+    ticks = ticks_over(3, 3000, seed=17, span_s=1800)
     t = ticks[1500][1] + 1
     poison = [  # (subject's symbol, value, reason class, words of the reason)
         ("S00", b"\x0a\xff\xff\xff\x0f", "undecodable", []),
@@ -746,7 +768,7 @@ def test_bus_relays_worker_updates_through_a_stateless_api_node(tmp_path, worker
     db = Db(tmp_path / "db.sqlite")
     put_graph(tmp_path, db.url)
     names = ["S00", "S01", "S02"]
-    ticks = ticks_over(3, 6000, seed=18, hours_ago=3, span_s=2 * 3600)
+    ticks = ticks_over(3, 6000, seed=18, span_s=2 * 3600)
     history, live, later = ticks[:3000], ticks[3000:4500], ticks[4500:]
     bars = aggregate(ticks, INTERVALS["1m"])
     Update = contract().message("tickgraph.v1.Update")
