@@ -1074,13 +1074,13 @@ def quiet(tmp_path_factory):
 
 
 def test_posted_ticks_move_the_stream(quiet):
-    """Without the simulator, ticks POSTed for the current minute reach a 1m WebSocket subscriber
-    as a forming update whose candle is exactly the OHLCV of the ticks sent."""
+    """Without the simulator, ticks POSTed for one minute reach a 1m WebSocket subscriber as
+    forming updates whose candle is exactly the OHLCV of the ticks sent so far. The minute is
+    ten minutes ahead of the clock (a tick may be up to an hour ahead), so the clock cannot close
+    it during the test, whatever the time of day: no waiting for a minute to begin."""
     server, api = quiet
     api.post("/v1/assets", {"symbol": "X"}, expect=201, message="tickgraph.v1.Asset")
-    if now_ns() % (60 * NS) > 50 * NS:  # leave the batch time to arrive within its minute
-        time.sleep(60 - (now_ns() % (60 * NS)) / NS + 0.05)
-    t0 = now_ns()
+    t0 = (now_ns() // (60 * NS) + 10) * 60 * NS + 7 * NS
     first = [(t0 + i * 1_000_000, p, s) for i, (p, s) in
              enumerate([(10.0, 1.0), (10.5, 2.0), (9.75, 3.0), (10.25, 4.0)])]
     second = [(t0 + (10 + i) * 1_000_000, p, s) for i, (p, s) in
@@ -1114,32 +1114,40 @@ def test_posted_ticks_move_the_stream(quiet):
 
 
 def test_forming_bar_closes_by_the_clock(quiet):
-    """A 1s bar made of posted ticks is sent as final once its second has passed, with no further
-    tick, and is then stored."""
+    """A 1s bar made of posted ticks is sent as final once the wall clock has passed its end, with
+    no further tick: not before, and within the clock's 100 ms step (plus a 1 s margin) after;
+    it is then stored. The second is two whole seconds ahead of the clock when the ticks are
+    posted, so it is the forming bar whatever the fraction of the second the test starts at."""
     server, api = quiet
     api.post("/v1/assets", {"symbol": "Y"}, expect=201, message="tickgraph.v1.Asset")
+    step, margin = 0.1, 1.0  # "checked every 100 ms"; the margin is for a loaded machine
 
     async def go():
         ws = await Ws.open(api, server.port)
         await ws.subscribe(assets=["Y"], interval="INTERVAL_1S")
         await ws.next()
-        if now_ns() % NS > 0.7 * NS:  # both ticks in one second, well before it ends
-            await asyncio.sleep(1 - (now_ns() % NS) / NS + 0.01)
-        t0 = now_ns()
+        t0 = (now_ns() // NS + 2) * NS
         ticks = [(t0, 5.0, 1.0), (t0 + 1000, 5.5, 2.0)]
         await asyncio.to_thread(api.post, "/v1/ticks", {"ticks": [
             {"symbol": "Y", "time": str(t), "price": p, "size": s} for t, p, s in ticks]},
             message="tickgraph.v1.TickIngestResult")
+        posted_at = now_ns()
         got = []
         while not got or not got[-1]["final"]:
             got.append(await next_update(ws, timeout=5))
+        final_at = now_ns()
         await ws.close()
-        return ticks, got
+        return ticks, got, posted_at, final_at
 
-    ticks, got = run(go())
+    ticks, got, posted_at, final_at = run(go())
     final = got[-1]
-    assert int(final["candle"]["time"]) == ticks[0][0] - ticks[0][0] % NS
+    assert int(final["candle"]["time"]) == ticks[0][0]
     assert candle_tuple(final["candle"]) == ohlcv(ticks)
+    end = ticks[0][0] + NS
+    assert int(final["serverTime"]) >= end, "the bar was closed before its second ended"
+    due = max(end, posted_at)  # (on a machine so slow that the post came after the end: then)
+    assert final_at - due < (step + margin) * NS, \
+        f"the bar was closed {(final_at - due) / NS:.2f} s after it was due"
     stored = columns(get_candles(api, "Y", interval="1s"))
     assert stored == {int(final["candle"]["time"]): ohlcv(ticks)}
 
