@@ -563,6 +563,8 @@ def test_kafka_backpressure_while_the_store_is_locked(tmp_path, workers):
     and its memory stays flat (with --prefetch 50000, peak RSS less than 64 MB over the
     baseline: the read-ahead is bounded, whatever the backlog; seen 18 MB, and 47 MB under
     AddressSanitizer); once the lock is released every tick is stored and paused returns to 0.
+    The outage is seen while it lasts, not only afterwards: the store retries are counted and
+    stderr says the store is locked and reading is paused; "ingest resumed" follows the release.
     Its /metrics must stay useful meanwhile: answered within 2 s, with the backlog in the lag."""
     db = Db(tmp_path / "db.sqlite")
     warm = feeds.make_ticks(8, 1000, seed=15)  # 10 s from feeds.TICKS_START_NS
@@ -603,7 +605,13 @@ def test_kafka_backpressure_while_the_store_is_locked(tmp_path, workers):
             paused_scrapes.append((took, lag(s)))
             assert metric(s, "tickgraph_ingest_ticks_total", source="kafka") == held
             assert metric(s, "tickgraph_ingest_paused", source="kafka") == 1
+            assert metric(s, "tickgraph_ingest_store_retries_total", source="kafka") >= 1
             assert db.tick_count() == held
+            outage_lines = [line for line in worker.stderr().splitlines()
+                            if "(reading paused, retrying)" in line]
+            assert outage_lines and "database is locked" in outage_lines[0], \
+                f"stderr does not report the locked store: {worker.stderr()[-2000:]}"
+            assert "ingest resumed" not in worker.stderr()
             peak = rss_mb(worker.proc.pid, "VmHWM")
             assert peak - baseline < 64, \
                 f"RSS grew from {baseline:.0f} MB to a peak of {peak:.0f} MB while paused"
@@ -621,7 +629,7 @@ def test_kafka_backpressure_while_the_store_is_locked(tmp_path, workers):
         assert metric(samples, "tickgraph_ingest_store_retries_total", source="kafka") >= 1
         worker.wait(lambda: lag(worker.metrics()) == 0, 10, "lag 0 after the backlog")
         worker.stop()
-        assert "database is locked" in worker.stderr()
+        assert "tickgraph: kafka: ingest resumed" in worker.stderr()
     assert db.ticks() == collections.Counter(warm + backlog)
     # Observability during the outage (checked last, so that the above is known to hold).
     problems = []
@@ -634,6 +642,40 @@ def test_kafka_backpressure_while_the_store_is_locked(tmp_path, workers):
         problems.append(f"tickgraph_ingest_lag_messages summed {lags} while 400,000 ticks "
                         f"waited in the topic")
     assert not problems, "\n".join(problems)
+
+
+def test_kafka_broker_outage_is_seen_and_ridden_out(tmp_path, workers):
+    """When the only broker goes down under a running worker, the worker's Kafka client reports
+    it on the worker's stderr ("brokers are down") while the broker is down, and the worker keeps
+    running and answering /metrics; once the broker is back, the ticks produced then are stored
+    too: every tick once, the 1m candles equal to the Python aggregation, lag 0."""
+    db = Db(tmp_path / "db.sqlite")
+    before = ticks_over(4, 2000, seed=19, span_s=600)
+    # An hour later, so that no tick of it falls in a bar the idle clock closed meanwhile.
+    after = ticks_over(4, 2000, seed=20, span_s=600,
+                       start_ns=feeds.TICKS_START_NS + 3600 * SECOND)
+    with MockKafka(brokers=1, topics={"ticks": 2}) as kafka:
+        feeds.produce(kafka.bootstrap, "ticks", before)
+        worker = workers(tmp_path, "kafka", "--brokers", kafka.bootstrap, "--topic", "ticks",
+                         "--auto-create", "--intervals", "1m", *FAST_GROUP, db=db.url)
+        worker.wait(lambda: worker.ticks_total() >= len(before) and lag(worker.metrics()) == 0,
+                    30, "the ticks before the outage")
+        reported = worker.stderr().count("brokers are down")
+        kafka.broker_down(1)
+        # librdkafka reports a lost connection at once; 10 s is for a loaded machine.
+        worker.wait(lambda: worker.stderr().count("brokers are down") > reported, 10,
+                    "the worker reporting the broker down")
+        assert worker.running()
+        assert metric(worker.metrics(), "tickgraph_ingest_ticks_total", source="kafka") == \
+            len(before)
+        kafka.broker_up(1)
+        feeds.produce(kafka.bootstrap, "ticks", after)
+        worker.wait(lambda: worker.ticks_total() >= len(before) + len(after) and
+                    lag(worker.metrics()) == 0, 60, "the ticks produced after the outage",
+                    interval=0.5)
+        wait_for_closed_bars(db, before + after, ["1m"], timeout=20)
+        worker.stop()
+    assert db.ticks() == collections.Counter(before + after)
 
 
 @pytest.mark.parametrize("args,code,words", [
