@@ -635,6 +635,96 @@ def test_failed_authentications_are_slowed_per_address(tmp_path):
         s.stop()
 
 
+def config_server(directory, config, *flags):
+    """`serve --config CONFIG --port 0 --db sqlite:DIR/db.sqlite --no-simulate FLAGS…` (auth as
+    the file and the flags say; the harness adds nothing)."""
+    return Server(directory, "--config", config, "--port", "0", "--db",
+                  f"sqlite:{directory / 'db.sqlite'}", "--no-simulate", *flags, exact=True)
+
+
+def config_checks(s, idp, issuer, audience, jwt_issuer, secret, burst, rate):
+    """Checks a server started with auth on against the settings it should have taken."""
+    assert rest(s) == (401, "missing_credentials")
+    # The token endpoint's tokens carry `issuer` and `audience`, as PyJWT reads them.
+    client = dict(line.split("=", 1) for line in tickgraph(
+        s.directory, "auth", "client", "add", "svc", "--scopes", "read", "--db",
+        s.db).stdout.splitlines() if "=" in line)
+    r = token(s, client["client_id"], client["client_secret"])
+    assert r.status_code == 200, r.text
+    jwks = requests.get(s.base + "/.well-known/jwks.json", timeout=10).json()
+    key = jwt.algorithms.ECAlgorithm.from_jwk(json.dumps(jwks["keys"][0]))
+    jwt.decode(r.json()["access_token"], key, algorithms=["ES256"], audience=audience,
+               issuer=issuer)  # raises if either differs
+    assert rest(s, headers={"Authorization": "Bearer " + r.json()["access_token"]}) == (200, None)
+    # Only tokens for `audience`, from the `jwks_url` provider with iss `jwt_issuer`, or signed
+    # with the HS256 secret of the secret file. (Each its own subject: its own rate limit.)
+    def bearer(value):
+        return {"Authorization": "Bearer " + value}
+    ext = {"iss": jwt_issuer, "aud": audience}
+    assert rest(s, headers=bearer(jwt.encode(claims(**ext, sub="r1"), idp.rsa, "RS256",
+                                             headers={"kid": "rsa1"}))) == (200, None)
+    assert rest(s, headers=bearer(jwt.encode(claims(**dict(ext, iss=IDP + "/other"), sub="r2"),
+                                             idp.rsa, "RS256", headers={"kid": "rsa1"}))) == \
+        (401, "wrong_issuer")
+    assert rest(s, headers=bearer(jwt.encode(claims(**ext, sub="h1"), secret, "HS256"))) == \
+        (200, None)
+    assert rest(s, headers=bearer(jwt.encode(claims(**dict(ext, aud=AUDIENCE), sub="h2"),
+                                             secret, "HS256"))) == (401, "wrong_audience")
+    # `rate_limit` and `rate_burst`: the burst, plus what refilled in the measured time.
+    key = tickgraph(s.directory, "auth", "key", "add", "k", "--scopes", "read", "--db",
+                    s.db).stdout.split("api_key=")[1].strip()
+    responses, _, elapsed = spend_until_429(s.base + "/v1/assets", {"X-API-Key": key})
+    codes = [r.status_code for r in responses]
+    assert codes[-1] == 429 and burst <= codes.count(200) <= burst + math.floor(rate * elapsed), \
+        (codes, elapsed)
+
+
+def test_config_file_auth_keys_take_effect_and_flags_win(tmp_path, idp):
+    """The auth keys of a --config file take effect: `auth: on` refuses a request without a
+    credential; the token endpoint's tokens carry `issuer` and `audience`; only tokens for
+    `audience` are accepted; tokens of the `jwks_url` provider need iss = `jwt_issuer`; an HS256
+    token signed with the secret in `hs256_secret_file` is accepted; `rate_limit` and
+    `rate_burst` limit an API key. The same settings given as flags win over the file (another
+    provider, issuer, audience, secret and burst), and --auth off wins over `auth: on`."""
+    other_idp = Idp()  # the flags' provider: other keys under the same kid
+    servers = []
+    try:
+        secrets = {}
+        for name in ("config", "flag"):
+            secrets[name] = f"the {name}'s HS256 secret, at least 32 bytes long"
+            (tmp_path / f"{name}.secret").write_text(secrets[name] + "\n")
+        rate = 0.2  # a token every 5 s: only the burst passes in a test's few requests
+        config = tmp_path / "auth.yaml"
+        config.write_text(f"auth: on\nissuer: cfg-issuer\naudience: cfg-aud\n"
+                          f"jwks_url: {idp.url}\njwt_issuer: https://cfg-idp.example.test\n"
+                          f"hs256_secret_file: {tmp_path / 'config.secret'}\n"
+                          f"rate_limit: {rate}\nrate_burst: 2\n")
+        s = config_server(tmp_path / "config", config)
+        servers.append(s)
+        config_checks(s, idp, "cfg-issuer", "cfg-aud", "https://cfg-idp.example.test",
+                      secrets["config"], burst=2, rate=rate)
+        f = config_server(tmp_path / "flags", config, "--issuer", "flag-issuer", "--audience",
+                          "flag-aud", "--jwks-url", other_idp.url, "--jwt-issuer",
+                          "https://flag-idp.example.test", "--hs256-secret-file",
+                          tmp_path / "flag.secret", "--rate-limit", rate, "--rate-burst", 3)
+        servers.append(f)
+        config_checks(f, other_idp, "flag-issuer", "flag-aud", "https://flag-idp.example.test",
+                      secrets["flag"], burst=3, rate=rate)
+        # The config's provider, issuer and secret are not taken by the flags' server.
+        cfg_token = jwt.encode(claims(iss="https://cfg-idp.example.test", aud="flag-aud"),
+                               idp.rsa, "RS256", headers={"kid": "rsa1"})
+        assert rest(f, headers={"Authorization": "Bearer " + cfg_token}) == (401, "bad_signature")
+        hs = jwt.encode(claims(iss="x", aud="flag-aud", sub="h3"), secrets["config"], "HS256")
+        assert rest(f, headers={"Authorization": "Bearer " + hs}) == (401, "bad_signature")
+        off = config_server(tmp_path / "off", config, "--auth", "off")
+        servers.append(off)
+        assert rest(off) == (200, None)
+    finally:
+        for server in servers:
+            server.stop()
+        other_idp.close()
+
+
 def test_cli_refuses_bad_scopes_and_unknown_ids(tmp_path):
     db = f"sqlite:{tmp_path / 'db.sqlite'}"
     r = tickgraph_fail(tmp_path, "auth", "key", "add", "x", "--scopes", "read,root", "--db", db)

@@ -26,6 +26,7 @@ import calendar
 import csv
 import json
 import math
+import os
 import signal
 import socket
 import sqlite3
@@ -1640,3 +1641,178 @@ def test_flags_win_over_the_config(tmp_path):
         assert server.port > 0
     finally:
         server.stop()
+
+
+def free_port_on(host):
+    """A TCP port of `host` that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def first_ticks(api, symbol, n, timeout=10):
+    """The first n stored ticks of a simulated symbol as (time, price, size), waiting for them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ticks = api.get(f"/v1/assets/{symbol}/ticks", params={"limit": str(n)},
+                        message="tickgraph.v1.TickBatch").data.get("ticks", [])
+        if len(ticks) >= n:
+            return [(int(t["time"]), t["price"], t["size"]) for t in ticks]
+        assert time.monotonic() < deadline, f"{symbol}: {len(ticks)} of {n} ticks in {timeout} s"
+        time.sleep(0.2)
+
+
+def simulated_rate(ticks):
+    """Ticks per second of simulated ticks, from their own times (not from when they arrived)."""
+    return (len(ticks) - 1) * NS / (ticks[-1][0] - ticks[0][0])
+
+
+def threads_of(server):
+    return len(os.listdir(f"/proc/{server.proc.pid}/task"))
+
+
+def subscriptions_taken(server, api, symbols):
+    """Subscribes one WebSocket to each symbol's 1m bars in turn: how many got a snapshot before
+    the first error, and that error (None if all did)."""
+    async def go():
+        ws = Ws(await websockets.connect(f"ws://{server.host}:{server.port}/v1/stream",
+                                         ping_interval=None))
+        api.record("GET", "/v1/stream", 101)
+        try:
+            for i, symbol in enumerate(symbols):
+                await ws.subscribe(assets=[symbol], interval="INTERVAL_1M")
+                while True:
+                    m = await ws.next()
+                    if "error" in m:
+                        return i, m["error"]
+                    if "snapshot" in m:
+                        break
+            return len(symbols), None
+        finally:
+            await ws.close()
+    return run(go())
+
+
+def simulated_assets(api):
+    assets = api.get("/v1/assets", message="tickgraph.v1.AssetList").data.get("assets", [])
+    return {a["symbol"] for a in assets if a.get("exchange") == "SIM"}
+
+
+def test_config_file_keys_take_effect(tmp_path):
+    """Each key of a --config file (given alone on the command line) takes effect: the server
+    listens on `port` at `bind` (127.0.0.2, and not on 127.0.0.1), writes to the SQLite file of
+    `db` (not to $TICKGRAPH_DB), serves `web_root`'s index.html at /, runs `threads` HTTP threads
+    (4 more OS threads than with --threads 1), needs no credential (`auth: off`), lets a stream
+    follow `max_subscriptions` topics, and simulates `simulate.symbols` at `tick_rate` ticks/s
+    with `seed`'s ticks (the same as --seed gives) and `volatility` and `drift` (0 and 0: every
+    price stays at 100; a huge drift: prices only rise); `simulate: false` runs no simulator."""
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "index.html").write_text("<!doctype html><title>the config's web_root</title>")
+    port = free_port_on("127.0.0.2")
+    db = tmp_path / "config.sqlite"
+    simulate = "simulate:\n  symbols: [CFGA, CFGB]\n  tick_rate: 40\n  volatility: 0\n"
+    config = tmp_path / "serve.yaml"
+    config.write_text(f"port: {port}\nbind: 127.0.0.2\ndb: sqlite:{db}\nthreads: 5\n"
+                      f"web_root: {web}\nauth: off\nmax_subscriptions: 1\n{simulate}"
+                      "  seed: 5\n  drift: 0\n")
+    # The seed's reference: the same simulator with --seed 5 and a huge drift.
+    reference = tmp_path / "reference.yaml"
+    reference.write_text(f"auth: off\n{simulate}  drift: 1000000\n")
+    servers = []
+    try:
+        a = Server(tmp_path / "a", "--config", config, exact=True)
+        servers.append(a)
+        ref = Server(tmp_path / "ref", "--config", reference, "--seed", "5", "--port", "0",
+                     "--db", f"sqlite:{tmp_path / 'ref.sqlite'}", "--threads", "5", exact=True)
+        servers.append(ref)
+        one = Server(tmp_path / "one", "--config", config, "--threads", "1", "--port", "0",
+                     "--bind", "127.0.0.1", "--db", f"sqlite:{tmp_path / 'one.sqlite'}",
+                     exact=True)
+        servers.append(one)
+        off = tmp_path / "off.yaml"
+        off.write_text("auth: off\nsimulate: false\n")
+        quiet = Server(tmp_path / "off", "--config", off, "--port", "0", "--db",
+                       f"sqlite:{tmp_path / 'off.sqlite'}", exact=True)
+        servers.append(quiet)
+
+        # port, bind
+        assert (a.host, a.port) == ("127.0.0.2", port), a.lines
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        api = Api(a.base)  # no credential: auth is off
+        # db: the simulated assets are in the config's file, and the default was never made.
+        assert simulated_assets(api) == {"CFGA", "CFGB"}
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            assert {s for (s,) in conn.execute("SELECT symbol FROM assets")} >= {"CFGA", "CFGB"}
+        assert not (tmp_path / "a" / "home" / "default.db").exists()
+        # web_root
+        page = api.session.get(a.base + "/", timeout=10)
+        assert page.status_code == 200 and "the config's web_root" in page.text, page.text[:200]
+        # threads: the same configuration with --threads 1 has 4 OS threads fewer.
+        assert threads_of(a) - threads_of(one) == 4, (threads_of(a), threads_of(one))
+        # max_subscriptions
+        taken, error = subscriptions_taken(a, api, ["CFGA", "CFGB"])
+        assert taken == 1 and error["code"] == "resource_exhausted" and \
+            "at most 1" in error["message"], (taken, error)
+        # simulate: tick_rate, seed, volatility, drift
+        ticks = first_ticks(api, "CFGA", 60)
+        assert 20 <= simulated_rate(ticks) <= 80, simulated_rate(ticks)
+        assert {price for _, price, _ in ticks} == {100.0}, "volatility 0, drift 0 moved a price"
+        same_seed = first_ticks(Api(ref.base), "CFGA", 60)
+        gaps = [(b[0] - a_[0], b[2]) for a_, b in zip(ticks, ticks[1:])]
+        assert gaps == [(b[0] - a_[0], b[2]) for a_, b in zip(same_seed, same_seed[1:])], \
+            "seed: 5 and --seed 5 give different ticks (gaps and sizes)"
+        prices = [price for _, price, _ in same_seed]
+        assert prices == sorted(prices) and prices[-1] > prices[0], "a drift of 1e6 did not lift"
+        # simulate: false
+        assert "no simulator" in quiet.lines[0], quiet.lines
+        assert simulated_assets(Api(quiet.base)) == set()
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_flags_win_over_every_config_key(tmp_path):
+    """With a --config file that sets every key, the same settings given as flags win: the port
+    and address of the flags, their database (the config's file is never made), web root,
+    --threads 1 (4 OS threads fewer than the config's 5), --max-subscriptions 2, --simulate
+    with its symbols, --tick-rate and --seed (other ticks than the config's seed gives)."""
+    webs = {}
+    for name in ("config", "flag"):
+        webs[name] = tmp_path / f"web-{name}"
+        webs[name].mkdir()
+        (webs[name] / "index.html").write_text(f"<!doctype html><title>{name} root</title>")
+    port = free_port_on("127.0.0.2")
+    config = tmp_path / "serve.yaml"
+    config.write_text(f"port: {port}\nbind: 127.0.0.2\ndb: sqlite:{tmp_path / 'config.sqlite'}\n"
+                      f"threads: 5\nweb_root: {webs['config']}\nauth: off\n"
+                      "max_subscriptions: 1\nsimulate:\n  symbols: [CFGA]\n  seed: 5\n"
+                      "  tick_rate: 40\n  volatility: 0\n")
+    servers = []
+    try:
+        config_only = Server(tmp_path / "c", "--config", config, "--port", "0", "--bind",
+                             "127.0.0.1", "--db", f"sqlite:{tmp_path / 'c.sqlite'}", exact=True)
+        servers.append(config_only)
+        flags = Server(tmp_path / "f", "--config", config, "--port", "0", "--bind", "127.0.0.1",
+                       "--db", f"sqlite:{tmp_path / 'f.sqlite'}", "--threads", "1",
+                       "--web-root", webs["flag"], "--max-subscriptions", "2",
+                       "--simulate", "FLGA,FLGB", "--tick-rate", "400", "--seed", "6", exact=True)
+        servers.append(flags)
+        assert flags.host == "127.0.0.1" and flags.port != port
+        assert not (tmp_path / "config.sqlite").exists(), "the config's database was opened"
+        assert (tmp_path / "f.sqlite").exists()
+        api = Api(flags.base)
+        assert "flag root" in api.session.get(flags.base + "/", timeout=10).text
+        assert threads_of(config_only) - threads_of(flags) == 4
+        assert subscriptions_taken(flags, api, ["FLGA", "FLGB"]) == (2, None)
+        assert simulated_assets(api) == {"FLGA", "FLGB"}
+        ticks = first_ticks(api, "FLGA", 200)
+        assert 200 <= simulated_rate(ticks) <= 800, simulated_rate(ticks)
+        # Sizes do not depend on the rate: --seed 6 gives other sizes than the config's seed 5.
+        config_ticks = first_ticks(Api(config_only.base), "CFGA", 20)
+        assert [t[2] for t in ticks[:20]] != [t[2] for t in config_ticks], \
+            "--seed 6 gave the config's seed 5's ticks"
+    finally:
+        for server in servers:
+            server.stop()
