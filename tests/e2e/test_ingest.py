@@ -37,8 +37,8 @@ import websockets
 
 import feeds
 from feeds import MockKafka, NatsServer, NatsSubscriber, wait_for
-from server_harness import (BIN, REPO, Api, Server, contract, isolated_env, metric,
-                            parse_prometheus)
+from server_harness import (BIN, REPO, Api, Server, contract, documented_metrics, isolated_env,
+                            metric, parse_prometheus, undocumented_differences)
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
 SECOND = 10**9
@@ -127,12 +127,17 @@ class Worker:
     def running(self):
         return self.proc.poll() is None
 
+    def metrics_text(self, timeout=30):
+        """The text of /metrics."""
+        r = self.session.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=timeout)
+        assert r.status_code == 200, r.text[:300]
+        return r.text
+
     def scrape(self, timeout=30):
         """The parsed /metrics, and how long the request took (s)."""
         start = time.monotonic()
-        r = self.session.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=timeout)
-        assert r.status_code == 200, r.text[:300]
-        return parse_prometheus(r.text), time.monotonic() - start
+        text = self.metrics_text(timeout)
+        return parse_prometheus(text), time.monotonic() - start
 
     def metrics(self):
         assert self.running(), f"the worker exited {self.proc.returncode}: {self.stderr()}"
@@ -969,3 +974,46 @@ def test_bus_relays_worker_updates_through_a_stateless_api_node(tmp_path, worker
             control.close()
             server.stop()
         worker.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics
+
+
+def test_every_feed_metric_the_readme_lists_is_exported_by_the_workers(tmp_path, workers):
+    """Every metric the README lists "with a feed or the bus" (parsed from the README, so a
+    metric added there must be exported) is on `tickgraph ingest --metrics-port`'s /metrics with
+    its # HELP and # TYPE lines and samples with exactly the README's label names, over a Kafka
+    worker on the NATS bus (lag by topic and partition) and a JetStream worker (lag by stream),
+    each having stored its ticks and dead-lettered one undecodable message."""
+    _, documented = documented_metrics()
+    assert "tickgraph_ingest_lag_messages" in documented and len(documented) >= 9, documented
+    ticks = ticks_over(2, 200, seed=21, span_s=60)
+    poison = b"\x0a\xff\xff\xff\x0f"
+    texts = []
+
+    def settled(worker, source):
+        def check():
+            s = worker.metrics()
+            return metric(s, "tickgraph_ingest_ticks_total", source=source) >= len(ticks) and \
+                lag(s, source) == 0 and metric(s, "tickgraph_ingest_poison_total", source=source,
+                                               reason="undecodable") == 1
+        worker.wait(check, 30, f"the {source} worker's ticks and dead letter")
+        texts.append(worker.metrics_text())
+    with NatsServer() as nats, MockKafka(brokers=1, topics={"ticks": 2}) as kafka:
+        feeds.produce(kafka.bootstrap, "ticks", ticks)
+        feeds.produce_raw(kafka.bootstrap, "ticks", b"S00", poison)
+        kafka_worker = workers(tmp_path, "kafka", "--brokers", kafka.bootstrap, "--topic", "ticks",
+                               "--auto-create", "--intervals", "1m", "--nats", nats.url,
+                               db=f"sqlite:{tmp_path / 'kafka.sqlite'}", name="kafka")
+        settled(kafka_worker, "kafka")
+        nats_worker = workers(tmp_path, "nats", "--servers", nats.url, "--auto-create",
+                              "--intervals", "1m", db=f"sqlite:{tmp_path / 'nats.sqlite'}",
+                              name="nats")
+        publish_ticks(nats.url, ticks)
+        feeds.nats_publish(nats.url, "tickgraph.v1.ticks.S00", [poison])
+        settled(nats_worker, "nats")
+        kafka_worker.stop()
+        nats_worker.stop()
+    problems = undocumented_differences(documented, texts)
+    assert not problems, "\n".join(problems)
