@@ -514,8 +514,8 @@ def test_open_streams_close_when_their_credential_is_revoked_or_expires(srv, idp
     """A stream opened with an API key that another process revokes is closed (1008, "the
     credential was revoked") within the README's 2 s for the revocation plus 1 s for the stream
     (plus a 1 s margin) of the revoke command's return; a stream opened with a token is closed
-    (1008, "…expired…") once exp plus the clock-skew allowance has passed, not before, and within
-    a second (plus the margin) after it."""
+    (1008, "…expired…") once exp plus the clock-skew allowance has passed, not before, and
+    within a second (plus the margin) after it."""
     doomed = srv.cli("key", "add", "streamer", "--scopes", "read")
     code, reason, revoked, closed = open_stream_closes_when(
         srv, {"X-API-Key": doomed["api_key"]}, lambda: srv.cli("key", "revoke", doomed["key_id"]))

@@ -1471,8 +1471,8 @@ def test_readyz_and_v1_routes_answer_503_while_draining(tmp_path):
                 except requests.RequestException as e:
                     answers.append((path, type(e).__name__))
             time.sleep(0.05)
-        statuses = {path: [a for p, a in answers if p == path] for path in ("/readyz", "/v1/assets")}
-        for path, got in statuses.items():
+        for path in ("/readyz", "/v1/assets"):
+            got = [a for p, a in answers if p == path]
             assert 503 in got, f"{path} never answered 503 while draining: {got[:20]}"
             assert 200 not in got[got.index(503):], f"{path}: 200 after 503: {got}"
         server.stop()
