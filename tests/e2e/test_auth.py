@@ -10,7 +10,9 @@ Every bad credential gets its documented status and `details.reason` on REST, on
 handshake and on SSE: 401 (missing, malformed, bad signature, wrong key, expired, not yet valid,
 wrong issuer or audience, alg none, HS/RS confusion, revoked client, bad or revoked API key), 403
 (valid but lacking the scope). Then the token endpoint, the admin routes, rate limits, logs and
-metrics, and the limits on connections.
+metrics, the limits on connections, and the auth keys of a --config file. Deadlines are the
+README's promises plus a stated margin; rate-limit counts allow for what refilled in the measured
+time, so a slow machine cannot make them fail.
 
 Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/e2e/test_auth.py
 """

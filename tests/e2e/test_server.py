@@ -1,11 +1,15 @@
 """End-to-end tests of `tickgraph serve`: the REST API, the WebSocket and SSE streams, metrics,
-the OpenAPI document, slow stream clients and the SIGTERM drain, against the real binary on
-127.0.0.1 (a free port: --port 0, read from the line the server prints when ready).
+the OpenAPI document, slow stream clients, the SIGTERM drain, a SIGKILL after acknowledged
+writes, a store that cannot write, and --config files, against the real binary on 127.0.0.1 (a
+free port: --port 0, read from the line the server prints when ready).
 
 Each server runs on a SQLite file in pytest's tmp directories with HOME and TICKGRAPH_DB there
 too (server_harness.py). The main server holds the S&P 500 CSV as SPX (imported with `tickgraph
 import csv` before it starts) and simulates SIMA at 50 ticks/s; other servers: one without the
-simulator (ticks only from the test), one with a busy simulator (slow clients), one per drain.
+simulator (ticks only from the test), one with a busy simulator (slow clients), one per drain,
+crash, store failure or configuration. Ticks the tests post are at fixed past times, or for a
+bar ahead of the clock when it must stay open, never "now" (no test waits for, or straddles, a
+minute or second boundary).
 
 Oracles, never the program's own output taken as truth:
 - the Protobuf contract: every JSON body (successes and errors) and every stream message is parsed
@@ -14,7 +18,8 @@ Oracles, never the program's own output taken as truth:
 - the CSV parsed by Python (candles) and pandas / plain Python (SMA, EMA, percent change);
 - the ticks and candles the test itself sent (OHLCV aggregated in Python);
 - the OpenAPI document against the server's routing and the calls the tests made; the calls the
-  tests made against /metrics;
+  tests made against /metrics; the README's list of metrics against /metrics;
+- the SQLite file read with Python's sqlite3, the process's threads in /proc;
 - push equals pull: the streamed final values against GET …/analytics for the same bars.
 
 Run with Debian's interpreter (pytest, requests, websockets 10.4, python3-protobuf, pandas):
