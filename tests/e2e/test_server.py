@@ -1331,12 +1331,14 @@ def test_acknowledged_ticks_survive_sigkill(tmp_path):
             if round_ == 0:
                 api.post("/v1/assets", {"symbol": "KIL"}, expect=201, message="tickgraph.v1.Asset")
             assert stored_ticks(api) == acknowledged, f"round {round_}: ticks lost or added"
-            batch = tick_list("KIL", t0 + round_ * 3600 * NS,
+            # Two weeks after the round before: after all its bars, closed by the clock or not
+            # when the process died, so no tick is late and every one is `accepted`.
+            batch = tick_list("KIL", t0 + round_ * 14 * DAY,
                               [100.0 + round_ + (i % 7) * 0.25 for i in range(300)],
                               [float(i % 11) for i in range(300)], step_ns=10_000_000)
             r = api.post("/v1/ticks", {"ticks": batch}, message="tickgraph.v1.TickIngestResult")
             server.proc.send_signal(signal.SIGKILL)  # at once after the acknowledgement
-            assert r.msg.accepted == len(batch)
+            assert (r.msg.accepted, r.msg.late, r.msg.unchanged) == (len(batch), 0, 0), r.text
             acknowledged += batch
             assert server.wait(10) == -signal.SIGKILL
         finally:
