@@ -218,6 +218,10 @@ class MockKafka:
         if exc_type is None:
             self.stop()
         else:  # do not hide the test's own failure behind a shutdown problem
+            if self.proc.poll() is not None and exc is not None:
+                # ...but say when the cluster itself had died: then it is the likelier cause.
+                exc.add_note(f"kafka_mock had exited with {self.proc.returncode} before the end "
+                             f"of the test; its stderr ends: {self.stderr()[-2000:]}")
             try:
                 self.stop()
             except AssertionError:
