@@ -7,5 +7,6 @@ scripts/bootstrap.sh
 scripts/build.sh
 scripts/check-warnings.sh  # warnings are errors, checked without changing what was compiled
 scripts/lint.sh
-ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
+scripts/check-suites.sh "${BUILD_DIR:-build}"  # every suite of tests/expected_suites.txt registered
+ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure --no-tests=error -j "$(nproc)"
 [ "${TICKGRAPH_SANITIZE:-1}" = 0 ] || scripts/sanitize.sh  # ASan/UBSan build-san: suites + fuzz

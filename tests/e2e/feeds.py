@@ -7,7 +7,7 @@ this machine only, and the ticks to send through them.
   any topic a client asks about (4 partitions), and does not move partition leaders when a
   broker goes down (see `MockKafka.set_leader`); its class comment lists group timings.
 - `tick_bytes`, `make_ticks`: tickgraph.v1.Tick messages (protobuf binary or the protobuf JSON
-  mapping), and a deterministic generator of ticks in the recent past.
+  mapping), and a deterministic generator of ticks at fixed times in the past.
 - `produce`, `produce_raw`, `consume_all`: confluent_kafka clients that raise on any failure.
 - `NatsServer`, `NatsCluster`: nats-server with JetStream, alone or as a cluster of routed nodes,
   on free ports of 127.0.0.1 with their storage in temporary directories; nodes can be killed
@@ -20,6 +20,7 @@ NATS client, so NATS readiness is checked on the servers' HTTP monitoring port, 
 through the small client of the protocol at the end of this file.
 """
 
+import calendar
 import json
 import math
 import os
@@ -41,9 +42,12 @@ from server_harness import REPO, contract
 
 NATS_SERVER = Path("/usr/sbin/nats-server")
 
-# Ticks of make_ticks() start this long before now, so that they are all in the past.
-HISTORY_NS = 2 * 3600 * 10**9
-MINUTE_NS = 60 * 10**9
+# Ticks are stamped at fixed times, never from the wall clock: the same arguments give the same
+# ticks on every run, whatever the date or the time of day, and they are in the past (tickgraph
+# refuses a tick more than an hour ahead of its clock). The default start is Sunday 2024-03-03
+# 22:00 UTC, two hours before a Monday 00:00 UTC, where tickgraph's weekly bars begin: data
+# spanning more than two hours from it crosses a week boundary (and a day boundary).
+TICKS_START_NS = calendar.timegm((2024, 3, 3, 22, 0, 0)) * 10**9
 
 
 def free_port():
@@ -214,6 +218,10 @@ class MockKafka:
         if exc_type is None:
             self.stop()
         else:  # do not hide the test's own failure behind a shutdown problem
+            if self.proc.poll() is not None and exc is not None:
+                # ...but say when the cluster itself had died: then it is the likelier cause.
+                exc.add_note(f"kafka_mock had exited with {self.proc.returncode} before the end "
+                             f"of the test; its stderr ends: {self.stderr()[-2000:]}")
             try:
                 self.stop()
             except AssertionError:
@@ -285,14 +293,14 @@ def make_ticks(n_symbols, n_ticks, seed, start_ns=None, step_ns=None):
     (symbol, time_ns, price, size) tuples in time order. The same arguments give the same ticks.
 
     Tick i is at start_ns + i * step_ns: times increase strictly, per symbol and overall. By
-    default start_ns is a whole minute about two hours ago and step_ns is 10 ms, or less when
-    needed to keep the last tick within an hour of the start, so every tick is in the past.
+    default start_ns is TICKS_START_NS (a fixed time, never the clock's) and step_ns is 10 ms,
+    or less when needed to keep the last tick within an hour of the start.
     Prices are a multiplicative random walk per symbol, in cents, never below 0.01; sizes are
     whole numbers from 0 to 1000 (as floats, like the message's double)."""
     if n_symbols < 1 or n_ticks < 0:
         raise ValueError("make_ticks needs n_symbols >= 1 and n_ticks >= 0")
     if start_ns is None:
-        start_ns = (time.time_ns() - HISTORY_NS) // MINUTE_NS * MINUTE_NS
+        start_ns = TICKS_START_NS
     if step_ns is None:
         step_ns = max(1, min(10**7, 3600 * 10**9 // max(1, n_ticks)))
     if step_ns < 1:

@@ -10,7 +10,7 @@ tests/robustness/test_server_robustness.py).
   (unknown fields are errors) into its message (tickgraph.v1.Error for errors) and records the
   call, so that tests can compare the calls with /metrics and /openapi.json.
 - `OpenApi`: the paths of /openapi.json as (method, template) with a matcher for concrete paths.
-- Prometheus text parsing.
+- Prometheus text parsing, and the metrics the README documents.
 """
 
 import json
@@ -37,7 +37,7 @@ HOST_VARIABLES = ["TICKGRAPH_DB", "XDG_DATA_HOME", "TICKGRAPH_DEMO_CSV", "TICKGR
                   "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
                   "ALL_PROXY"]
 
-READY = re.compile(r"^tickgraph: serving http://127\.0\.0\.1:(\d+)/ ")
+READY = re.compile(r"^tickgraph: serving http://([^/]+):(\d+)/ ")
 
 
 def isolated_env(directory):
@@ -66,9 +66,11 @@ class Server:
     """`tickgraph serve --port 0 --db sqlite:DIR/db.sqlite EXTRA…`, running until stop().
 
     Authentication is off (`--auth off`, allowed on loopback) unless `auth` is true: these suites
-    test the API itself; tests/e2e/test_auth.py tests authentication with it on."""
+    test the API itself; tests/e2e/test_auth.py tests authentication with it on. With
+    `exact=True` the command is `tickgraph serve EXTRA…` and nothing else (tests of --config); the
+    address is read from the ready line, whichever host it names."""
 
-    def __init__(self, directory, *extra, db=None, auth=False):
+    def __init__(self, directory, *extra, db=None, auth=False, exact=False):
         self.terminated = False
         assert BIN.is_file(), f"tickgraph binary not found at {BIN}; build it or set TICKGRAPH_BIN"
         self.directory = Path(directory)
@@ -79,11 +81,13 @@ class Server:
         self._ready = threading.Event()
         self.port = None
         self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(
-            [str(BIN), "serve", "--port", "0", "--db", self.db,
-             *([] if auth else ["--auth", "off"]), *map(str, extra)],
-            stdout=subprocess.PIPE, stderr=self._stderr, env=isolated_env(self.directory),
-            text=True)
+        command = [str(BIN), "serve", "--port", "0", "--db", self.db,
+                   *([] if auth else ["--auth", "off"]), *map(str, extra)]
+        if exact:
+            command = [str(BIN), "serve", *map(str, extra)]
+        self.host = None
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._stderr,
+                                     env=isolated_env(self.directory), text=True)
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
         self._reader.start()
         if not self._ready.wait(30):
@@ -91,14 +95,18 @@ class Server:
             self.proc.wait()
             raise AssertionError(f"the server did not print its address: {self.lines} "
                                  f"{self.stderr()}")
-        self.base = f"http://127.0.0.1:{self.port}"
+        if self.port is None:
+            self.proc.wait(10)
+            raise AssertionError(f"serve exited {self.proc.returncode} before it was ready: "
+                                 f"{self.lines} {self.stderr()}")
+        self.base = f"http://{self.host}:{self.port}"
 
     def _read_stdout(self):
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
             m = READY.match(line)
             if m and self.port is None:
-                self.port = int(m.group(1))
+                self.host, self.port = m.group(1), int(m.group(2))
                 self._ready.set()
         self._ready.set()  # exited before it was ready
 
@@ -360,6 +368,93 @@ def parse_prometheus(text):
 def metric(samples, name, **labels):
     """The value of one sample (0 when absent)."""
     return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def documented_metrics(readme=REPO / "README.md"):
+    """The metrics listed in the README's **Metrics** paragraph, as two dicts: those of every
+    server, and those "with a feed or the bus" (also on `tickgraph ingest --metrics-port`).
+    Each maps a name to (kind, [label name sets]): kind is "histogram" where the README says so,
+    else "counter" for a name ending in _total (Prometheus' convention), else "gauge"; a bare
+    `{a,b}` after a name is another label set of it (Kafka's and JetStream's lag)."""
+    text = readme.read_text()
+    start = text.index("**Metrics** (`/metrics`):")
+    paragraph = text[start:text.index("\n\n", start)]
+    parts = paragraph.split("with a feed or the bus", 1)
+    assert len(parts) == 2, "the README's Metrics paragraph no longer names the feed metrics"
+    out = []
+    for part in parts:
+        found = {}
+        name = None
+        for m in re.finditer(r"`(tickgraph_[a-z0-9_]+)?(?:\{([a-z_,]*)\})?`([^`]*)", part):
+            labels = frozenset(m.group(2).split(",")) if m.group(2) else frozenset()
+            if m.group(1):
+                name = m.group(1)
+                kind = "histogram" if m.group(3).lstrip(" (").startswith("histogram") else \
+                    "counter" if name.endswith("_total") else "gauge"
+                found[name] = (kind, [labels])
+            else:
+                assert name and labels, f"a label set without a metric: {m.group(0)}"
+                found[name][1].append(labels)
+        assert found, "no metric names in the README's Metrics paragraph"
+        out.append(found)
+    return out[0], out[1]
+
+
+def exposition(text):
+    """{name: (HELP text or None, TYPE or None, [label name sets of its samples])} of a text
+    exposition; a histogram's _bucket, _sum and _count samples count as its own (without le)."""
+    families = {}
+    for line in text.splitlines():
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            _, what, name, *rest = line.split(" ", 3)
+            help_, type_, samples = families.get(name, (None, None, []))
+            if what == "HELP":
+                help_ = rest[0] if rest else ""
+            else:
+                type_ = rest[0] if rest else ""
+            families[name] = (help_, type_, samples)
+            continue
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        assert m, f"not a Prometheus sample line: {line!r}"
+        name = m.group(1)
+        labels = {k for k, _ in LABEL.findall(m.group(2) or "")}
+        for suffix in ("_bucket", "_sum", "_count"):
+            base = name[:-len(suffix)]
+            if name.endswith(suffix) and families.get(base, (None, None))[1] == "histogram":
+                name = base
+                labels.discard("le")
+                break
+        help_, type_, samples = families.get(name, (None, None, []))
+        samples.append(frozenset(labels))
+        families[name] = (help_, type_, samples)
+    return families
+
+
+def undocumented_differences(documented, texts):
+    """What the /metrics texts lack of the documented metrics: for each name, a missing # HELP
+    or # TYPE line, another type, no sample, or samples whose label names are not a documented
+    set (or a documented set no sample has). A name need only be in one of the texts."""
+    problems = []
+    scraped = [exposition(t) for t in texts]
+    for name, (kind, label_sets) in sorted(documented.items()):
+        having = [f[name] for f in scraped if name in f]
+        if not having:
+            problems.append(f"{name}: not exported")
+            continue
+        if not any(h[0] for h in having):
+            problems.append(f"{name}: no # HELP line")
+        types = {h[1] for h in having}
+        if types != {kind}:
+            problems.append(f"{name}: # TYPE {sorted(map(str, types))}, the README's is {kind}")
+        seen = {labels for h in having for labels in h[2]}
+        if not seen:
+            problems.append(f"{name}: no sample")
+        elif seen != set(label_sets):
+            problems.append(f"{name}: labels {sorted(map(sorted, seen))}, the README's "
+                            f"{sorted(map(sorted, label_sets))}")
+    return problems
 
 
 def now_ns():

@@ -10,7 +10,9 @@ Every bad credential gets its documented status and `details.reason` on REST, on
 handshake and on SSE: 401 (missing, malformed, bad signature, wrong key, expired, not yet valid,
 wrong issuer or audience, alg none, HS/RS confusion, revoked client, bad or revoked API key), 403
 (valid but lacking the scope). Then the token endpoint, the admin routes, rate limits, logs and
-metrics, and the limits on connections.
+metrics, the limits on connections, and the auth keys of a --config file. Deadlines are the
+README's promises plus a stated margin; rate-limit counts allow for what refilled in the measured
+time, so a slow machine cannot make them fail.
 
 Run with Debian's interpreter: /usr/bin/python3 -m pytest tests/e2e/test_auth.py
 """
@@ -21,6 +23,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import math
 import socket
 import threading
 import time
@@ -38,6 +41,15 @@ AUDIENCE = "tickgraph"
 IDP = "https://idp.example.test"
 HS_SECRET = "an-hs256-secret-of-at-least-32-bytes!!"
 SYMBOL = "AUTHA"
+
+# Deadlines are the README's promises plus a stated margin, never a loose guess. The margin is
+# for a loaded machine: the server's 1 s stream watcher and its timers may fire a little late,
+# and a request takes some time to arrive.
+SKEW_S = 5  # the module server's --clock-skew
+REVOCATION_PROMISE_S = 2  # "Revocation … takes effect within 2 s"
+STREAM_CLOSE_PROMISE_S = 1  # "streams opened with a revoked credential, or whose token
+#                            expires, are closed within a second"
+MARGIN_S = 1
 
 
 def key_secret(api_key):
@@ -136,7 +148,7 @@ def srv(tmp_path_factory, idp):
     s = Server(d, "--simulate", SYMBOL, "--tick-rate", "20", "--seed", "3",
                "--jwks-url", idp.url, "--jwt-issuer", IDP, "--hs256-secret-file", secret_file,
                "--failed-auth-rate", "1000", "--max-subscriptions", "2", "--jwks-min-refresh", "3",
-               "--clock-skew", "5", auth=True)
+               "--clock-skew", SKEW_S, auth=True)
     s.dir = d
 
     def cli(*args):
@@ -269,23 +281,34 @@ def test_every_bad_token_is_401_with_its_reason_on_rest_websocket_and_sse(srv, i
 
 
 def test_valid_tokens_of_each_algorithm_work_on_every_transport(srv, idp):
-    tokens = {
-        "RS256": jwt.encode(claims(), idp.rsa, "RS256", headers={"kid": "rsa1"}),
-        "ES256": jwt.encode(claims(), idp.ec, "ES256", headers={"kid": "ec1"}),
-        "HS256": jwt.encode(claims(), HS_SECRET, "HS256"),
-        # a token 2 s past its exp is still inside the server's clock-skew allowance (5 s here)
-        "RS256 skewed": jwt.encode(claims(exp=int(time.time()) - 2), idp.rsa, "RS256",
-                                   headers={"kid": "rsa1"}),
-        "aud list": jwt.encode(claims(aud=["other", AUDIENCE]), idp.ec, "ES256",
-                               headers={"kid": "ec1"}),
+    """RS256, ES256 and HS256 tokens, one whose aud is a list holding ours, and one already past
+    its exp but inside the --clock-skew allowance work on REST, SSE (header and query) and the
+    WebSocket (header and query); a token past exp by more than the allowance is refused."""
+    # Each token is made just before the request that uses it: a time-sensitive one made up front
+    # would age by every request before it. The skewed one is at least 1 s past its exp (so
+    # expired without the allowance) and at most 2 s, leaving 3 s of the 5 s allowance for one
+    # request to arrive.
+    makers = {
+        "RS256": lambda: jwt.encode(claims(), idp.rsa, "RS256", headers={"kid": "rsa1"}),
+        "ES256": lambda: jwt.encode(claims(), idp.ec, "ES256", headers={"kid": "ec1"}),
+        "HS256": lambda: jwt.encode(claims(), HS_SECRET, "HS256"),
+        "RS256 skewed": lambda: jwt.encode(claims(exp=int(time.time()) - 1), idp.rsa, "RS256",
+                                           headers={"kid": "rsa1"}),
+        "aud list": lambda: jwt.encode(claims(aud=["other", AUDIENCE]), idp.ec, "ES256",
+                                       headers={"kid": "ec1"}),
     }
-    for name, value in tokens.items():
-        headers = {"Authorization": f"Bearer {value}"}
-        assert rest(srv, headers=headers) == (200, None), name
-        assert sse(srv, headers) == (200, None), name
-        assert sse(srv, headers, use_query=True) == (200, None), name
-        assert ws(srv, headers) == (101, None), name
-        assert ws(srv, headers, use_query=True) == (101, None), name
+    for name, make in makers.items():
+        def headers():
+            return {"Authorization": f"Bearer {make()}"}
+        assert rest(srv, headers=headers()) == (200, None), name
+        assert sse(srv, headers()) == (200, None), name
+        assert sse(srv, headers(), use_query=True) == (200, None), name
+        assert ws(srv, headers()) == (101, None), name
+        assert ws(srv, headers(), use_query=True) == (101, None), name
+    # Past the allowance (at least SKEW_S + 2 s past exp, and only more so later): refused.
+    beyond = jwt.encode(claims(exp=int(time.time()) - SKEW_S - 2), idp.rsa, "RS256",
+                        headers={"kid": "rsa1"})
+    assert rest(srv, headers={"Authorization": f"Bearer {beyond}"}) == (401, "expired")
 
 
 def test_a_new_kid_refetches_the_jwks(srv, idp):
@@ -325,7 +348,25 @@ def test_missing_scope_is_403_naming_the_scope(srv, idp):
     assert rest(srv, "/v1/graphs/demo", headers=reader) == (200, None)
 
 
+def wait_until_refused(srv, headers, revoked_at, what):
+    """Polls GET /v1/assets with `headers` until it is refused; a request sent later than the
+    revocation promise plus the margin after `revoked_at` (time.monotonic() when the revoke
+    command returned) must not be answered 200."""
+    deadline = revoked_at + REVOCATION_PROMISE_S + MARGIN_S
+    while True:
+        sent = time.monotonic()
+        if rest(srv, headers=headers)[0] != 200:
+            return
+        assert sent < deadline, \
+            f"{what} still works {sent - revoked_at:.1f} s after its revocation (promise: " \
+            f"{REVOCATION_PROMISE_S} s, margin {MARGIN_S} s)"
+        time.sleep(0.1)
+
+
 def test_api_keys_bad_and_revoked(srv):
+    """A good API key works on every transport; a wrong, unknown or malformed one is 401
+    bad_api_key; a key revoked by another process (the CLI) is refused as revoked within the
+    README's 2 s (plus a 1 s margin), and `key list` shows it revoked, never its secret."""
     good = {"X-API-Key": srv.read_key}
     assert rest(srv, headers=good) == (200, None)
     assert sse(srv, good, use_query=True) == (200, None)
@@ -341,10 +382,7 @@ def test_api_keys_bad_and_revoked(srv):
     assert rest(srv, headers=headers) == (200, None)
     srv.cli("key", "revoke", doomed["key_id"])
     # Another process revoked it: the server sees it within its 2 s credential cache.
-    deadline = time.time() + 5
-    while rest(srv, headers=headers)[0] == 200:
-        assert time.time() < deadline, "the revoked key still works"
-        time.sleep(0.2)
+    wait_until_refused(srv, headers, time.monotonic(), "the revoked key")
     assert rest(srv, headers=headers) == (401, "revoked")
     assert sse(srv, headers) == (401, "revoked")
     assert ws(srv, headers)[0] == 401
@@ -354,6 +392,10 @@ def test_api_keys_bad_and_revoked(srv):
 
 
 def test_token_endpoint_issues_tokens_that_verify_against_its_jwks(srv):
+    """The token endpoint issues ES256 tokens (client id and secret in the form or by HTTP Basic,
+    narrower scopes on request) that PyJWT verifies against /.well-known/jwks.json and that the
+    server accepts; its errors are RFC 6749's; a client revoked by the CLI gets no new token and
+    its tokens are refused within the README's 2 s (plus a 1 s margin)."""
     client = srv.cli("client", "add", "svc", "--scopes", "read,write")
     r = token(srv, client["client_id"], client["client_secret"])
     assert r.status_code == 200, r.text
@@ -399,10 +441,7 @@ def test_token_endpoint_issues_tokens_that_verify_against_its_jwks(srv):
 
     # A revoked client gets no new token, and its tokens stop working.
     srv.cli("client", "revoke", client["client_id"])
-    deadline = time.time() + 5
-    while rest(srv, headers=headers)[0] == 200:
-        assert time.time() < deadline, "the revoked client's token still works"
-        time.sleep(0.2)
+    wait_until_refused(srv, headers, time.monotonic(), "the revoked client's token")
     assert rest(srv, headers=headers) == (401, "revoked")
     assert sse(srv, headers) == (401, "revoked")
     assert ws(srv, headers)[0] == 401
@@ -450,39 +489,54 @@ def test_failures_are_logged_without_secrets_and_counted(srv, idp):
         assert secret not in log, "a secret reached the log"
 
 
-def open_stream_closes_when(srv, headers, act):
+def open_stream_closes_when(srv, headers, act, limit=20):
     """Opens a WebSocket stream with `headers`, subscribes, runs `act()`, then returns the close
-    code and reason the server ends the stream with (within 20 s)."""
+    code and reason the server ends the stream with, the wall-clock time (time.time()) when `act`
+    returned and when the close arrived; fails if the stream is still open `limit` s later."""
     async def go():
         conn = await websockets.connect(f"ws://127.0.0.1:{srv.port}/v1/stream",
                                         extra_headers=headers)
         await conn.send(json.dumps({"subscribe": {"assets": [SYMBOL], "interval": "INTERVAL_1S"}}))
         assert "snapshot" in json.loads(await asyncio.wait_for(conn.recv(), 10))
         await asyncio.to_thread(act)
-        deadline = time.time() + 20
+        acted = time.time()
+        deadline = time.monotonic() + limit
         try:
-            while time.time() < deadline:
-                await asyncio.wait_for(conn.recv(), deadline - time.time())
+            while time.monotonic() < deadline:
+                await asyncio.wait_for(conn.recv(), deadline - time.monotonic())
         except websockets.exceptions.ConnectionClosed as e:
-            return e.code, e.reason
-        raise AssertionError("the stream stayed open")
+            return e.code, e.reason, acted, time.time()
+        except asyncio.TimeoutError:
+            pass
+        raise AssertionError(f"the stream stayed open {limit} s")
     return asyncio.run(go())
 
 
 def test_open_streams_close_when_their_credential_is_revoked_or_expires(srv, idp):
+    """A stream opened with an API key that another process revokes is closed (1008, "the
+    credential was revoked") within the README's 2 s for the revocation plus 1 s for the stream
+    (plus a 1 s margin) of the revoke command's return; a stream opened with a token is closed
+    (1008, "…expired…") once exp plus the clock-skew allowance has passed, not before, and
+    within a second (plus the margin) after it."""
     doomed = srv.cli("key", "add", "streamer", "--scopes", "read")
-    started = time.time()
-    code, reason = open_stream_closes_when(
+    code, reason, revoked, closed = open_stream_closes_when(
         srv, {"X-API-Key": doomed["api_key"]}, lambda: srv.cli("key", "revoke", doomed["key_id"]))
     assert (code, reason) == (1008, "the credential was revoked")
-    assert time.time() - started < 10
-    # A token that expires 2 s from now (plus the 5 s skew allowance): closed soon after.
-    short = jwt.encode(claims(exp=int(time.time()) + 2), idp.ec, "ES256", headers={"kid": "ec1"})
-    started = time.time()
-    code, reason = open_stream_closes_when(srv, {"Authorization": "Bearer " + short},
-                                           lambda: None)
+    promise = REVOCATION_PROMISE_S + STREAM_CLOSE_PROMISE_S
+    assert closed - revoked < promise + MARGIN_S, \
+        f"closed {closed - revoked:.1f} s after the revocation (promise {promise} s, margin " \
+        f"{MARGIN_S} s)"
+    # A token that expires 2 s from now; with the allowance it is valid until exp + SKEW_S.
+    exp = int(time.time()) + 2
+    short = jwt.encode(claims(exp=exp), idp.ec, "ES256", headers={"kid": "ec1"})
+    code, reason, _, closed = open_stream_closes_when(srv, {"Authorization": "Bearer " + short},
+                                                      lambda: None)
     assert code == 1008 and "expired" in reason, (code, reason)
-    assert 5 <= time.time() - started < 12
+    expired = exp + SKEW_S
+    assert closed >= expired, f"closed {expired - closed:.1f} s before the token expired"
+    assert closed - expired < STREAM_CLOSE_PROMISE_S + MARGIN_S, \
+        f"closed {closed - expired:.1f} s after the token expired (promise " \
+        f"{STREAM_CLOSE_PROMISE_S} s, margin {MARGIN_S} s)"
 
 
 def test_subscriptions_per_connection_are_limited(srv):
@@ -512,21 +566,38 @@ def test_subscriptions_per_connection_are_limited(srv):
 # --------------------------------------------------------------------------------------------
 # Servers of their own: limits and start-up rules
 
+def spend_until_429(url, headers, limit=10):
+    """GETs `url` until a 429 (at most `limit` requests): the responses, the time.monotonic() at
+    which each was sent, and the seconds from the first send to the last answer."""
+    responses, sent = [], []
+    while len(responses) < limit and (not responses or responses[-1].status_code != 429):
+        sent.append(time.monotonic())
+        responses.append(requests.get(url, headers=headers, timeout=10))
+    return responses, sent, time.monotonic() - sent[0]
+
+
 def test_rate_limit_gives_429_with_retry_after(tmp_path):
-    s = Server(tmp_path, "--no-simulate", "--rate-limit", "2", "--rate-burst", "3", auth=True)
+    """A credential's token bucket (--rate-limit 0.2/s, --rate-burst 3) lets exactly the burst
+    through, plus what refilled meanwhile (counted from the measured time, so a slow machine
+    cannot make it fail), then answers 429 rate_limited with a Retry-After within a token's
+    refill time, after which a request passes again; public routes are never limited."""
+    rate, burst = 0.2, 3  # a token every 5 s: 4 requests need 5 s to earn a fourth
+    s = Server(tmp_path, "--no-simulate", "--rate-limit", rate, "--rate-burst", burst, auth=True)
     try:
         key = tickgraph(tmp_path, "auth", "key", "add", "k", "--scopes", "read", "--db",
                         s.db).stdout.split("api_key=")[1].strip()
         headers = {"X-API-Key": key}
-        codes = [requests.get(s.base + "/v1/assets", headers=headers, timeout=10)
-                 for _ in range(4)]
-        assert [r.status_code for r in codes[:3]] == [200, 200, 200]
-        limited = codes[3]
-        assert limited.status_code == 429
+        responses, _, elapsed = spend_until_429(s.base + "/v1/assets", headers)
+        codes = [r.status_code for r in responses]
+        allowed = burst + math.floor(rate * elapsed)  # the bucket starts full
+        assert codes[-1] == 429, f"no 429 in {codes} ({elapsed:.1f} s)"
+        assert codes[:-1] == [200] * (len(codes) - 1), codes
+        assert burst <= codes.count(200) <= allowed, (codes, elapsed)
+        limited = responses[-1]
         assert limited.json()["details"]["reason"] == "rate_limited"
         wait = int(limited.headers["Retry-After"])
-        assert 1 <= wait <= 2
-        time.sleep(wait)
+        assert 1 <= wait <= math.ceil(1 / rate), wait
+        time.sleep(wait)  # a token has refilled by then, however slow the machine
         assert requests.get(s.base + "/v1/assets", headers=headers, timeout=10).status_code == 200
         # Public routes are not counted against anyone.
         for _ in range(10):
@@ -536,22 +607,124 @@ def test_rate_limit_gives_429_with_retry_after(tmp_path):
 
 
 def test_failed_authentications_are_slowed_per_address(tmp_path):
-    s = Server(tmp_path, "--no-simulate", "--failed-auth-rate", "1", auth=True)
+    """Failed authentications from one address spend its budget (--failed-auth-rate 1/s, burst 4
+    times that): the burst of bad keys is answered 401 (plus what refilled meanwhile, counted
+    from the measured time), then 429 with Retry-After; while the budget is empty even a right
+    key is 429, so a right guess looks like a wrong one; after Retry-After it works."""
+    rate = 1.0
+    burst = 4 * rate  # the README: "burst 4 times that"
+    s = Server(tmp_path, "--no-simulate", "--failed-auth-rate", rate, auth=True)
     try:
         key = tickgraph(tmp_path, "auth", "key", "add", "k", "--scopes", "read", "--db",
                         s.db).stdout.split("api_key=")[1].strip()
-        statuses = [requests.get(s.base + "/v1/assets", headers={"X-API-Key": "tgk_bad"},
-                                 timeout=10).status_code for _ in range(6)]
-        assert statuses[:4] == [401] * 4 and statuses[4:] == [429, 429], statuses
-        # Once the budget is spent even a right key gets 429, so guessing learns nothing...
-        assert requests.get(s.base + "/v1/assets", headers={"X-API-Key": key},
-                            timeout=10).status_code == 429
+        responses, sent, elapsed = spend_until_429(s.base + "/v1/assets",
+                                                   {"X-API-Key": "tgk_bad"}, limit=20)
+        codes = [r.status_code for r in responses]
+        assert codes[-1] == 429 and codes[:-1] == [401] * (len(codes) - 1), (codes, elapsed)
+        assert burst <= codes.count(401) <= burst + math.floor(rate * elapsed), (codes, elapsed)
+        # Once the budget is spent even a right key gets 429, so guessing learns nothing. The
+        # last 401 spent a token; what refills after it is rate * (time since), so when this
+        # answer comes less than 1 / rate s after that 401 was sent, no whole token can be there
+        # (measured, not assumed: on a machine too slow for that, only the refill is checked).
+        right = requests.get(s.base + "/v1/assets", headers={"X-API-Key": key}, timeout=10)
+        if rate * (time.monotonic() - sent[-2]) < 1:
+            assert right.status_code == 429, right.status_code
         # ...until it refills.
-        time.sleep(1.2)
+        time.sleep(int(responses[-1].headers["Retry-After"]))
         assert requests.get(s.base + "/v1/assets", headers={"X-API-Key": key},
                             timeout=10).status_code == 200
     finally:
         s.stop()
+
+
+def config_server(directory, config, *flags):
+    """`serve --config CONFIG --port 0 --db sqlite:DIR/db.sqlite --no-simulate FLAGS…` (auth as
+    the file and the flags say; the harness adds nothing)."""
+    return Server(directory, "--config", config, "--port", "0", "--db",
+                  f"sqlite:{directory / 'db.sqlite'}", "--no-simulate", *flags, exact=True)
+
+
+def config_checks(s, idp, issuer, audience, jwt_issuer, secret, burst, rate):
+    """Checks a server started with auth on against the settings it should have taken."""
+    assert rest(s) == (401, "missing_credentials")
+    # The token endpoint's tokens carry `issuer` and `audience`, as PyJWT reads them.
+    client = dict(line.split("=", 1) for line in tickgraph(
+        s.directory, "auth", "client", "add", "svc", "--scopes", "read", "--db",
+        s.db).stdout.splitlines() if "=" in line)
+    r = token(s, client["client_id"], client["client_secret"])
+    assert r.status_code == 200, r.text
+    jwks = requests.get(s.base + "/.well-known/jwks.json", timeout=10).json()
+    key = jwt.algorithms.ECAlgorithm.from_jwk(json.dumps(jwks["keys"][0]))
+    jwt.decode(r.json()["access_token"], key, algorithms=["ES256"], audience=audience,
+               issuer=issuer)  # raises if either differs
+    assert rest(s, headers={"Authorization": "Bearer " + r.json()["access_token"]}) == (200, None)
+    # Only tokens for `audience`, from the `jwks_url` provider with iss `jwt_issuer`, or signed
+    # with the HS256 secret of the secret file. (Each its own subject: its own rate limit.)
+    def bearer(value):
+        return {"Authorization": "Bearer " + value}
+    ext = {"iss": jwt_issuer, "aud": audience}
+    assert rest(s, headers=bearer(jwt.encode(claims(**ext, sub="r1"), idp.rsa, "RS256",
+                                             headers={"kid": "rsa1"}))) == (200, None)
+    assert rest(s, headers=bearer(jwt.encode(claims(**dict(ext, iss=IDP + "/other"), sub="r2"),
+                                             idp.rsa, "RS256", headers={"kid": "rsa1"}))) == \
+        (401, "wrong_issuer")
+    assert rest(s, headers=bearer(jwt.encode(claims(**ext, sub="h1"), secret, "HS256"))) == \
+        (200, None)
+    assert rest(s, headers=bearer(jwt.encode(claims(**dict(ext, aud=AUDIENCE), sub="h2"),
+                                             secret, "HS256"))) == (401, "wrong_audience")
+    # `rate_limit` and `rate_burst`: the burst, plus what refilled in the measured time.
+    key = tickgraph(s.directory, "auth", "key", "add", "k", "--scopes", "read", "--db",
+                    s.db).stdout.split("api_key=")[1].strip()
+    responses, _, elapsed = spend_until_429(s.base + "/v1/assets", {"X-API-Key": key})
+    codes = [r.status_code for r in responses]
+    assert codes[-1] == 429 and burst <= codes.count(200) <= burst + math.floor(rate * elapsed), \
+        (codes, elapsed)
+
+
+def test_config_file_auth_keys_take_effect_and_flags_win(tmp_path, idp):
+    """The auth keys of a --config file take effect: `auth: on` refuses a request without a
+    credential; the token endpoint's tokens carry `issuer` and `audience`; only tokens for
+    `audience` are accepted; tokens of the `jwks_url` provider need iss = `jwt_issuer`; an HS256
+    token signed with the secret in `hs256_secret_file` is accepted; `rate_limit` and
+    `rate_burst` limit an API key. The same settings given as flags win over the file (another
+    provider, issuer, audience, secret and burst), and --auth off wins over `auth: on`."""
+    other_idp = Idp()  # the flags' provider: other keys under the same kid
+    servers = []
+    try:
+        secrets = {}
+        for name in ("config", "flag"):
+            secrets[name] = f"the {name}'s HS256 secret, at least 32 bytes long"
+            (tmp_path / f"{name}.secret").write_text(secrets[name] + "\n")
+        rate = 0.2  # a token every 5 s: only the burst passes in a test's few requests
+        config = tmp_path / "auth.yaml"
+        config.write_text(f"auth: on\nissuer: cfg-issuer\naudience: cfg-aud\n"
+                          f"jwks_url: {idp.url}\njwt_issuer: https://cfg-idp.example.test\n"
+                          f"hs256_secret_file: {tmp_path / 'config.secret'}\n"
+                          f"rate_limit: {rate}\nrate_burst: 2\n")
+        s = config_server(tmp_path / "config", config)
+        servers.append(s)
+        config_checks(s, idp, "cfg-issuer", "cfg-aud", "https://cfg-idp.example.test",
+                      secrets["config"], burst=2, rate=rate)
+        f = config_server(tmp_path / "flags", config, "--issuer", "flag-issuer", "--audience",
+                          "flag-aud", "--jwks-url", other_idp.url, "--jwt-issuer",
+                          "https://flag-idp.example.test", "--hs256-secret-file",
+                          tmp_path / "flag.secret", "--rate-limit", rate, "--rate-burst", 3)
+        servers.append(f)
+        config_checks(f, other_idp, "flag-issuer", "flag-aud", "https://flag-idp.example.test",
+                      secrets["flag"], burst=3, rate=rate)
+        # The config's provider, issuer and secret are not taken by the flags' server.
+        cfg_token = jwt.encode(claims(iss="https://cfg-idp.example.test", aud="flag-aud"),
+                               idp.rsa, "RS256", headers={"kid": "rsa1"})
+        assert rest(f, headers={"Authorization": "Bearer " + cfg_token}) == (401, "bad_signature")
+        hs = jwt.encode(claims(iss="x", aud="flag-aud", sub="h3"), secrets["config"], "HS256")
+        assert rest(f, headers={"Authorization": "Bearer " + hs}) == (401, "bad_signature")
+        off = config_server(tmp_path / "off", config, "--auth", "off")
+        servers.append(off)
+        assert rest(off) == (200, None)
+    finally:
+        for server in servers:
+            server.stop()
+        other_idp.close()
 
 
 def test_cli_refuses_bad_scopes_and_unknown_ids(tmp_path):

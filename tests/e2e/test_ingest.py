@@ -5,10 +5,13 @@ publishes its updates on NATS and a `serve --no-engine` node relays them to stre
 
 Oracles are external: the ticks the test produced (stored exactly once each), candles aggregated
 from them in Python (open = first, high, low, close = last, volume = sum, a bar stamped with
-floor(time / interval)), the SQLite file read with Python's sqlite3, the pull endpoint
+floor(time / interval), a weekly bar with the Monday 00:00 UTC that Python's calendar gives),
+the SQLite file read with Python's sqlite3, the pull endpoint
 GET /v1/assets/{symbol}/analytics for the values the worker pushed (push equals pull), and the
 dead-letter topic or subject read back with the test's own clients. Waits poll with deadlines;
-no sleep is an assertion.
+no sleep is an assertion. Ticks are stamped at fixed times in the past (feeds.TICKS_START_NS, a
+Sunday evening: the data crosses a Monday 00:00 UTC), never from the wall clock's date, so a run
+is the same on any day at any hour.
 
 Run with Debian's interpreter (pytest, requests, websockets, python3-confluent-kafka,
 python3-protobuf), about 90 s on two cores:
@@ -25,6 +28,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -33,8 +37,8 @@ import websockets
 
 import feeds
 from feeds import MockKafka, NatsServer, NatsSubscriber, wait_for
-from server_harness import (BIN, REPO, Api, Server, contract, isolated_env, metric,
-                            parse_prometheus)
+from server_harness import (BIN, REPO, Api, Server, contract, documented_metrics, isolated_env,
+                            metric, parse_prometheus, undocumented_differences)
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
 SECOND = 10**9
@@ -123,12 +127,17 @@ class Worker:
     def running(self):
         return self.proc.poll() is None
 
+    def metrics_text(self, timeout=30):
+        """The text of /metrics."""
+        r = self.session.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=timeout)
+        assert r.status_code == 200, r.text[:300]
+        return r.text
+
     def scrape(self, timeout=30):
         """The parsed /metrics, and how long the request took (s)."""
         start = time.monotonic()
-        r = self.session.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=timeout)
-        assert r.status_code == 200, r.text[:300]
-        return parse_prometheus(r.text), time.monotonic() - start
+        text = self.metrics_text(timeout)
+        return parse_prometheus(text), time.monotonic() - start
 
     def metrics(self):
         assert self.running(), f"the worker exited {self.proc.returncode}: {self.stderr()}"
@@ -242,11 +251,27 @@ class Db:
 # The oracle
 
 
+def monday_of(t):
+    """00:00 UTC of the Monday on or before time t (ns), by Python's calendar."""
+    day = datetime.fromtimestamp(t // SECOND, timezone.utc).date()
+    monday = datetime.combine(day - timedelta(days=day.weekday()), datetime.min.time(),
+                              timezone.utc)
+    return int(monday.timestamp()) * SECOND
+
+
+def bar_time(t, interval_ns):
+    """The open time of the bar holding time t: floor(t / interval), except that a week starts
+    on Monday 00:00 UTC (the README's rule; the epoch was a Thursday)."""
+    if interval_ns == INTERVALS["1w"]:
+        return monday_of(t)
+    return t // interval_ns * interval_ns
+
+
 def aggregate(ticks, interval_ns):
     """{(symbol, open time): (open, high, low, close, volume)} of ticks in time order."""
     bars = {}
     for symbol, t, price, size in ticks:
-        key = (symbol, t // interval_ns * interval_ns)
+        key = (symbol, bar_time(t, interval_ns))
         bar = bars.get(key)
         if bar is None:
             bars[key] = [price, price, price, price, size]
@@ -271,26 +296,24 @@ def first_differences(got, want, n=5):
 
 
 def wait_for_closed_bars(db, ticks, intervals, timeout):
-    """Waits until every bar of `ticks` that has ended by the wall clock is in the store (the
-    last bars close only when the idle worker closes them by the clock), then requires the
-    stored candles of each interval to be exactly those bars."""
-    start = time.time_ns()
+    """Waits until every bar of `ticks` is in the store (the ticks are in the past, so every bar
+    has ended by the wall clock; the last bars close only when the idle worker closes them by
+    the clock), then requires the stored candles of each interval to be exactly those bars."""
     expected = {iv: aggregate(ticks, INTERVALS[iv]) for iv in intervals}
-    wait_for(lambda: all(db.candle_count(iv) >= len(closed_by(expected[iv], INTERVALS[iv], start))
-                         for iv in intervals), timeout, "the closed bars of every interval")
     now = time.time_ns()
     for iv in intervals:
+        assert closed_by(expected[iv], INTERVALS[iv], now) == expected[iv], \
+            f"test data with a {iv} bar that has not ended yet: make it older"
+    wait_for(lambda: all(db.candle_count(iv) >= len(expected[iv]) for iv in intervals), timeout,
+             "the bars of every interval")
+    for iv in intervals:
         got = db.candles(iv)
-        must = closed_by(expected[iv], INTERVALS[iv], start)
-        may = closed_by(expected[iv], INTERVALS[iv], now)
-        assert must.items() <= got.items() <= may.items(), \
-            f"candles {iv}: {first_differences(got, may)}"
+        assert got == expected[iv], f"candles {iv}: {first_differences(got, expected[iv])}"
 
 
-def ticks_over(n_symbols, n_ticks, seed, hours_ago, span_s):
-    """make_ticks spread over `span_s` seconds from a whole minute `hours_ago` hours ago."""
-    start = (time.time_ns() - int(hours_ago * 3600 * SECOND)) // (60 * SECOND) * (60 * SECOND)
-    return feeds.make_ticks(n_symbols, n_ticks, seed, start_ns=start,
+def ticks_over(n_symbols, n_ticks, seed, span_s, start_ns=feeds.TICKS_START_NS):
+    """make_ticks spread over `span_s` seconds from `start_ns` (fixed, never the clock's)."""
+    return feeds.make_ticks(n_symbols, n_ticks, seed, start_ns=start_ns,
                             step_ns=span_s * SECOND // n_ticks)
 
 
@@ -342,11 +365,14 @@ def test_kafka_100k_ticks_stored_once_aggregated_and_analysed(tmp_path, workers)
     """100,000 protobuf ticks of 50 symbols on 6 partitions: the worker counts them all, its lag
     falls to 0, every tick is stored exactly once, the candles of every interval are the Python
     aggregation of the ticks (the last bars closed by the idle clock), and the chain graph's
-    stored values equal GET …/analytics over the same bars."""
+    stored values equal GET …/analytics over the same bars. The ticks run from a Sunday 22:00
+    UTC past Monday 00:00 UTC, so there are two weekly bars per symbol, cut where tickgraph's
+    weeks start."""
     db = Db(tmp_path / "db.sqlite")
     put_graph(tmp_path, db.url)
     # About 230 one-minute bars per symbol: past every lookback but ema200's settling.
-    ticks = ticks_over(50, 100_000, seed=11, hours_ago=5, span_s=4 * 3600 - 600)
+    ticks = ticks_over(50, 100_000, seed=11, span_s=4 * 3600 - 600)
+    assert monday_of(ticks[0][1]) < monday_of(ticks[-1][1]), "the ticks must cross a Monday"
     with MockKafka(brokers=3, topics={"ticks": 6}) as kafka:
         assert feeds.produce(kafka.bootstrap, "ticks", ticks) == len(ticks)
         worker = workers(tmp_path, "kafka", "--brokers", kafka.bootstrap, "--topic", "ticks",
@@ -394,7 +420,7 @@ def test_kafka_json_ticks(tmp_path, workers):
     tick stored once and both intervals' candles equal the Python aggregation; JSON cut short,
     protobuf binary and a JSON array are undecodable dead letters."""
     db = Db(tmp_path / "db.sqlite")
-    ticks = ticks_over(5, 10_000, seed=12, hours_ago=3, span_s=3600)
+    ticks = ticks_over(5, 10_000, seed=12, span_s=3600)
     bad = [b'{"symbol":"S00","time":"1","price":', feeds.tick_bytes("S00", ticks[0][1], 1.0, 1.0),
            b'["S00", 1, 1.0, 1.0]']
     with MockKafka(brokers=1, topics={"ticks": 3}) as kafka:
@@ -430,7 +456,7 @@ def test_kafka_poison_goes_to_the_dead_letter_topic(tmp_path, workers):
     db = Db(tmp_path / "db.sqlite")
     names = ["S00", "S01", "S02"]
     add_assets(tmp_path, db.url, names)
-    ticks = ticks_over(3, 600, seed=13, hours_ago=2, span_s=1200)
+    ticks = ticks_over(3, 600, seed=13, span_s=1200)
     before, after = ticks[:300], ticks[300:]
     t = before[-1][1] + 1  # inside the good ticks' range, a time no good tick has
     future = time.time_ns() + 2 * 3600 * SECOND
@@ -502,7 +528,7 @@ def test_kafka_sigkill_and_redelivery_store_each_tick_once(tmp_path, workers):
     the candles equal the Python aggregation, no bar missing or counted twice. A third worker in
     a new group, reading the whole topic again, changes nothing."""
     db = Db(tmp_path / "db.sqlite")
-    ticks = ticks_over(20, 40_000, seed=14, hours_ago=3, span_s=2 * 3600)
+    ticks = ticks_over(20, 40_000, seed=14, span_s=2 * 3600)
     intervals = ["1s", "1m", "5m", "1h"]
     common = ["--topic", "ticks", "--group", "g", "--auto-create",
               "--intervals", ",".join(intervals), *FAST_GROUP]
@@ -544,10 +570,13 @@ def test_kafka_backpressure_while_the_store_is_locked(tmp_path, workers):
     and its memory stays flat (with --prefetch 50000, peak RSS less than 64 MB over the
     baseline: the read-ahead is bounded, whatever the backlog; seen 18 MB, and 47 MB under
     AddressSanitizer); once the lock is released every tick is stored and paused returns to 0.
+    The outage is seen while it lasts, not only afterwards: the store retries are counted and
+    stderr says the store is locked and reading is paused; "ingest resumed" follows the release.
     Its /metrics must stay useful meanwhile: answered within 2 s, with the backlog in the lag."""
     db = Db(tmp_path / "db.sqlite")
-    warm = feeds.make_ticks(8, 1000, seed=15)
-    backlog = ticks_over(8, 400_000, seed=16, hours_ago=1.5, span_s=3600)
+    warm = feeds.make_ticks(8, 1000, seed=15)  # 10 s from feeds.TICKS_START_NS
+    backlog = ticks_over(8, 400_000, seed=16, span_s=3600,
+                         start_ns=feeds.TICKS_START_NS + 60 * SECOND)
     total = len(warm) + len(backlog)
     with MockKafka(brokers=1, topics={"ticks": 8}) as kafka:
         feeds.produce(kafka.bootstrap, "ticks", warm)
@@ -583,7 +612,13 @@ def test_kafka_backpressure_while_the_store_is_locked(tmp_path, workers):
             paused_scrapes.append((took, lag(s)))
             assert metric(s, "tickgraph_ingest_ticks_total", source="kafka") == held
             assert metric(s, "tickgraph_ingest_paused", source="kafka") == 1
+            assert metric(s, "tickgraph_ingest_store_retries_total", source="kafka") >= 1
             assert db.tick_count() == held
+            outage_lines = [line for line in worker.stderr().splitlines()
+                            if "(reading paused, retrying)" in line]
+            assert outage_lines and "database is locked" in outage_lines[0], \
+                f"stderr does not report the locked store: {worker.stderr()[-2000:]}"
+            assert "ingest resumed" not in worker.stderr()
             peak = rss_mb(worker.proc.pid, "VmHWM")
             assert peak - baseline < 64, \
                 f"RSS grew from {baseline:.0f} MB to a peak of {peak:.0f} MB while paused"
@@ -601,7 +636,7 @@ def test_kafka_backpressure_while_the_store_is_locked(tmp_path, workers):
         assert metric(samples, "tickgraph_ingest_store_retries_total", source="kafka") >= 1
         worker.wait(lambda: lag(worker.metrics()) == 0, 10, "lag 0 after the backlog")
         worker.stop()
-        assert "database is locked" in worker.stderr()
+        assert "tickgraph: kafka: ingest resumed" in worker.stderr()
     assert db.ticks() == collections.Counter(warm + backlog)
     # Observability during the outage (checked last, so that the above is known to hold).
     problems = []
@@ -614,6 +649,40 @@ def test_kafka_backpressure_while_the_store_is_locked(tmp_path, workers):
         problems.append(f"tickgraph_ingest_lag_messages summed {lags} while 400,000 ticks "
                         f"waited in the topic")
     assert not problems, "\n".join(problems)
+
+
+def test_kafka_broker_outage_is_seen_and_ridden_out(tmp_path, workers):
+    """When the only broker goes down under a running worker, the worker's Kafka client reports
+    it on the worker's stderr ("brokers are down") while the broker is down, and the worker keeps
+    running and answering /metrics; once the broker is back, the ticks produced then are stored
+    too: every tick once, the 1m candles equal to the Python aggregation, lag 0."""
+    db = Db(tmp_path / "db.sqlite")
+    before = ticks_over(4, 2000, seed=19, span_s=600)
+    # An hour later, so that no tick of it falls in a bar the idle clock closed meanwhile.
+    after = ticks_over(4, 2000, seed=20, span_s=600,
+                       start_ns=feeds.TICKS_START_NS + 3600 * SECOND)
+    with MockKafka(brokers=1, topics={"ticks": 2}) as kafka:
+        feeds.produce(kafka.bootstrap, "ticks", before)
+        worker = workers(tmp_path, "kafka", "--brokers", kafka.bootstrap, "--topic", "ticks",
+                         "--auto-create", "--intervals", "1m", *FAST_GROUP, db=db.url)
+        worker.wait(lambda: worker.ticks_total() >= len(before) and lag(worker.metrics()) == 0,
+                    30, "the ticks before the outage")
+        reported = worker.stderr().count("brokers are down")
+        kafka.broker_down(1)
+        # librdkafka reports a lost connection at once; 10 s is for a loaded machine.
+        worker.wait(lambda: worker.stderr().count("brokers are down") > reported, 10,
+                    "the worker reporting the broker down")
+        assert worker.running()
+        assert metric(worker.metrics(), "tickgraph_ingest_ticks_total", source="kafka") == \
+            len(before)
+        kafka.broker_up(1)
+        feeds.produce(kafka.bootstrap, "ticks", after)
+        worker.wait(lambda: worker.ticks_total() >= len(before) + len(after) and
+                    lag(worker.metrics()) == 0, 60, "the ticks produced after the outage",
+                    interval=0.5)
+        wait_for_closed_bars(db, before + after, ["1m"], timeout=20)
+        worker.stop()
+    assert db.ticks() == collections.Counter(before + after)
 
 
 @pytest.mark.parametrize("args,code,words", [
@@ -675,7 +744,7 @@ def test_nats_jetstream_ingest_with_poison(tmp_path, workers):
     db = Db(tmp_path / "db.sqlite")
     names = ["S00", "S01", "S02"]
     add_assets(tmp_path, db.url, names)
-    ticks = ticks_over(3, 3000, seed=17, hours_ago=2, span_s=1800)
+    ticks = ticks_over(3, 3000, seed=17, span_s=1800)
     t = ticks[1500][1] + 1
     poison = [  # (subject's symbol, value, reason class, words of the reason)
         ("S00", b"\x0a\xff\xff\xff\x0f", "undecodable", []),
@@ -751,7 +820,7 @@ def test_bus_relays_worker_updates_through_a_stateless_api_node(tmp_path, worker
     db = Db(tmp_path / "db.sqlite")
     put_graph(tmp_path, db.url)
     names = ["S00", "S01", "S02"]
-    ticks = ticks_over(3, 6000, seed=18, hours_ago=3, span_s=2 * 3600)
+    ticks = ticks_over(3, 6000, seed=18, span_s=2 * 3600)
     history, live, later = ticks[:3000], ticks[3000:4500], ticks[4500:]
     bars = aggregate(ticks, INTERVALS["1m"])
     Update = contract().message("tickgraph.v1.Update")
@@ -910,3 +979,46 @@ def test_bus_relays_worker_updates_through_a_stateless_api_node(tmp_path, worker
             control.close()
             server.stop()
         worker.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics
+
+
+def test_every_feed_metric_the_readme_lists_is_exported_by_the_workers(tmp_path, workers):
+    """Every metric the README lists "with a feed or the bus" (parsed from the README, so a
+    metric added there must be exported) is on `tickgraph ingest --metrics-port`'s /metrics with
+    its # HELP and # TYPE lines and samples with exactly the README's label names, over a Kafka
+    worker on the NATS bus (lag by topic and partition) and a JetStream worker (lag by stream),
+    each having stored its ticks and dead-lettered one undecodable message."""
+    _, documented = documented_metrics()
+    assert "tickgraph_ingest_lag_messages" in documented and len(documented) >= 9, documented
+    ticks = ticks_over(2, 200, seed=21, span_s=60)
+    poison = b"\x0a\xff\xff\xff\x0f"
+    texts = []
+
+    def settled(worker, source):
+        def check():
+            s = worker.metrics()
+            return metric(s, "tickgraph_ingest_ticks_total", source=source) >= len(ticks) and \
+                lag(s, source) == 0 and metric(s, "tickgraph_ingest_poison_total", source=source,
+                                               reason="undecodable") == 1
+        worker.wait(check, 30, f"the {source} worker's ticks and dead letter")
+        texts.append(worker.metrics_text())
+    with NatsServer() as nats, MockKafka(brokers=1, topics={"ticks": 2}) as kafka:
+        feeds.produce(kafka.bootstrap, "ticks", ticks)
+        feeds.produce_raw(kafka.bootstrap, "ticks", b"S00", poison)
+        kafka_worker = workers(tmp_path, "kafka", "--brokers", kafka.bootstrap, "--topic", "ticks",
+                               "--auto-create", "--intervals", "1m", "--nats", nats.url,
+                               db=f"sqlite:{tmp_path / 'kafka.sqlite'}", name="kafka")
+        settled(kafka_worker, "kafka")
+        nats_worker = workers(tmp_path, "nats", "--servers", nats.url, "--auto-create",
+                              "--intervals", "1m", db=f"sqlite:{tmp_path / 'nats.sqlite'}",
+                              name="nats")
+        publish_ticks(nats.url, ticks)
+        feeds.nats_publish(nats.url, "tickgraph.v1.ticks.S00", [poison])
+        settled(nats_worker, "nats")
+        kafka_worker.stop()
+        nats_worker.stop()
+    problems = undocumented_differences(documented, texts)
+    assert not problems, "\n".join(problems)

@@ -6,7 +6,8 @@ test makes its own database in it), nats-server, librdkafka's mock cluster (feed
 topic `ticks` of 16 partitions, the 8-node graph `chain` stored with `tickgraph graph put`, a
 stateless API node (`serve --no-engine --nats`) with a WebSocket client, and three workers
 (`ingest kafka --group scaleout --graph chain@1m --nats`). 1,000,000 ticks of 50 symbols (20,000
-each, spread over five hours ending about an hour ago: about 300 1m bars per symbol) are
+each, spread over five fixed hours in the past, never taken from the clock: about 300 1m bars per
+symbol) are
 produced keyed by symbol; when 300,000 are in PostgreSQL one worker that holds partitions is
 killed with SIGKILL and a fourth worker is started.
 
@@ -50,7 +51,8 @@ import pytest
 import requests
 import websockets
 
-from feeds import MockKafka, NatsServer, free_port, make_ticks, produce, symbols, wait_for
+from feeds import (TICKS_START_NS, MockKafka, NatsServer, free_port, make_ticks, produce, symbols,
+                   wait_for)
 from server_harness import (BIN, REPO, Api, Server, contract, isolated_env, parse_prometheus,
                             tickgraph)
 
@@ -64,8 +66,7 @@ PARTITIONS = 16
 GROUP = "scaleout"
 TOPIC = "ticks"
 INTERVALS = {"1m": MINUTE, "5m": 5 * MINUTE, "1h": 60 * MINUTE}
-SPAN = 5 * 60 * MINUTE  # the ticks cover five hours…
-END_AGO = 60 * MINUTE  # …ending this long before the test starts
+SPAN = 5 * 60 * MINUTE  # the ticks cover five hours from feeds.TICKS_START_NS (a fixed time)
 KILL_AT = 300_000  # ticks in PostgreSQL when a worker is killed
 SEED = 20261121
 
@@ -325,8 +326,7 @@ def test_three_workers_one_killed_equal_one_process_in_pull_mode(tmp_path, pg_ur
     figures = {}
     contract()  # generated here, before threads use it
     names = symbols(N_SYMBOLS)
-    start_ns = (time.time_ns() - END_AGO - SPAN) // MINUTE * MINUTE
-    ticks = make_ticks(N_SYMBOLS, N_TICKS, SEED, start_ns=start_ns, step_ns=SPAN // N_TICKS)
+    ticks = make_ticks(N_SYMBOLS, N_TICKS, SEED, start_ns=TICKS_START_NS, step_ns=SPAN // N_TICKS)
     ticks_df = tick_frame(ticks)
     want = expected_candles(ticks_df)
     bars_1m = len(want["1m"])

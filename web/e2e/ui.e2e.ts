@@ -149,29 +149,43 @@ describe('the chart', () => {
     });
     const page = await open('/?asset=TESTCO&interval=1m');
     await until('the stream', async () => (await page.evaluate(() => window.__tickgraph.status)) === 'live');
-    const post = (price: number) =>
+    // The ticks go into one minute ten minutes ahead of the clock (a tick may be up to an hour
+    // ahead), so that bar is forming for the whole test, whichever minute the test runs in: the
+    // clock cannot close it between two ticks, and the bar is read by its time.
+    const minute = (Math.floor(Date.now() / 60_000) + 10) * 60; // seconds, as the chart's times
+    const post = (price: number, i: number) =>
       server.json('/v1/ticks', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({
-          ticks: [{ symbol: 'TESTCO', time: String(BigInt(Date.now()) * 1_000_000n), price, size: 10 }],
+          ticks: [
+            { symbol: 'TESTCO', time: String(BigInt(minute * 1000 + i) * 1_000_000n), price, size: 10 },
+          ],
         }),
       });
-    for (const price of [101.25, 99.5, 100.75]) {
+    const prices = [101.25, 99.5, 100.75];
+    for (const [i, price] of prices.entries()) {
       const sent = Date.now();
-      await post(price);
+      await post(price, i);
       const bar = await until(
         `close ${price} on the chart`,
         async () => {
           const c = await inspect(page);
-          return c?.last?.close === price ? c.last : null;
+          return c?.last?.time === minute && c.last.close === price ? c.last : null;
         },
         2000,
       );
       expect(Date.now() - sent).toBeLessThan(2000);
       expect(bar.high).toBeGreaterThanOrEqual(price);
     }
-    expect((await inspect(page))?.last?.low).toBe(99.5);
+    // One bar holds all three ticks: open the first, high and low their extremes.
+    expect((await inspect(page))?.last).toEqual({
+      time: minute,
+      open: 101.25,
+      high: 101.25,
+      low: 99.5,
+      close: 100.75,
+    });
     await expect.poll(() => page.getByTestId('legend').textContent()).toContain('forming');
 
     // A simulated asset: its forming candle changes with the simulator's ticks. (The tab keeps
