@@ -46,7 +46,7 @@
 namespace {
 
 using namespace tickgraph;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kSymbols = 50;
 constexpr int kPartitions = 48;
@@ -178,22 +178,22 @@ double consume(const Cluster& cluster, const std::string& group, ingest::TickSin
   std::atomic<bool> stop{false};
   std::thread runner([&] { (void)(*source)->run(sink, stop); });
   while (progress() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  const auto start = Clock::now();
+  const auto start = SteadyClock::now();
   const double cpu_start = cpu_seconds();
   // A stall (no progress for 30 s) ends the run with what it reached, rather than hanging.
   std::size_t last_progress = progress();
-  auto last_change = Clock::now();
+  auto last_change = SteadyClock::now();
   while (!done()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
     if (progress() != last_progress) {
       last_progress = progress();
-      last_change = Clock::now();
-    } else if (Clock::now() - last_change > std::chrono::seconds(30)) {
+      last_change = SteadyClock::now();
+    } else if (SteadyClock::now() - last_change > std::chrono::seconds(30)) {
       std::fprintf(stderr, "ingest_bench: stalled at %zu ticks\n", last_progress);
       std::exit(1);
     }
   }
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
   if (cores != nullptr) *cores = (cpu_seconds() - cpu_start) / seconds;
   stop = true;
   runner.join();
@@ -254,11 +254,11 @@ int main() {
   const std::size_t n = env_size("TICKGRAPH_BENCH_TICKS", 1'000'000);
   const std::size_t rounds = env_size("TICKGRAPH_BENCH_ROUNDS", 3);
   Cluster cluster;
-  const auto produce_start = Clock::now();
+  const auto produce_start = SteadyClock::now();
   cluster.produce(n);
   std::printf("ingest_bench: %zu ticks of %d symbols in %d partitions, produced in %.1f s\n", n,
               kSymbols, kPartitions,
-              std::chrono::duration<double>(Clock::now() - produce_start).count());
+              std::chrono::duration<double>(SteadyClock::now() - produce_start).count());
   int round = 0;
   const Rate ref = median_of(rounds, [&] { return reference(cluster, n, round++); });
   std::printf("  reference (consume + decode, counting sink)  %9.0f ticks/s  (%.1f cores busy)\n",
