@@ -36,7 +36,7 @@
 namespace {
 
 using namespace tickgraph;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kAssets = 10;
 constexpr int kBarsPerAsset = 100'000;
@@ -45,8 +45,8 @@ constexpr int kReadRepeats = 15;
 constexpr double kWriteTarget = 1.0;  // store rows/s over raw text COPY rows/s
 constexpr double kReadTarget = 1e6;   // bars/s
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
+double seconds_since(SteadyClock::time_point start) {
+  return std::chrono::duration<double>(SteadyClock::now() - start).count();
 }
 
 [[noreturn]] void die(const std::string& what) {
@@ -227,14 +227,14 @@ int main() {
     exec_or_die(raw, "CHECKPOINT");
     double raw_s = 0, store_s = 0;
     const auto store_write = [&](int a) {
-      const auto start = Clock::now();
+      const auto start = SteadyClock::now();
       Result<store::WriteStats> w = st.write_candles(ids[a], Interval::k1m, data[a]);
       store_s += seconds_since(start);
       if (!w.ok()) die(w.message());
       if (w->inserted != kBarsPerAsset) die("a first import did not insert every bar");
     };
     const auto raw_write = [&](int a) {
-      const auto start = Clock::now();
+      const auto start = SteadyClock::now();
       raw_text_copy(raw, table, rep * kAssets + a + 1, data[a]);
       raw_s += seconds_since(start);
     };
@@ -253,7 +253,7 @@ int main() {
     // Writes every asset's rows again; each write must classify all its bars as `field`.
     const auto rewrite_all = [&](const std::vector<std::vector<Candle>>& rows,
                                  std::int64_t store::WriteStats::*field, Best& best) {
-      const auto start = Clock::now();
+      const auto start = SteadyClock::now();
       for (int a = 0; a < kAssets; ++a) {
         Result<store::WriteStats> w = st.write_candles(ids[a], Interval::k1m, rows[a]);
         if (!w.ok()) die(w.message());
@@ -283,11 +283,11 @@ int main() {
   const store::TimeRange range{expected.front().time, expected.back().time};
   Best store_read, raw_read;
   for (int i = 0; i <= kReadRepeats; ++i) {
-    auto t = Clock::now();
+    auto t = SteadyClock::now();
     Result<CandleSeries> s = st.read_candles(read_id, Interval::k1m, range);
     const double store_s = seconds_since(t);
     if (!s.ok()) die(s.message());
-    t = Clock::now();
+    t = SteadyClock::now();
     const CandleSeries r = raw_select(raw, read_id, range.from, range.to);
     const double raw_s = seconds_since(t);
     if (s->size() != expected.size() || r.size() != expected.size() || s->close != r.close ||
@@ -307,7 +307,7 @@ int main() {
     const std::vector<Candle> live = random_walk(kCalls, 77);
     const std::int64_t live_id = bench_assets.front();  // holds data[0]: append after it
     const Timestamp after = data[0].back().time;
-    auto t = Clock::now();
+    auto t = SteadyClock::now();
     for (int i = 0; i < kCalls; ++i) {
       Candle c = live[static_cast<std::size_t>(i)];
       c.time = after + (i + 1) * kMinute;
@@ -319,7 +319,7 @@ int main() {
     append_one.add(seconds_since(t));
     Candle forming = live.back();
     forming.time = after + kCalls * kMinute;
-    t = Clock::now();
+    t = SteadyClock::now();
     for (int i = 0; i < kCalls; ++i) {
       forming.close += 0.01;
       if (Result<store::WriteStats> w = st.write_candles(live_id, Interval::k1m, {&forming, 1});

@@ -38,8 +38,11 @@ std::string utc(Timestamp ns) {
   return out.str();
 }
 
-Result<std::unique_ptr<store::Store>> open(const AuthOptions& o) {
-  return store::open_store(o.db.empty() ? store::default_database_url() : o.db);
+// The credentials of the database at --db: all this command sees of it.
+Result<std::unique_ptr<store::CredentialStore>> open(const AuthOptions& o) {
+  auto db = store::open_store(o.db.empty() ? store::default_database_url() : o.db);
+  if (!db.ok()) return db.status();
+  return std::unique_ptr<store::CredentialStore>(std::move(*db));
 }
 
 int add(const AuthOptions& o, const std::string& kind) {

@@ -22,11 +22,11 @@ std::string default_database_url() {
   return url;
 }
 
-Result<std::unique_ptr<Store>> open_store(std::string_view url) {
+Result<std::unique_ptr<Store>> open_store(std::string_view url, const Clock& clock) {
   const std::string u = url.empty() ? default_database_url() : std::string(url);
-  if (u.rfind("sqlite:", 0) == 0) return open_sqlite_store(u.substr(7));
+  if (u.rfind("sqlite:", 0) == 0) return open_sqlite_store(u.substr(7), clock);
   if (u.rfind("postgresql://", 0) == 0 || u.rfind("postgres://", 0) == 0) {
-    return open_postgres_store(u);
+    return open_postgres_store(u, clock);
   }
   return Status::invalid_argument("--db '" + u +
                                   "': expected sqlite:PATH or postgresql://USER@HOST:PORT/DB");

@@ -1,180 +1,55 @@
-// The store: durable history for tickgraph. One interface, two implementations that pass one
-// conformance suite (store_conformance_test.cc): SQLite (sqlite/, the embedded default: one file,
-// WAL) and PostgreSQL (postgres/, for scale). open_store() picks one from a URL.
+// The database: durable history for tickgraph. One database object, store::Store, is three
+// stores at once, each with its own contract:
+//   - MarketStore (market_store.h): assets, candles per interval, ticks, ingest offsets, batches;
+//   - GraphStore (graph_store.h): graph specs, versioned, and the analytics materialised from them;
+//   - CredentialStore (credential_store.h): the server's credentials and token signing key.
+// Code takes the narrowest one it needs (the server's auth takes a CredentialStore&); a Store&
+// converts to each.
 //
-// What it holds: assets; candles per interval; ticks; graph specs, versioned (a changed spec is a
-// new version, so results computed under an old version are never reused); materialised
-// analytics per (asset, graph version, output); ingest offsets per source.
+// Two backends implement Store and pass one conformance suite (store_conformance_test.cc): SQLite
+// (sqlite/, the embedded default: one file, WAL) and PostgreSQL (postgres/, for scale).
+// open_store() picks one from a URL. Every argument is checked once, by the three interfaces'
+// public methods (checks.h), before a backend sees it; backends implement their protected do_…
+// methods and hold only what is theirs: SQL, transactions, connections and the mapping of their
+// own errors to codes.
 //
-// Writes are idempotent on their natural key: candles on (asset, interval, time), ticks on
-// (asset, time, seq), analytics on (asset, graph version, output, time). Writing a candle that
-// differs from the stored one replaces it; writing one the store did not have adds it. A replaced
-// bar, or one added before the latest stored bar of its interval (a backfill), deletes the
-// materialised analytics of that asset from that bar's time on, for every graph (they were
-// computed without it); bars appended after the latest one delete nothing (no stored value can
-// depend on them, and a live engine appends a bar of one interval while it materialises another);
-// re-writing an identical bar changes nothing. Every write call
-// is one transaction: it is applied whole or not at all, and once it returns OK it survives a
-// crash. Non-finite prices, sizes or volumes fail the whole call, as does an unknown asset id.
-//
-// Listing order: assets by symbol, graphs by name. Deleting a graph that does not exist is an
-// error; a name put again after deletion starts again at version 1.
-//
-// Errors are values: every call returns Status or Result with a message naming what failed.
-// Thread-safety: a Store may be used from several threads; implementations serialise or pool
+// Errors are values: every call returns Status or Result with a code and a message
+// "<call> on <database>: <cause>".
+// Thread-safety: a Store may be used from several threads; backends serialise or pool
 // connections internally.
 #pragma once
 
-#include <cstdint>
-#include <functional>
 #include <memory>
-#include <optional>
-#include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
-#include "core/asset.h"
-#include "core/candle.h"
-#include "core/interval.h"
+#include "core/clock.h"
 #include "core/result.h"
-#include "core/time.h"
+#include "store/credential_store.h"
+#include "store/graph_store.h"
+#include "store/market_store.h"
 
 namespace tickgraph::store {
 
-// A half-open or closed range of bar times: [from, to], both inclusive.
-struct TimeRange {
-  Timestamp from = INT64_MIN;
-  Timestamp to = INT64_MAX;
-};
-
-struct StoredTick {
-  Timestamp time = 0;
-  std::int64_t seq = 0;  // orders ticks with equal times; part of the key
-  double price = 0;
-  double size = 0;
-};
-
-struct GraphVersion {
-  std::int64_t graph_id = 0;
-  std::string name;
-  std::int64_t version = 0;  // 1, 2, … per name; a new version only when the text changes
-  std::string spec;          // the spec text as given (YAML or JSON)
-  Timestamp created = 0;
-};
-
-// One output column of a graph run, on its own timeline.
-struct AnalyticsSeries {
-  std::string output;  // "bb.upper"
-  std::vector<Timestamp> time;
-  std::vector<double> values;  // NaN is stored as NULL
-};
-
-// A credential `tickgraph serve` accepts: an OAuth2 client of the built-in token endpoint (client
-// credentials grant) or an API key. Only a hash of the secret is stored.
-struct Credential {
-  std::string id;  // public identifier: the client_id, or the API key's id; unique over both kinds
-  std::string kind;                 // "client" or "api_key"
-  std::string name;                 // the label given at creation
-  std::vector<std::string> scopes;  // "read", "write", "admin"
-  std::string secret_hash;          // an encoded hash (argon2id PHC string, or "sha256:<hex>")
-  Timestamp created = 0;
-  std::optional<Timestamp> revoked;  // when it was revoked; nullopt while valid
-};
-
-// The key the built-in token endpoint signs with, generated by the first server that needs one
-// and then shared by every server on the same store (so tokens verify on any of them).
-struct SigningKey {
-  std::string kid;          // key id, published in /.well-known/jwks.json
-  std::string algorithm;    // "ES256"
-  std::string private_pem;  // PKCS#8 PEM
-  Timestamp created = 0;
-};
-
-struct WriteStats {
-  std::int64_t inserted = 0;   // new keys
-  std::int64_t replaced = 0;   // existing keys whose values changed
-  std::int64_t unchanged = 0;  // existing keys with identical values (a re-import)
-};
-
-class Store {
+class Store : public MarketStore, public GraphStore, public CredentialStore {
  public:
-  virtual ~Store() = default;
+  ~Store() override = default;
 
-  // --- assets ---
-  // Inserts or updates by symbol; returns the asset with its id.
-  virtual Result<Asset> upsert_asset(const Asset& asset) = 0;
-  virtual Result<std::optional<Asset>> find_asset(std::string_view symbol) = 0;
-  virtual Result<std::vector<Asset>> list_assets(const AssetFilter& filter = {}) = 0;
+ protected:
+  // `clock` stamps what the database stamps (graph versions); it must outlive the store.
+  explicit Store(const Clock& clock) : GraphStore(clock) {}
 
-  // --- candles ---
-  // Upserts bars of one asset and interval in one transaction (all or nothing).
-  virtual Result<WriteStats> write_candles(std::int64_t asset_id, Interval interval,
-                                           std::span<const Candle> bars) = 0;
-  // Bars with time in range, ascending, columnar; at most `limit` (0 = no limit) from the start.
-  virtual Result<CandleSeries> read_candles(std::int64_t asset_id, Interval interval,
-                                            TimeRange range, std::size_t limit = 0) = 0;
-  // The latest n bars with time <= before, ascending.
-  virtual Result<CandleSeries> latest_candles(std::int64_t asset_id, Interval interval,
-                                              std::size_t n, Timestamp before = INT64_MAX) = 0;
-  virtual Result<std::int64_t> count_candles(std::int64_t asset_id, Interval interval) = 0;
-
-  // --- ticks ---
-  virtual Result<WriteStats> write_ticks(std::int64_t asset_id,
-                                         std::span<const StoredTick> ticks) = 0;
-  virtual Result<std::vector<StoredTick>> read_ticks(std::int64_t asset_id, TimeRange range,
-                                                     std::size_t limit = 0) = 0;
-
-  // --- graph specs ---
-  // Stores `spec` under `name`: returns the latest version when the text is unchanged, else a
-  // new version.
-  virtual Result<GraphVersion> put_graph(std::string_view name, std::string_view spec) = 0;
-  // The latest version (or a given one) of a graph; nullopt when absent.
-  virtual Result<std::optional<GraphVersion>> get_graph(std::string_view name,
-                                                        std::int64_t version = 0) = 0;
-  virtual Result<std::vector<GraphVersion>> list_graphs() = 0;  // latest version of each
-  virtual Status delete_graph(std::string_view name) = 0;       // all versions and results
-
-  // --- materialised analytics ---
-  virtual Status write_analytics(std::int64_t asset_id, std::int64_t graph_id, std::int64_t version,
-                                 std::span<const AnalyticsSeries> series) = 0;
-  virtual Result<AnalyticsSeries> read_analytics(std::int64_t asset_id, std::int64_t graph_id,
-                                                 std::int64_t version, std::string_view output,
-                                                 TimeRange range) = 0;
-
-  // --- batches ---
-  // Runs `body`, whose calls to this store form one unit where the implementation can group
-  // them: SQLite runs them in one transaction (one commit, hence one fsync, instead of one per
-  // call; each call inside still applies whole or not at all, as a savepoint) and applies the
-  // unit whole or not at all; other threads' calls wait meanwhile. The default runs `body` as
-  // is (PostgreSQL: each call its own transaction).
-  virtual Status batch(const std::function<Status()>& body) { return body(); }
-  // --- ingest offsets ---
-  virtual Status set_offset(std::string_view source, std::string_view partition,
-                            std::int64_t offset) = 0;
-  virtual Result<std::optional<std::int64_t>> get_offset(std::string_view source,
-                                                         std::string_view partition) = 0;
-
-  // --- credentials (auth) ---
-  // Adds a credential; an error naming the id when that id exists (of either kind).
-  virtual Status add_credential(const Credential& credential) = 0;
-  virtual Result<std::optional<Credential>> find_credential(std::string_view id) = 0;
-  // Credentials of one kind ("" = both), oldest first (by created, then id), revoked ones included.
-  virtual Result<std::vector<Credential>> list_credentials(std::string_view kind = "") = 0;
-  // Marks a credential revoked at `at`. False when there is no such id; revoking a revoked
-  // credential is true and keeps the first revocation time.
-  virtual Result<bool> revoke_credential(std::string_view id, Timestamp at) = 0;
-
-  // --- token signing key ---
-  // The stored signing key. When there is none, `candidate` is stored first and returned; when
-  // several processes race, the first writer wins and every caller gets the same stored key.
-  virtual Result<SigningKey> signing_key(const SigningKey& candidate) = 0;
+  // One location for the three interfaces' messages.
+  std::string location() const override = 0;
 };
 
-// Opens a store from a URL: "sqlite:PATH" (created if absent, migrated forward) or
+// Opens a database from a URL: "sqlite:PATH" (created if absent, migrated forward) or
 // "postgresql://user@host:port/db" (schema created or migrated). An empty URL means the default
-// SQLite file (default_database_path()).
-Result<std::unique_ptr<Store>> open_store(std::string_view url);
+// SQLite file (default_database_url()). `clock` stamps what the database stamps (graph versions'
+// `created`); it must outlive the store. Fails with invalid_argument for another URL, and as the
+// backend's open does (sqlite/sqlite_store.h, postgres/postgres_store.h).
+Result<std::unique_ptr<Store>> open_store(std::string_view url,
+                                          const Clock& clock = system_clock());
 
 // $TICKGRAPH_DB if set, else $XDG_DATA_HOME/tickgraph/tickgraph.db, else
 // ~/.local/share/tickgraph/tickgraph.db.

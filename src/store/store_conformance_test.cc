@@ -28,8 +28,10 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "core/clock.h"
 #include "store/store.h"
 
 namespace tickgraph {
@@ -964,6 +966,237 @@ TEST_P(StoreConformance, ReopeningTheSameUrlKeepsEverything) {
   EXPECT_EQ(fields(found(cred.id)), fields(revoked));
   // And writing after the reopen still classifies against what was stored before.
   EXPECT_EQ(MUST(store_->write_candles(a.id, Interval::k1d, bars)).unchanged, 50);
+}
+
+// --- the checking layer: the same argument rules on every backend (checks.h) ---
+
+// A NUL byte inside a string (std::string("a\0b") would stop at it).
+std::string with_nul(const std::string& before, const std::string& after) {
+  return before + std::string(1, '\0') + after;
+}
+
+TEST_P(StoreConformance, ABadSymbolIsRefusedWithInvalidArgument) {
+  // upsert_asset refuses a symbol that breaks the symbol rules as invalid input, naming the call.
+  for (const std::string& symbol : {std::string(), prefix_ + "has space",
+                                    with_nul(prefix_ + "NUL", "X"), std::string(40, 'A')}) {
+    Asset bad;
+    bad.symbol = symbol;
+    const Result<Asset> r = store_->upsert_asset(bad);
+    ASSERT_FALSE(r.ok()) << "symbol '" << symbol << "'";
+    EXPECT_EQ(r.code(), StatusCode::kInvalidArgument) << r.status().to_string();
+    EXPECT_NE(r.message().find("upsert_asset"), std::string::npos) << r.message();
+  }
+  EXPECT_TRUE(symbols(MUST(store_->list_assets())).empty());
+}
+
+TEST_P(StoreConformance, ANonFiniteBarIsRefusedNamingItsTimeAndField) {
+  // A NaN or infinite price or volume in any bar fails the whole write as invalid input, naming
+  // the bar's time and the field, even for an asset id that does not exist (arguments are checked
+  // before the database is asked); nothing is stored.
+  const Asset a = add_asset("NONFINITE");
+  const double kInf = std::numeric_limits<double>::infinity();
+  double Candle::*const fields[] = {&Candle::open, &Candle::high, &Candle::low, &Candle::close,
+                                    &Candle::volume};
+  const char* const names[] = {"open", "high", "low", "close", "volume"};
+  for (std::size_t f = 0; f < std::size(fields); ++f) {
+    for (const double bad : {kNaN, kInf, -kInf}) {
+      std::vector<Candle> bars = daily_bars(5);
+      bars[3].*fields[f] = bad;
+      for (const std::int64_t id : {a.id, kNoSuchAsset}) {
+        const Result<WriteStats> r = store_->write_candles(id, Interval::k1d, bars);
+        ASSERT_FALSE(r.ok()) << names[f] << " " << bad;
+        EXPECT_EQ(r.code(), StatusCode::kInvalidArgument) << r.status().to_string();
+        EXPECT_NE(r.message().find("write_candles"), std::string::npos) << r.message();
+        EXPECT_NE(r.message().find(names[f]), std::string::npos) << r.message();
+        EXPECT_NE(r.message().find(format_timestamp(bars[3].time)), std::string::npos)
+            << r.message();
+      }
+    }
+  }
+  EXPECT_TRUE(all_candles(a.id).empty());
+}
+
+TEST_P(StoreConformance, ANonFiniteTickIsRefusedNamingItsTimeAndSeq) {
+  // A NaN or infinite price or size fails the whole tick write as invalid input, naming the tick;
+  // nothing is stored.
+  const Asset a = add_asset("BADTICK");
+  const double kInf = std::numeric_limits<double>::infinity();
+  const std::vector<std::pair<StoredTick, const char*>> cases = {
+      {{kDay0 + 1, 7, kNaN, 1.0}, "price"},
+      {{kDay0 + 1, 7, -kInf, 1.0}, "price"},
+      {{kDay0 + 1, 7, 10.0, kInf}, "size"},
+      {{kDay0 + 1, 7, 10.0, kNaN}, "size"},
+  };
+  for (const auto& [bad, field] : cases) {
+    const std::vector<StoredTick> ticks = {{kDay0, 0, 10.0, 1.0}, bad};
+    for (const std::int64_t id : {a.id, kNoSuchAsset}) {
+      const Result<WriteStats> r = store_->write_ticks(id, ticks);
+      ASSERT_FALSE(r.ok()) << field;
+      EXPECT_EQ(r.code(), StatusCode::kInvalidArgument) << r.status().to_string();
+      EXPECT_NE(r.message().find("write_ticks"), std::string::npos) << r.message();
+      EXPECT_NE(r.message().find(field), std::string::npos) << r.message();
+      EXPECT_NE(r.message().find("seq 7"), std::string::npos) << r.message();
+    }
+  }
+  EXPECT_TRUE(MUST(store_->read_ticks(a.id, TimeRange{})).empty());
+}
+
+TEST_P(StoreConformance, AGraphNameOrSpecWithANulByteIsRefused) {
+  // An empty graph name, or a NUL byte in the name or the spec, is invalid input on every backend
+  // (PostgreSQL's text would end at the NUL); nothing is stored under any part of the name.
+  const std::string name = graph_name("nul");
+  const std::pair<std::string, std::string> cases[] = {
+      {"", "nodes: []"},
+      {with_nul(name, "tail"), "nodes: []"},
+      {name, with_nul("nodes: [a]", "b")},
+  };
+  for (const auto& [n, spec] : cases) {
+    const Result<GraphVersion> r = store_->put_graph(n, spec);
+    ASSERT_FALSE(r.ok()) << "name of " << n.size() << " bytes";
+    EXPECT_EQ(r.code(), StatusCode::kInvalidArgument) << r.status().to_string();
+    EXPECT_NE(r.message().find("put_graph"), std::string::npos) << r.message();
+  }
+  EXPECT_FALSE(MUST(store_->get_graph(name)).has_value());
+  for (const GraphVersion& g : MUST(store_->list_graphs())) {
+    EXPECT_FALSE(g.name.starts_with(name)) << g.name;
+  }
+}
+
+TEST_P(StoreConformance, ANegativeGraphVersionIsRefused) {
+  // get_graph takes 0 (the latest) or a positive version; a negative one is invalid input rather
+  // than another way to ask for the latest.
+  const std::string name = graph_name("neg");
+  MUST(store_->put_graph(name, "v: 1"));
+  for (const std::int64_t version : {std::int64_t{-1}, std::numeric_limits<std::int64_t>::min()}) {
+    const Result<std::optional<GraphVersion>> r = store_->get_graph(name, version);
+    ASSERT_FALSE(r.ok()) << version;
+    EXPECT_EQ(r.code(), StatusCode::kInvalidArgument) << r.status().to_string();
+    EXPECT_NE(r.message().find("get_graph"), std::string::npos) << r.message();
+  }
+  EXPECT_EQ(MUST(store_->get_graph(name, 0))->version, 1);
+}
+
+TEST_P(StoreConformance, UnnamedOrRaggedAnalyticsAreRefused) {
+  // A series without an output name, or with more times than values (or fewer), fails the whole
+  // write as invalid input, before the asset and graph are looked up; nothing is written.
+  const Asset a = add_asset("RAGGED");
+  const GraphVersion g = MUST(store_->put_graph(graph_name("g"), "x"));
+  const AnalyticsSeries good{"sma", {kDay0, kDay0 + kDay}, {1.0, 2.0}};
+  const std::vector<AnalyticsSeries> cases[] = {
+      {good, {"", {kDay0}, {1.0}}},
+      {good, {"short", {kDay0, kDay0 + kDay}, {1.0}}},
+      {good, {"long", {kDay0}, {1.0, 2.0}}},
+  };
+  for (const std::vector<AnalyticsSeries>& series : cases) {
+    for (const std::int64_t id : {a.id, kNoSuchAsset}) {
+      const Status s = store_->write_analytics(id, g.graph_id, g.version, series);
+      ASSERT_FALSE(s.ok()) << series[1].output;
+      EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.to_string();
+      EXPECT_NE(s.message().find("write_analytics"), std::string::npos) << s.message();
+    }
+  }
+  EXPECT_TRUE(
+      MUST(store_->read_analytics(a.id, g.graph_id, g.version, "sma", TimeRange{})).time.empty());
+}
+
+TEST_P(StoreConformance, InvalidCredentialsKindsAndKeysAreInvalidArguments) {
+  // Every credential, kind filter and signing key candidate the stores refuse is refused as
+  // invalid input (the client's mistake, not the database's), naming the call.
+  std::vector<Credential> bad(9, credential("bad", "client", kDay0));
+  bad[0].kind = "user";
+  bad[1].scopes = {"read write"};
+  bad[2].scopes = {"read", ""};
+  bad[3].secret_hash = "";
+  bad[4].name = with_nul("nul", "inside");
+  bad[5].id = "";
+  bad[6].id = with_nul(cred_id("bad"), "x");
+  bad[7].scopes = {with_nul("read", "x")};
+  bad[8].secret_hash = with_nul("sha256:", "00");
+  for (std::size_t i = 0; i < bad.size(); ++i) {
+    const Status s = store_->add_credential(bad[i]);
+    ASSERT_FALSE(s.ok()) << "case " << i;
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << "case " << i << ": " << s.to_string();
+    EXPECT_NE(s.message().find("add_credential"), std::string::npos) << s.message();
+  }
+  EXPECT_FALSE(MUST(store_->find_credential(cred_id("bad"))).has_value());
+
+  for (const std::string& kind : {std::string("users"), std::string("Client"), with_nul("", "")}) {
+    const Result<std::vector<Credential>> r = store_->list_credentials(kind);
+    ASSERT_FALSE(r.ok()) << kind;
+    EXPECT_EQ(r.code(), StatusCode::kInvalidArgument) << r.status().to_string();
+    EXPECT_NE(r.message().find("list_credentials"), std::string::npos) << r.message();
+  }
+
+  std::vector<SigningKey> keys(6, test_key(prefix_ + "bad", kDay0));
+  keys[0].kid.clear();
+  keys[1].algorithm.clear();
+  keys[2].private_pem.clear();
+  keys[3].kid = with_nul("kid", "x");
+  keys[4].algorithm = with_nul("ES", "256");
+  keys[5].private_pem = with_nul("-----BEGIN", "");
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const Result<SigningKey> r = store_->signing_key(keys[i]);
+    ASSERT_FALSE(r.ok()) << "key " << i;
+    EXPECT_EQ(r.code(), StatusCode::kInvalidArgument) << "key " << i << ": " << r.message();
+    EXPECT_NE(r.message().find("signing_key"), std::string::npos) << r.message();
+  }
+  if (fresh_database()) {
+    // None of them was stored: the first valid candidate becomes the key.
+    const SigningKey valid = test_key(prefix_ + "good", kDay0);
+    EXPECT_EQ(fields(MUST(store_->signing_key(valid))), fields(valid));
+  }
+}
+
+TEST_P(StoreConformance, FailuresCarryTheirCodesAndNameTheCall) {
+  // What the database refuses has its own code: an unknown asset or graph version is not_found,
+  // a duplicate credential already_exists; the message starts with the call.
+  const Asset a = add_asset("CODES");
+  const GraphVersion g = MUST(store_->put_graph(graph_name("g"), "x"));
+  const std::vector<Candle> bars = daily_bars(2);
+  const std::vector<StoredTick> ticks = {{kDay0, 0, 1.0, 1.0}};
+  const AnalyticsSeries series{"out", {kDay0}, {1.0}};
+  const auto expect = [](const Status& s, StatusCode code, const std::string& call) {
+    EXPECT_EQ(s.code(), code) << s.to_string();
+    EXPECT_TRUE(s.message().starts_with(call)) << s.message();
+  };
+  expect(store_->write_candles(kNoSuchAsset, Interval::k1d, bars).status(), StatusCode::kNotFound,
+         "write_candles(asset " + std::to_string(kNoSuchAsset) + ", 1d");
+  expect(store_->write_ticks(kNoSuchAsset, ticks).status(), StatusCode::kNotFound,
+         "write_ticks(asset " + std::to_string(kNoSuchAsset));
+  expect(store_->write_analytics(kNoSuchAsset, g.graph_id, g.version, {&series, 1}),
+         StatusCode::kNotFound, "write_analytics(asset " + std::to_string(kNoSuchAsset));
+  expect(store_->write_analytics(a.id, g.graph_id, g.version + 1, {&series, 1}),
+         StatusCode::kNotFound, "write_analytics(asset " + std::to_string(a.id));
+  expect(store_->delete_graph(graph_name("absent")), StatusCode::kNotFound,
+         "delete_graph(" + graph_name("absent") + ")");
+  const Credential c = credential("twice", "api_key", kDay0);
+  MUST(store_->add_credential(c));
+  expect(store_->add_credential(c), StatusCode::kAlreadyExists, "add_credential(" + c.id + ")");
+}
+
+TEST_P(StoreConformance, NewGraphVersionsAreStampedByTheDatabasesClock) {
+  // A store opened with a clock stamps each new graph version with that clock's time; an
+  // unchanged put keeps the stamp; the stamp is stored. Opened without one, it uses the system
+  // clock.
+  ManualClock clock(kDay0 + 12'345);
+  std::unique_ptr<Store> timed = MUST(open_store(url_, clock));
+  const std::string name = graph_name("timed");
+  const GraphVersion v1 = MUST(timed->put_graph(name, "nodes: [a]"));
+  EXPECT_EQ(v1.created, kDay0 + 12'345);
+  clock.advance(kSecond);
+  EXPECT_EQ(MUST(timed->put_graph(name, "nodes: [a]")).created, kDay0 + 12'345);
+  const GraphVersion v2 = MUST(timed->put_graph(name, "nodes: [a, b]"));
+  EXPECT_EQ(v2.version, 2);
+  EXPECT_EQ(v2.created, kDay0 + 12'345 + kSecond);
+  timed.reset();
+  EXPECT_EQ(MUST(store_->get_graph(name, 1))->created, kDay0 + 12'345);
+  EXPECT_EQ(MUST(store_->get_graph(name))->created, kDay0 + 12'345 + kSecond);
+
+  const Timestamp before = system_clock().now();
+  const GraphVersion v3 = MUST(store_->put_graph(name, "nodes: [c]"));
+  const Timestamp after = system_clock().now();
+  EXPECT_GE(v3.created, before);
+  EXPECT_LE(v3.created, after);
 }
 
 // Two threads each write `calls` batches of `per_call` bars for their own asset through

@@ -171,7 +171,7 @@ HttpResponse json_message(const google::protobuf::Message& m, int status = 200) 
 }  // namespace
 
 struct Authenticator::Impl {
-  store::Store& store;
+  store::CredentialStore& store;
   Metrics& metrics;
   AuthConfig config;
   Clock clock;
@@ -195,7 +195,7 @@ struct Authenticator::Impl {
 
   Counter& rate_limited;
 
-  Impl(store::Store& s, Metrics& m, AuthConfig c, Clock k)
+  Impl(store::CredentialStore& s, Metrics& m, AuthConfig c, Clock k)
       : store(s),
         metrics(m),
         config(std::move(c)),
@@ -698,7 +698,8 @@ struct Authenticator::Impl {
   }
 };
 
-Authenticator::Authenticator(store::Store& store, Metrics& metrics, AuthConfig config, Clock clock)
+Authenticator::Authenticator(store::CredentialStore& store, Metrics& metrics, AuthConfig config,
+                             Clock clock)
     : impl_(std::make_unique<Impl>(store, metrics, std::move(config), std::move(clock))) {}
 Authenticator::~Authenticator() { impl_->stop_watching(); }
 

@@ -34,7 +34,7 @@
 #include "core/result.h"
 #include "server/metrics.h"
 #include "server/router.h"
-#include "store/store.h"
+#include "store/credential_store.h"
 
 namespace tickgraph::server::auth {
 
@@ -67,7 +67,8 @@ using Clock = std::function<std::int64_t()>;
 
 class Authenticator {
  public:
-  Authenticator(store::Store& store, Metrics& metrics, AuthConfig config, Clock clock = {});
+  Authenticator(store::CredentialStore& store, Metrics& metrics, AuthConfig config,
+                Clock clock = {});
   ~Authenticator();
   Authenticator(const Authenticator&) = delete;
   Authenticator& operator=(const Authenticator&) = delete;

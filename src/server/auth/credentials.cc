@@ -34,9 +34,9 @@ Timestamp now_ns() {
       .count();
 }
 
-Result<IssuedCredential> add(store::Store& store, std::string_view kind, std::string_view prefix,
-                             std::string_view name, const std::vector<std::string>& scopes,
-                             bool slow_hash) {
+Result<IssuedCredential> add(store::CredentialStore& store, std::string_view kind,
+                             std::string_view prefix, std::string_view name,
+                             const std::vector<std::string>& scopes, bool slow_hash) {
   if (name.empty()) return Status::invalid_argument("a credential needs a name");
   if (scopes.empty()) return Status::invalid_argument("a credential needs scopes");
   IssuedCredential issued;
@@ -117,12 +117,12 @@ bool verify_secret(std::string_view secret, std::string_view encoded) {
   return false;
 }
 
-Result<IssuedCredential> add_client(store::Store& store, std::string_view name,
+Result<IssuedCredential> add_client(store::CredentialStore& store, std::string_view name,
                                     const std::vector<std::string>& scopes) {
   return add(store, "client", "tgc_", name, scopes, /*slow_hash=*/true);
 }
 
-Result<IssuedCredential> add_api_key(store::Store& store, std::string_view name,
+Result<IssuedCredential> add_api_key(store::CredentialStore& store, std::string_view name,
                                      const std::vector<std::string>& scopes) {
   return add(store, "api_key", "tgk_", name, scopes, /*slow_hash=*/false);
 }
@@ -136,7 +136,7 @@ bool split_api_key(std::string_view key, std::string& id, std::string& secret) {
   return true;
 }
 
-Status revoke(store::Store& store, std::string_view kind, std::string_view id) {
+Status revoke(store::CredentialStore& store, std::string_view kind, std::string_view id) {
   const char* what = kind == "client" ? "client" : "API key";
   auto found = store.find_credential(id);
   if (!found.ok()) return found.status();

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/result.h"
-#include "store/store.h"
+#include "store/credential_store.h"
 
 namespace tickgraph::server::auth {
 
@@ -39,11 +39,11 @@ struct IssuedCredential {
 };
 
 // A new OAuth2 client ("tgc_" and 16 hex digits) with a random 256-bit secret.
-Result<IssuedCredential> add_client(store::Store& store, std::string_view name,
+Result<IssuedCredential> add_client(store::CredentialStore& store, std::string_view name,
                                     const std::vector<std::string>& scopes);
 // A new API key. The key sent in X-API-Key is "tgk_<id>_<secret>": the id finds the record, the
 // secret is checked against its hash.
-Result<IssuedCredential> add_api_key(store::Store& store, std::string_view name,
+Result<IssuedCredential> add_api_key(store::CredentialStore& store, std::string_view name,
                                      const std::vector<std::string>& scopes);
 
 // Splits "tgk_<id>_<secret>" into the credential id ("tgk_<id>") and the secret; false when the
@@ -52,6 +52,6 @@ bool split_api_key(std::string_view key, std::string& id, std::string& secret);
 
 // Revokes `id` of `kind` ("client" or "api_key"): an error naming the id when there is no such
 // credential of that kind.
-Status revoke(store::Store& store, std::string_view kind, std::string_view id);
+Status revoke(store::CredentialStore& store, std::string_view kind, std::string_view id);
 
 }  // namespace tickgraph::server::auth

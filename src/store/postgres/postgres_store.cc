@@ -14,11 +14,11 @@
 //
 // libpqxx owns the connections and transactions and runs the small queries; libpq runs the binary
 // paths on the same session. Every exception is caught in run(), the one place where database
-// errors become Status messages naming the operation and the server.
+// errors become coded Statuses (sqlstate_code()); the store's public methods (store/checks.h) then
+// name the call and the server.
 #include "store/postgres/postgres_store.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -31,16 +31,15 @@
 #include <utility>
 #include <vector>
 
-#include "store/credential_rules.h"
+#include "store/checks.h"
 #include "store/postgres/pg_binary.h"
 #include "store/postgres/pg_connection.h"
 #include "store/postgres/pg_schema.h"
+#include "store/scopes.h"
 
 namespace tickgraph::store {
 namespace {
 
-using detail::invalid_credential;
-using detail::invalid_signing_key;
 using detail::join_scopes;
 using detail::split_scopes;
 
@@ -110,22 +109,6 @@ std::string one_line(std::string message) {
   }
   std::replace(message.begin(), message.end(), '\n', ' ');
   return message;
-}
-
-// The first non-finite field of a bar, or nullptr.
-const char* non_finite_field(const Candle& b) {
-  if (!std::isfinite(b.open)) return "open";
-  if (!std::isfinite(b.high)) return "high";
-  if (!std::isfinite(b.low)) return "low";
-  if (!std::isfinite(b.close)) return "close";
-  if (!std::isfinite(b.volume)) return "volume";
-  return nullptr;
-}
-
-Timestamp now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 // The limit parameter: NULL (no limit) for 0.
@@ -206,13 +189,6 @@ RoundCounts write_rounds(std::span<const Row> rows, const std::vector<std::vecto
 bool fetch_bool(PGconn* conn, const char* sql, const BinaryParams& params) {
   const BinaryResult r = exec_binary(conn, sql, params);
   return r.rows() == 1 && !r.is_null(0, 0) && r.text(0, 0) == std::string_view("\1", 1);
-}
-
-// The failure of a body that returns a Status or a Result.
-const Status& status_of(const Status& s) { return s; }
-template <class T>
-Status status_of(const Result<T>& r) {
-  return r.status();
 }
 
 // The status code of a PostgreSQL error, by its SQLSTATE class: the server being unreachable,
@@ -316,78 +292,68 @@ constexpr int kSigningKeyLock = 0x6b657973;  // "keys"
 
 class PostgresStore final : public Store {
  public:
-  explicit PostgresStore(std::unique_ptr<pg::ConnectionPool> pool) : pool_(std::move(pool)) {}
-
-  Result<Asset> upsert_asset(const Asset& asset) override;
-  Result<std::optional<Asset>> find_asset(std::string_view symbol) override;
-  Result<std::vector<Asset>> list_assets(const AssetFilter& filter) override;
-
-  Result<WriteStats> write_candles(std::int64_t asset_id, Interval interval,
-                                   std::span<const Candle> bars) override;
-  Result<CandleSeries> read_candles(std::int64_t asset_id, Interval interval, TimeRange range,
-                                    std::size_t limit) override;
-  Result<CandleSeries> latest_candles(std::int64_t asset_id, Interval interval, std::size_t n,
-                                      Timestamp before) override;
-  Result<std::int64_t> count_candles(std::int64_t asset_id, Interval interval) override;
-
-  Result<WriteStats> write_ticks(std::int64_t asset_id, std::span<const StoredTick> ticks) override;
-  Result<std::vector<StoredTick>> read_ticks(std::int64_t asset_id, TimeRange range,
-                                             std::size_t limit) override;
-
-  Result<GraphVersion> put_graph(std::string_view name, std::string_view spec) override;
-  Result<std::optional<GraphVersion>> get_graph(std::string_view name,
-                                                std::int64_t version) override;
-  Result<std::vector<GraphVersion>> list_graphs() override;
-  Status delete_graph(std::string_view name) override;
-
-  Status write_analytics(std::int64_t asset_id, std::int64_t graph_id, std::int64_t version,
-                         std::span<const AnalyticsSeries> series) override;
-  Result<AnalyticsSeries> read_analytics(std::int64_t asset_id, std::int64_t graph_id,
-                                         std::int64_t version, std::string_view output,
-                                         TimeRange range) override;
-
-  Status set_offset(std::string_view source, std::string_view partition,
-                    std::int64_t offset) override;
-  Result<std::optional<std::int64_t>> get_offset(std::string_view source,
-                                                 std::string_view partition) override;
-
-  Status add_credential(const Credential& credential) override;
-  Result<std::optional<Credential>> find_credential(std::string_view id) override;
-  Result<std::vector<Credential>> list_credentials(std::string_view kind) override;
-  Result<bool> revoke_credential(std::string_view id, Timestamp at) override;
-
-  Result<SigningKey> signing_key(const SigningKey& candidate) override;
+  PostgresStore(std::unique_ptr<pg::ConnectionPool> pool, const Clock& clock)
+      : Store(clock), pool_(std::move(pool)) {}
 
  private:
-  // Runs `body` on a pooled connection; turns every failure (a returned error or an exception)
-  // into an error naming the server and `what`. `body` returns Status or Result<T>.
-  template <class Body>
-  auto run(const std::string& what, Body&& body) -> decltype(body(std::declval<PgConnection&>()));
+  std::string location() const override { return "PostgreSQL " + pool_->server(); }
 
-  std::string fail(const std::string& what, const std::string& message) const {
-    return what + " on PostgreSQL " + pool_->server() + ": " + one_line(message);
-  }
+  Result<Asset> do_upsert_asset(const Asset& asset) override;
+  Result<std::optional<Asset>> do_find_asset(std::string_view symbol) override;
+  Result<std::vector<Asset>> do_list_assets(const AssetFilter& filter) override;
+  Result<WriteStats> do_write_candles(std::int64_t asset_id, Interval interval,
+                                      std::span<const Candle> bars) override;
+  Result<CandleSeries> do_read_candles(std::int64_t asset_id, Interval interval, TimeRange range,
+                                       std::size_t limit) override;
+  Result<CandleSeries> do_latest_candles(std::int64_t asset_id, Interval interval, std::size_t n,
+                                         Timestamp before) override;
+  Result<std::int64_t> do_count_candles(std::int64_t asset_id, Interval interval) override;
+  Result<WriteStats> do_write_ticks(std::int64_t asset_id,
+                                    std::span<const StoredTick> ticks) override;
+  Result<std::vector<StoredTick>> do_read_ticks(std::int64_t asset_id, TimeRange range,
+                                                std::size_t limit) override;
+  Status do_set_offset(std::string_view source, std::string_view partition,
+                       std::int64_t offset) override;
+  Result<std::optional<std::int64_t>> do_get_offset(std::string_view source,
+                                                    std::string_view partition) override;
+
+  Result<GraphVersion> do_put_graph(std::string_view name, std::string_view spec,
+                                    Timestamp created) override;
+  Result<std::optional<GraphVersion>> do_get_graph(std::string_view name,
+                                                   std::int64_t version) override;
+  Result<std::vector<GraphVersion>> do_list_graphs() override;
+  Status do_delete_graph(std::string_view name) override;
+  Status do_write_analytics(std::int64_t asset_id, std::int64_t graph_id, std::int64_t version,
+                            std::span<const AnalyticsSeries> series) override;
+  Result<AnalyticsSeries> do_read_analytics(std::int64_t asset_id, std::int64_t graph_id,
+                                            std::int64_t version, std::string_view output,
+                                            TimeRange range) override;
+
+  Status do_add_credential(const Credential& credential) override;
+  Result<std::optional<Credential>> do_find_credential(std::string_view id) override;
+  Result<std::vector<Credential>> do_list_credentials(std::string_view kind) override;
+  Result<bool> do_revoke_credential(std::string_view id, Timestamp at) override;
+  Result<SigningKey> do_signing_key(const SigningKey& candidate) override;
+
+  // Runs `body` on a pooled connection; turns every exception into an error with a code and
+  // PostgreSQL's message on one line. `body` returns Status or Result<T>.
+  template <class Body>
+  auto run(Body&& body) -> decltype(body(std::declval<PgConnection&>()));
 
   std::unique_ptr<pg::ConnectionPool> pool_;
 };
 
 template <class Body>
-auto PostgresStore::run(const std::string& what, Body&& body)
-    -> decltype(body(std::declval<PgConnection&>())) {
+auto PostgresStore::run(Body&& body) -> decltype(body(std::declval<PgConnection&>())) {
   std::string message;
   StatusCode code = StatusCode::kUnavailable;
   for (int attempt = 1; attempt <= 2; ++attempt) {
     Result<pg::ConnectionPool::Lease> lease = pool_->acquire();
-    if (!lease.ok()) return Status(lease.code(), fail(what, lease.message()));
+    if (!lease.ok()) return Status(lease.code(), one_line(lease.message()));
     try {
       PgConnection& conn = **lease;
       ensure_session(conn);
-      auto result = body(conn);
-      if (result.ok()) return result;
-      Status failed = status_of(result);
-      Status out(failed.code(), fail(what, failed.message()));
-      for (const StatusDetail& d : failed.details()) out = out.with_detail(d.key, d.value);
-      return out;
+      return body(conn);
     } catch (const pqxx::broken_connection& e) {
       // The session was lost before anything was committed (a loss during COMMIT throws
       // pqxx::in_doubt_error instead), so the call can run again. The lost connection is closed
@@ -411,16 +377,13 @@ auto PostgresStore::run(const std::string& what, Body&& body)
       break;
     }
   }
-  return Status(code, fail(what, message));
+  return Status(code, one_line(message));
 }
 
 // --- assets ---
 
-Result<Asset> PostgresStore::upsert_asset(const Asset& asset) {
-  if (Status s = validate_symbol(asset.symbol); !s.ok()) {
-    return Status::invalid_argument(fail("upsert_asset", s.message()));
-  }
-  return run("upsert_asset(" + asset.symbol + ")", [&](PgConnection& conn) -> Result<Asset> {
+Result<Asset> PostgresStore::do_upsert_asset(const Asset& asset) {
+  return run([&](PgConnection& conn) -> Result<Asset> {
     pqxx::work tx(conn);
     const pqxx::row row = tx.exec_params1(
         "INSERT INTO assets (symbol, name, asset_class, currency, exchange) "
@@ -441,9 +404,9 @@ Result<Asset> PostgresStore::upsert_asset(const Asset& asset) {
   });
 }
 
-Result<std::optional<Asset>> PostgresStore::find_asset(std::string_view symbol) {
+Result<std::optional<Asset>> PostgresStore::do_find_asset(std::string_view symbol) {
   const std::string sym(symbol);
-  return run("find_asset(" + sym + ")", [&](PgConnection& conn) -> Result<std::optional<Asset>> {
+  return run([&](PgConnection& conn) -> Result<std::optional<Asset>> {
     pqxx::nontransaction tx(conn);
     const pqxx::result rows =
         tx.exec_params(std::string(kAssetColumns) + "WHERE a.symbol = $1 ORDER BY t.key", sym);
@@ -453,8 +416,8 @@ Result<std::optional<Asset>> PostgresStore::find_asset(std::string_view symbol) 
   });
 }
 
-Result<std::vector<Asset>> PostgresStore::list_assets(const AssetFilter& filter) {
-  return run("list_assets", [&](PgConnection& conn) -> Result<std::vector<Asset>> {
+Result<std::vector<Asset>> PostgresStore::do_list_assets(const AssetFilter& filter) {
+  return run([&](PgConnection& conn) -> Result<std::vector<Asset>> {
     pqxx::nontransaction tx(conn);
     const std::string cls =
         filter.asset_class ? std::string(asset_class_name(*filter.asset_class)) : std::string();
@@ -471,21 +434,13 @@ Result<std::vector<Asset>> PostgresStore::list_assets(const AssetFilter& filter)
 
 // --- candles ---
 
-Result<WriteStats> PostgresStore::write_candles(std::int64_t asset_id, Interval interval,
-                                                std::span<const Candle> bars) {
+Result<WriteStats> PostgresStore::do_write_candles(std::int64_t asset_id, Interval interval,
+                                                   std::span<const Candle> bars) {
   const std::string_view iname = interval_name(interval);
-  const std::string what = "write_candles(asset " + std::to_string(asset_id) + ", " +
-                           std::string(iname) + ", " + std::to_string(bars.size()) + " bars)";
-  for (const Candle& b : bars) {
-    if (const char* field = non_finite_field(b)) {
-      return Status::invalid_argument(fail(
-          what, "bar at " + format_timestamp(b.time) + ": " + field + " is not a finite number"));
-    }
-  }
   const std::vector<std::vector<Candle>> rounds =
       rounds_of(bars, [](const Candle& c) { return c.time; });
 
-  return run(what, [&](PgConnection& conn) -> Result<WriteStats> {
+  return run([&](PgConnection& conn) -> Result<WriteStats> {
     ensure_stage(conn, kCandleStage);
     pqxx::work tx(conn);
     PGconn* raw = conn.raw();
@@ -615,72 +570,57 @@ CandleSeries candles_from(const BinaryResult& r, bool reversed) {
 
 }  // namespace
 
-Result<CandleSeries> PostgresStore::read_candles(std::int64_t asset_id, Interval interval,
-                                                 TimeRange range, std::size_t limit) {
+Result<CandleSeries> PostgresStore::do_read_candles(std::int64_t asset_id, Interval interval,
+                                                    TimeRange range, std::size_t limit) {
   const std::string_view iname = interval_name(interval);
-  return run("read_candles(asset " + std::to_string(asset_id) + ", " + std::string(iname) + ")",
-             [&](PgConnection& conn) -> Result<CandleSeries> {
-               BinaryParams params;
-               params.int64(asset_id).text(iname).int64(range.from).int64(range.to);
-               add_limit(params, limit);
-               return candles_from(
-                   exec_binary(conn.raw(),
-                               "SELECT time, open, high, low, close, volume FROM candles "
-                               "WHERE asset_id = $1 AND interval = $2 AND time >= $3 "
-                               "AND time <= $4 ORDER BY time LIMIT $5",
-                               params),
-                   false);
-             });
+  return run([&](PgConnection& conn) -> Result<CandleSeries> {
+    BinaryParams params;
+    params.int64(asset_id).text(iname).int64(range.from).int64(range.to);
+    add_limit(params, limit);
+    return candles_from(exec_binary(conn.raw(),
+                                    "SELECT time, open, high, low, close, volume FROM candles "
+                                    "WHERE asset_id = $1 AND interval = $2 AND time >= $3 "
+                                    "AND time <= $4 ORDER BY time LIMIT $5",
+                                    params),
+                        false);
+  });
 }
 
-Result<CandleSeries> PostgresStore::latest_candles(std::int64_t asset_id, Interval interval,
-                                                   std::size_t n, Timestamp before) {
+Result<CandleSeries> PostgresStore::do_latest_candles(std::int64_t asset_id, Interval interval,
+                                                      std::size_t n, Timestamp before) {
   const std::string_view iname = interval_name(interval);
-  return run("latest_candles(asset " + std::to_string(asset_id) + ", " + std::string(iname) + ")",
-             [&](PgConnection& conn) -> Result<CandleSeries> {
-               if (n == 0) return CandleSeries();
-               BinaryParams params;
-               params.int64(asset_id).text(iname).int64(before);
-               add_limit(params, n);
-               return candles_from(
-                   exec_binary(conn.raw(),
-                               "SELECT time, open, high, low, close, volume FROM candles "
-                               "WHERE asset_id = $1 AND interval = $2 AND time <= $3 "
-                               "ORDER BY time DESC LIMIT $4",
-                               params),
-                   true);
-             });
+  return run([&](PgConnection& conn) -> Result<CandleSeries> {
+    BinaryParams params;
+    params.int64(asset_id).text(iname).int64(before);
+    add_limit(params, n);
+    return candles_from(exec_binary(conn.raw(),
+                                    "SELECT time, open, high, low, close, volume FROM candles "
+                                    "WHERE asset_id = $1 AND interval = $2 AND time <= $3 "
+                                    "ORDER BY time DESC LIMIT $4",
+                                    params),
+                        true);
+  });
 }
 
-Result<std::int64_t> PostgresStore::count_candles(std::int64_t asset_id, Interval interval) {
+Result<std::int64_t> PostgresStore::do_count_candles(std::int64_t asset_id, Interval interval) {
   const std::string_view iname = interval_name(interval);
-  return run("count_candles(asset " + std::to_string(asset_id) + ", " + std::string(iname) + ")",
-             [&](PgConnection& conn) -> Result<std::int64_t> {
-               const BinaryResult r = exec_binary(
-                   conn.raw(), "SELECT count(*) FROM candles WHERE asset_id = $1 AND interval = $2",
-                   BinaryParams().int64(asset_id).text(iname));
-               r.expect(0, pg::kInt8Oid);
-               return r.int64(0, 0);
-             });
+  return run([&](PgConnection& conn) -> Result<std::int64_t> {
+    const BinaryResult r = exec_binary(
+        conn.raw(), "SELECT count(*) FROM candles WHERE asset_id = $1 AND interval = $2",
+        BinaryParams().int64(asset_id).text(iname));
+    r.expect(0, pg::kInt8Oid);
+    return r.int64(0, 0);
+  });
 }
 
 // --- ticks ---
 
-Result<WriteStats> PostgresStore::write_ticks(std::int64_t asset_id,
-                                              std::span<const StoredTick> ticks) {
-  const std::string what = "write_ticks(asset " + std::to_string(asset_id) + ", " +
-                           std::to_string(ticks.size()) + " ticks)";
-  for (const StoredTick& t : ticks) {
-    if (!std::isfinite(t.price) || !std::isfinite(t.size)) {
-      return Status::invalid_argument(fail(
-          what, "tick at " + format_timestamp(t.time) + " seq " + std::to_string(t.seq) + ": " +
-                    (std::isfinite(t.price) ? "size" : "price") + " is not a finite number"));
-    }
-  }
+Result<WriteStats> PostgresStore::do_write_ticks(std::int64_t asset_id,
+                                                 std::span<const StoredTick> ticks) {
   const std::vector<std::vector<StoredTick>> rounds =
       rounds_of(ticks, [](const StoredTick& t) { return std::pair(t.time, t.seq); });
 
-  return run(what, [&](PgConnection& conn) -> Result<WriteStats> {
+  return run([&](PgConnection& conn) -> Result<WriteStats> {
     ensure_stage(conn, kTickStage);
     pqxx::work tx(conn);
     PGconn* raw = conn.raw();
@@ -752,45 +692,40 @@ Result<WriteStats> PostgresStore::write_ticks(std::int64_t asset_id,
   });
 }
 
-Result<std::vector<StoredTick>> PostgresStore::read_ticks(std::int64_t asset_id, TimeRange range,
-                                                          std::size_t limit) {
-  return run("read_ticks(asset " + std::to_string(asset_id) + ")",
-             [&](PgConnection& conn) -> Result<std::vector<StoredTick>> {
-               BinaryParams params;
-               params.int64(asset_id).int64(range.from).int64(range.to);
-               add_limit(params, limit);
-               const BinaryResult r = exec_binary(conn.raw(),
-                                                  "SELECT time, seq, price, size FROM ticks "
-                                                  "WHERE asset_id = $1 AND time >= $2 AND "
-                                                  "time <= $3 ORDER BY time, seq LIMIT $4",
-                                                  params);
-               r.expect(0, pg::kInt8Oid);
-               r.expect(1, pg::kInt8Oid);
-               r.expect(2, pg::kFloat8Oid);
-               r.expect(3, pg::kFloat8Oid);
-               std::vector<StoredTick> ticks(static_cast<std::size_t>(r.rows()));
-               for (int row = 0; row < r.rows(); ++row) {
-                 StoredTick& t = ticks[static_cast<std::size_t>(row)];
-                 t.time = r.int64(row, 0);
-                 t.seq = r.int64(row, 1);
-                 t.price = r.float8(row, 2);
-                 t.size = r.float8(row, 3);
-               }
-               return ticks;
-             });
+Result<std::vector<StoredTick>> PostgresStore::do_read_ticks(std::int64_t asset_id, TimeRange range,
+                                                             std::size_t limit) {
+  return run([&](PgConnection& conn) -> Result<std::vector<StoredTick>> {
+    BinaryParams params;
+    params.int64(asset_id).int64(range.from).int64(range.to);
+    add_limit(params, limit);
+    const BinaryResult r = exec_binary(conn.raw(),
+                                       "SELECT time, seq, price, size FROM ticks "
+                                       "WHERE asset_id = $1 AND time >= $2 AND "
+                                       "time <= $3 ORDER BY time, seq LIMIT $4",
+                                       params);
+    r.expect(0, pg::kInt8Oid);
+    r.expect(1, pg::kInt8Oid);
+    r.expect(2, pg::kFloat8Oid);
+    r.expect(3, pg::kFloat8Oid);
+    std::vector<StoredTick> ticks(static_cast<std::size_t>(r.rows()));
+    for (int row = 0; row < r.rows(); ++row) {
+      StoredTick& t = ticks[static_cast<std::size_t>(row)];
+      t.time = r.int64(row, 0);
+      t.seq = r.int64(row, 1);
+      t.price = r.float8(row, 2);
+      t.size = r.float8(row, 3);
+    }
+    return ticks;
+  });
 }
 
 // --- graph specs ---
 
-Result<GraphVersion> PostgresStore::put_graph(std::string_view name, std::string_view spec) {
+Result<GraphVersion> PostgresStore::do_put_graph(std::string_view name, std::string_view spec,
+                                                 Timestamp created) {
   const std::string n(name);
   const std::string text(spec);
-  const std::string what = "put_graph(" + n + ")";
-  if (n.empty()) return Status::invalid_argument(fail(what, "the graph name is empty"));
-  if (n.find('\0') != std::string::npos || text.find('\0') != std::string::npos) {
-    return Status::invalid_argument(fail(what, "the name or the spec contains a NUL byte"));
-  }
-  return run(what, [&](PgConnection& conn) -> Result<GraphVersion> {
+  return run([&](PgConnection& conn) -> Result<GraphVersion> {
     pqxx::work tx(conn);
     tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext($2))", kGraphNameLock, n);
     const pqxx::result latest = tx.exec_params(
@@ -803,7 +738,7 @@ Result<GraphVersion> PostgresStore::put_graph(std::string_view name, std::string
     g.name = n;
     g.version = latest.empty() ? 1 : latest[0][2].as<std::int64_t>() + 1;
     g.spec = text;
-    g.created = now_ns();
+    g.created = created;
     g.graph_id = tx.exec_params1(
                        "INSERT INTO graphs (name, version, spec, created) "
                        "VALUES ($1, $2, $3, $4) RETURNING graph_id",
@@ -814,27 +749,24 @@ Result<GraphVersion> PostgresStore::put_graph(std::string_view name, std::string
   });
 }
 
-Result<std::optional<GraphVersion>> PostgresStore::get_graph(std::string_view name,
-                                                             std::int64_t version) {
+Result<std::optional<GraphVersion>> PostgresStore::do_get_graph(std::string_view name,
+                                                                std::int64_t version) {
   const std::string n(name);
-  return run(
-      "get_graph(" + n + (version > 0 ? ", version " + std::to_string(version) : "") + ")",
-      [&](PgConnection& conn) -> Result<std::optional<GraphVersion>> {
-        pqxx::nontransaction tx(conn);
-        const pqxx::result rows =
-            version > 0
-                ? tx.exec_params(std::string(kGraphColumns) + "WHERE name = $1 AND version = $2", n,
-                                 version)
-                : tx.exec_params(
-                      std::string(kGraphColumns) + "WHERE name = $1 ORDER BY version DESC LIMIT 1",
-                      n);
-        if (rows.empty()) return std::optional<GraphVersion>();
-        return std::optional<GraphVersion>(graph_from_row(rows[0]));
-      });
+  return run([&](PgConnection& conn) -> Result<std::optional<GraphVersion>> {
+    pqxx::nontransaction tx(conn);
+    const pqxx::result rows =
+        version > 0
+            ? tx.exec_params(std::string(kGraphColumns) + "WHERE name = $1 AND version = $2", n,
+                             version)
+            : tx.exec_params(
+                  std::string(kGraphColumns) + "WHERE name = $1 ORDER BY version DESC LIMIT 1", n);
+    if (rows.empty()) return std::optional<GraphVersion>();
+    return std::optional<GraphVersion>(graph_from_row(rows[0]));
+  });
 }
 
-Result<std::vector<GraphVersion>> PostgresStore::list_graphs() {
-  return run("list_graphs", [&](PgConnection& conn) -> Result<std::vector<GraphVersion>> {
+Result<std::vector<GraphVersion>> PostgresStore::do_list_graphs() {
+  return run([&](PgConnection& conn) -> Result<std::vector<GraphVersion>> {
     pqxx::nontransaction tx(conn);
     const pqxx::result rows = tx.exec(
         "SELECT DISTINCT ON (name) graph_id, name, version, spec, created FROM graphs "
@@ -846,9 +778,9 @@ Result<std::vector<GraphVersion>> PostgresStore::list_graphs() {
   });
 }
 
-Status PostgresStore::delete_graph(std::string_view name) {
+Status PostgresStore::do_delete_graph(std::string_view name) {
   const std::string n(name);
-  return run("delete_graph(" + n + ")", [&](PgConnection& conn) -> Status {
+  return run([&](PgConnection& conn) -> Status {
     pqxx::work tx(conn);
     tx.exec_params("SELECT pg_advisory_xact_lock($1, hashtext($2))", kGraphNameLock, n);
     // The versions go first: this waits for running write_analytics calls (they hold a share
@@ -870,21 +802,9 @@ Status PostgresStore::delete_graph(std::string_view name) {
 
 // --- materialised analytics ---
 
-Status PostgresStore::write_analytics(std::int64_t asset_id, std::int64_t graph_id,
-                                      std::int64_t version,
-                                      std::span<const AnalyticsSeries> series) {
-  const std::string what = "write_analytics(asset " + std::to_string(asset_id) + ", graph " +
-                           std::to_string(graph_id) + " version " + std::to_string(version) + ")";
-  for (const AnalyticsSeries& s : series) {
-    if (s.output.empty()) {
-      return Status::invalid_argument(fail(what, "a series has an empty output name"));
-    }
-    if (s.time.size() != s.values.size()) {
-      return Status::invalid_argument(fail(what, "output '" + s.output + "' has " +
-                                                     std::to_string(s.time.size()) + " times but " +
-                                                     std::to_string(s.values.size()) + " values"));
-    }
-  }
+Status PostgresStore::do_write_analytics(std::int64_t asset_id, std::int64_t graph_id,
+                                         std::int64_t version,
+                                         std::span<const AnalyticsSeries> series) {
   // Rows as (series, index). Usually the outputs are distinct and their times increasing, so
   // every key is written once; otherwise rounds_of() keeps the order of writes per key.
   using Row = std::pair<std::size_t, std::size_t>;
@@ -909,7 +829,7 @@ Status PostgresStore::write_analytics(std::int64_t asset_id, std::int64_t graph_
                                        series[r.first].time[r.second]);
                     });
 
-  return run(what, [&](PgConnection& conn) -> Status {
+  return run([&](PgConnection& conn) -> Status {
     ensure_stage(conn, kAnalyticsStage);
     pqxx::work tx(conn);
     PGconn* raw = conn.raw();
@@ -982,48 +902,46 @@ Status PostgresStore::write_analytics(std::int64_t asset_id, std::int64_t graph_
   });
 }
 
-Result<AnalyticsSeries> PostgresStore::read_analytics(std::int64_t asset_id, std::int64_t graph_id,
-                                                      std::int64_t version, std::string_view output,
-                                                      TimeRange range) {
+Result<AnalyticsSeries> PostgresStore::do_read_analytics(std::int64_t asset_id,
+                                                         std::int64_t graph_id,
+                                                         std::int64_t version,
+                                                         std::string_view output, TimeRange range) {
   const std::string out(output);
-  return run(
-      "read_analytics(asset " + std::to_string(asset_id) + ", graph " + std::to_string(graph_id) +
-          " version " + std::to_string(version) + ", " + out + ")",
-      [&](PgConnection& conn) -> Result<AnalyticsSeries> {
-        const BinaryResult r =
-            exec_binary(conn.raw(),
-                        "SELECT time, value FROM analytics WHERE graph_id = $1 AND version = $2 "
-                        "AND asset_id = $3 AND output = $4 AND time >= $5 AND time <= $6 "
-                        "ORDER BY time",
-                        BinaryParams()
-                            .int64(graph_id)
-                            .int64(version)
-                            .int64(asset_id)
-                            .text(out)
-                            .int64(range.from)
-                            .int64(range.to));
-        r.expect(0, pg::kInt8Oid);
-        r.expect(1, pg::kFloat8Oid);
-        AnalyticsSeries s;
-        s.output = out;
-        const auto n = static_cast<std::size_t>(r.rows());
-        s.time.resize(n);
-        s.values.resize(n);
-        for (int row = 0; row < r.rows(); ++row) {
-          s.time[static_cast<std::size_t>(row)] = r.int64(row, 0);
-          s.values[static_cast<std::size_t>(row)] = r.float8_or_nan(row, 1);
-        }
-        return s;
-      });
+  return run([&](PgConnection& conn) -> Result<AnalyticsSeries> {
+    const BinaryResult r =
+        exec_binary(conn.raw(),
+                    "SELECT time, value FROM analytics WHERE graph_id = $1 AND version = $2 "
+                    "AND asset_id = $3 AND output = $4 AND time >= $5 AND time <= $6 "
+                    "ORDER BY time",
+                    BinaryParams()
+                        .int64(graph_id)
+                        .int64(version)
+                        .int64(asset_id)
+                        .text(out)
+                        .int64(range.from)
+                        .int64(range.to));
+    r.expect(0, pg::kInt8Oid);
+    r.expect(1, pg::kFloat8Oid);
+    AnalyticsSeries s;
+    s.output = out;
+    const auto n = static_cast<std::size_t>(r.rows());
+    s.time.resize(n);
+    s.values.resize(n);
+    for (int row = 0; row < r.rows(); ++row) {
+      s.time[static_cast<std::size_t>(row)] = r.int64(row, 0);
+      s.values[static_cast<std::size_t>(row)] = r.float8_or_nan(row, 1);
+    }
+    return s;
+  });
 }
 
 // --- ingest offsets ---
 
-Status PostgresStore::set_offset(std::string_view source, std::string_view partition,
-                                 std::int64_t offset) {
+Status PostgresStore::do_set_offset(std::string_view source, std::string_view partition,
+                                    std::int64_t offset) {
   const std::string src(source);
   const std::string part(partition);
-  return run("set_offset(" + src + ", " + part + ")", [&](PgConnection& conn) -> Status {
+  return run([&](PgConnection& conn) -> Status {
     pqxx::work tx(conn);
     tx.exec_params0(
         "INSERT INTO ingest_offsets (source, partition, position) VALUES ($1, $2, $3) "
@@ -1034,29 +952,23 @@ Status PostgresStore::set_offset(std::string_view source, std::string_view parti
   });
 }
 
-Result<std::optional<std::int64_t>> PostgresStore::get_offset(std::string_view source,
-                                                              std::string_view partition) {
+Result<std::optional<std::int64_t>> PostgresStore::do_get_offset(std::string_view source,
+                                                                 std::string_view partition) {
   const std::string src(source);
   const std::string part(partition);
-  return run("get_offset(" + src + ", " + part + ")",
-             [&](PgConnection& conn) -> Result<std::optional<std::int64_t>> {
-               pqxx::nontransaction tx(conn);
-               const pqxx::result rows = tx.exec_params(
-                   "SELECT position FROM ingest_offsets WHERE source = $1 AND partition = $2", src,
-                   part);
-               if (rows.empty()) return std::optional<std::int64_t>();
-               return std::optional<std::int64_t>(rows[0][0].as<std::int64_t>());
-             });
+  return run([&](PgConnection& conn) -> Result<std::optional<std::int64_t>> {
+    pqxx::nontransaction tx(conn);
+    const pqxx::result rows = tx.exec_params(
+        "SELECT position FROM ingest_offsets WHERE source = $1 AND partition = $2", src, part);
+    if (rows.empty()) return std::optional<std::int64_t>();
+    return std::optional<std::int64_t>(rows[0][0].as<std::int64_t>());
+  });
 }
 
 // --- credentials ---
 
-Status PostgresStore::add_credential(const Credential& credential) {
-  const std::string what = "add_credential(" + credential.id + ")";
-  if (const std::string why = invalid_credential(credential); !why.empty()) {
-    return Status::invalid_argument(fail(what, why));
-  }
-  return run(what, [&](PgConnection& conn) -> Status {
+Status PostgresStore::do_add_credential(const Credential& credential) {
+  return run([&](PgConnection& conn) -> Status {
     // A transaction even for one statement: a connection lost during COMMIT then reports
     // in_doubt_error instead of run() retrying an insert that may have been committed.
     pqxx::work tx(conn);
@@ -1085,26 +997,20 @@ Status PostgresStore::add_credential(const Credential& credential) {
   });
 }
 
-Result<std::optional<Credential>> PostgresStore::find_credential(std::string_view id) {
+Result<std::optional<Credential>> PostgresStore::do_find_credential(std::string_view id) {
   const std::string key(id);
-  return run("find_credential(" + key + ")",
-             [&](PgConnection& conn) -> Result<std::optional<Credential>> {
-               pqxx::nontransaction tx(conn);
-               const pqxx::result rows =
-                   tx.exec_params(std::string(kCredentialColumns) + "WHERE id = $1", key);
-               if (rows.empty()) return std::optional<Credential>();
-               return std::optional<Credential>(credential_from_row(rows[0]));
-             });
+  return run([&](PgConnection& conn) -> Result<std::optional<Credential>> {
+    pqxx::nontransaction tx(conn);
+    const pqxx::result rows =
+        tx.exec_params(std::string(kCredentialColumns) + "WHERE id = $1", key);
+    if (rows.empty()) return std::optional<Credential>();
+    return std::optional<Credential>(credential_from_row(rows[0]));
+  });
 }
 
-Result<std::vector<Credential>> PostgresStore::list_credentials(std::string_view kind) {
+Result<std::vector<Credential>> PostgresStore::do_list_credentials(std::string_view kind) {
   const std::string k(kind);
-  const std::string what = "list_credentials(" + k + ")";
-  if (!k.empty() && k != "client" && k != "api_key") {
-    return Status::invalid_argument(
-        fail(what, "kind '" + k + "' is neither \"client\" nor \"api_key\" (nor \"\" for both)"));
-  }
-  return run(what, [&](PgConnection& conn) -> Result<std::vector<Credential>> {
+  return run([&](PgConnection& conn) -> Result<std::vector<Credential>> {
     pqxx::nontransaction tx(conn);
     const pqxx::result rows = tx.exec_params(
         std::string(kCredentialColumns) + "WHERE $1 = '' OR kind = $1 ORDER BY created, id", k);
@@ -1115,9 +1021,9 @@ Result<std::vector<Credential>> PostgresStore::list_credentials(std::string_view
   });
 }
 
-Result<bool> PostgresStore::revoke_credential(std::string_view id, Timestamp at) {
+Result<bool> PostgresStore::do_revoke_credential(std::string_view id, Timestamp at) {
   const std::string key(id);
-  return run("revoke_credential(" + key + ")", [&](PgConnection& conn) -> Result<bool> {
+  return run([&](PgConnection& conn) -> Result<bool> {
     pqxx::work tx(conn);
     // Matches the row even when it is already revoked, so that the count tells whether the id
     // exists; coalesce() keeps the first revocation time.
@@ -1130,12 +1036,8 @@ Result<bool> PostgresStore::revoke_credential(std::string_view id, Timestamp at)
 
 // --- token signing key ---
 
-Result<SigningKey> PostgresStore::signing_key(const SigningKey& candidate) {
-  const std::string what = "signing_key";
-  if (const std::string why = invalid_signing_key(candidate); !why.empty()) {
-    return Status::invalid_argument(fail(what, why));
-  }
-  return run(what, [&](PgConnection& conn) -> Result<SigningKey> {
+Result<SigningKey> PostgresStore::do_signing_key(const SigningKey& candidate) {
+  return run([&](PgConnection& conn) -> Result<SigningKey> {
     {
       // Usually a key is stored: one read, no lock.
       pqxx::nontransaction read(conn);
@@ -1160,7 +1062,7 @@ Result<SigningKey> PostgresStore::signing_key(const SigningKey& candidate) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> open_postgres_store(const std::string& url) {
+Result<std::unique_ptr<Store>> open_postgres_store(const std::string& url, const Clock& clock) {
   const std::string server = pg::describe_server(url);
   Result<std::unique_ptr<pg::ConnectionPool>> pool = pg::ConnectionPool::open(url, kPoolSize);
   if (!pool.ok()) return pool.status().with_prefix("PostgreSQL " + server + ": ");
@@ -1170,7 +1072,7 @@ Result<std::unique_ptr<Store>> open_postgres_store(const std::string& url) {
     if (!lease.ok()) return lease.status().with_prefix("PostgreSQL " + server + ": ");
     ensure_session(**lease);
     if (Status s = pg::migrate(**lease, server); !s.ok()) return s;
-    return std::unique_ptr<Store>(new PostgresStore(std::move(*pool)));
+    return std::unique_ptr<Store>(new PostgresStore(std::move(*pool), clock));
   } catch (const std::exception& e) {
     message = e.what();
   }

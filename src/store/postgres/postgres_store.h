@@ -1,15 +1,23 @@
-// The store at scale: PostgreSQL through libpqxx (see store.h for the contract).
+// The database at scale: PostgreSQL through libpqxx (see store.h for the contract).
+//
+// Beyond store.h: errors read "<call> on PostgreSQL HOST:PORT/DB: <cause>" (never the password),
+// the cause being PostgreSQL's message on one line or ours, coded by its SQLSTATE (a lost
+// connection, a lock or statement timeout is unavailable).
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "core/clock.h"
+#include "core/result.h"
 #include "store/store.h"
 
 namespace tickgraph::store {
 
 // Connects (a small pool) to a postgresql:// URL and creates or migrates the schema. Fails naming
 // the server (never the password) when it cannot connect or the schema is newer than this build.
-Result<std::unique_ptr<Store>> open_postgres_store(const std::string& url);
+// `clock` stamps graph versions; it must outlive the store.
+Result<std::unique_ptr<Store>> open_postgres_store(const std::string& url,
+                                                   const Clock& clock = system_clock());
 
 }  // namespace tickgraph::store

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/migration_test_util.h"
 #include "store/postgres/pg_connection.h"
 #include "store/postgres/pg_schema.h"
 #include "store/store.h"
@@ -212,20 +213,7 @@ TEST_F(PostgresStoreTest, AVersionOneDatabaseIsMigratedKeepingItsData) {
   EXPECT_EQ((*asset)->id, asset_id);
   EXPECT_EQ(*store->get_offset("src", "0"), std::optional<std::int64_t>(5));
 
-  Credential c;
-  c.id = prefix_ + "client";
-  c.kind = "client";
-  c.name = "after the migration";
-  c.scopes = {"read"};
-  c.secret_hash = "sha256:00";
-  c.created = kDay0;
-  ASSERT_TRUE(store->add_credential(c).ok());
-  const Result<std::optional<Credential>> back = store->find_credential(c.id);
-  ASSERT_TRUE(back.ok() && back->has_value()) << back.message();
-  EXPECT_EQ((*back)->name, "after the migration");
-  const Result<SigningKey> key = store->signing_key({"kid-1", "ES256", "pem", kDay0});
-  ASSERT_TRUE(key.ok()) << key.message();
-  EXPECT_EQ(key->kid, "kid-1");
+  expect_credentials_work_after_migration(*store, prefix_ + "client", kDay0);
 }
 
 TEST_F(PostgresStoreTest, OneSigningKeyIsStoredWhenServersStartTogether) {

@@ -1,8 +1,9 @@
 // The SQLite store.
 //
-// One connection per Store, opened without SQLite's own mutex and guarded by `mu_`: every public
-// method takes the lock for its whole duration, so calls from several threads run one at a time
-// and never see each other's half-done work. Statements are prepared once per connection and
+// One connection per Store, opened without SQLite's own mutex and guarded by `mu_`: every do_…
+// method (the backend half of a store call, run once its arguments passed store/checks.h) takes
+// the lock for its whole duration, so calls from several threads run one at a time and never see
+// each other's half-done work. Statements are prepared once per connection and
 // cached by their SQL text. Every write is one BEGIN IMMEDIATE … COMMIT transaction; the
 // Transaction guard rolls back on every early return, so a failed write leaves the file as it was.
 // Several processes (or several Stores) may open the same file: SQLite's file locks serialise
@@ -41,14 +42,13 @@
 #include <utility>
 #include <vector>
 
-#include "store/credential_rules.h"
+#include "store/checks.h"
+#include "store/scopes.h"
 
 namespace tickgraph::store {
 
 namespace {
 
-using detail::invalid_credential;
-using detail::invalid_signing_key;
 using detail::join_scopes;
 using detail::split_scopes;
 
@@ -273,24 +273,6 @@ std::string column_text(sqlite3_stmt* s, int i) {
   return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i))) : std::string();
 }
 
-Timestamp now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string describe_range(TimeRange r) {
-  auto end = [](Timestamp t) {
-    if (t == std::numeric_limits<Timestamp>::min()) return std::string("-inf");
-    if (t == std::numeric_limits<Timestamp>::max()) return std::string("+inf");
-    return format_timestamp(t);
-  };
-  // Built with append: GCC 12 at -O3 reports a false -Wrestrict on "literal" + std::string.
-  std::string out("[");
-  out.append(end(r.from)).append(", ").append(end(r.to)).append("]");
-  return out;
-}
-
 // The status code of an SQLite result code: a busy or locked file, I/O and a full disk are
 // transient (the store is unavailable and a retry may work); a corrupt file is data loss; a
 // read-only file refuses writes; anything else is a bug in our SQL.
@@ -319,16 +301,6 @@ StatusCode sqlite_code(int rc) {
     default:
       return StatusCode::kInternal;
   }
-}
-
-// The first non-finite field of a bar, or nullptr.
-const char* non_finite_field(const Candle& b) {
-  if (!std::isfinite(b.open)) return "open";
-  if (!std::isfinite(b.high)) return "high";
-  if (!std::isfinite(b.low)) return "low";
-  if (!std::isfinite(b.close)) return "close";
-  if (!std::isfinite(b.volume)) return "volume";
-  return nullptr;
 }
 
 // Owns one prepared statement.
@@ -368,7 +340,8 @@ enum class Upsert { kInserted, kReplaced, kUnchanged };
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  SqliteStore(sqlite3* db, std::string path, const Clock& clock)
+      : Store(clock), db_(db), path_(std::move(path)) {}
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
   ~SqliteStore() override {
@@ -379,76 +352,71 @@ class SqliteStore final : public Store {
   // Sets the connection up and migrates the schema forward; called once, before any other use.
   Status init();
 
-  Result<Asset> upsert_asset(const Asset& asset) override;
-  Result<std::optional<Asset>> find_asset(std::string_view symbol) override;
-  Result<std::vector<Asset>> list_assets(const AssetFilter& filter) override;
-
-  Result<WriteStats> write_candles(std::int64_t asset_id, Interval interval,
-                                   std::span<const Candle> bars) override;
-  Result<CandleSeries> read_candles(std::int64_t asset_id, Interval interval, TimeRange range,
-                                    std::size_t limit) override;
-  Result<CandleSeries> latest_candles(std::int64_t asset_id, Interval interval, std::size_t n,
-                                      Timestamp before) override;
-  Result<std::int64_t> count_candles(std::int64_t asset_id, Interval interval) override;
-
-  Result<WriteStats> write_ticks(std::int64_t asset_id, std::span<const StoredTick> ticks) override;
-  Result<std::vector<StoredTick>> read_ticks(std::int64_t asset_id, TimeRange range,
-                                             std::size_t limit) override;
-
-  Result<GraphVersion> put_graph(std::string_view name, std::string_view spec) override;
-  Result<std::optional<GraphVersion>> get_graph(std::string_view name,
-                                                std::int64_t version) override;
-  Result<std::vector<GraphVersion>> list_graphs() override;
-  Status delete_graph(std::string_view name) override;
-
-  Status write_analytics(std::int64_t asset_id, std::int64_t graph_id, std::int64_t version,
-                         std::span<const AnalyticsSeries> series) override;
-  Result<AnalyticsSeries> read_analytics(std::int64_t asset_id, std::int64_t graph_id,
-                                         std::int64_t version, std::string_view output,
-                                         TimeRange range) override;
-
-  Status batch(const std::function<Status()>& body) override;
-  Status set_offset(std::string_view source, std::string_view partition,
-                    std::int64_t offset) override;
-  Result<std::optional<std::int64_t>> get_offset(std::string_view source,
-                                                 std::string_view partition) override;
-
-  Status add_credential(const Credential& credential) override;
-  Result<std::optional<Credential>> find_credential(std::string_view id) override;
-  Result<std::vector<Credential>> list_credentials(std::string_view kind) override;
-  Result<bool> revoke_credential(std::string_view id, Timestamp at) override;
-
-  Result<SigningKey> signing_key(const SigningKey& candidate) override;
-
  private:
   friend class Transaction;
 
-  // "<op> on 'path': <detail>".
-  Status fail(std::string_view op, std::string_view detail, StatusCode code) const {
-    return {code, std::string(op) + " on '" + path_ + "': " + std::string(detail)};
-  }
-  // fail() with SQLite's message for the connection's last error, coded by its result code;
-  // `where` (when given) says which row it was.
-  Status sql_error(std::string_view op, std::string_view where = "") const {
-    return fail(op, std::string(where) + sqlite3_errmsg(db_), sqlite_code(sqlite3_errcode(db_)));
+  std::string location() const override { return "'" + path_ + "'"; }
+
+  Result<Asset> do_upsert_asset(const Asset& asset) override;
+  Result<std::optional<Asset>> do_find_asset(std::string_view symbol) override;
+  Result<std::vector<Asset>> do_list_assets(const AssetFilter& filter) override;
+  Result<WriteStats> do_write_candles(std::int64_t asset_id, Interval interval,
+                                      std::span<const Candle> bars) override;
+  Result<CandleSeries> do_read_candles(std::int64_t asset_id, Interval interval, TimeRange range,
+                                       std::size_t limit) override;
+  Result<CandleSeries> do_latest_candles(std::int64_t asset_id, Interval interval, std::size_t n,
+                                         Timestamp before) override;
+  Result<std::int64_t> do_count_candles(std::int64_t asset_id, Interval interval) override;
+  Result<WriteStats> do_write_ticks(std::int64_t asset_id,
+                                    std::span<const StoredTick> ticks) override;
+  Result<std::vector<StoredTick>> do_read_ticks(std::int64_t asset_id, TimeRange range,
+                                                std::size_t limit) override;
+  Status do_batch(const std::function<Status()>& body) override;
+  Status do_set_offset(std::string_view source, std::string_view partition,
+                       std::int64_t offset) override;
+  Result<std::optional<std::int64_t>> do_get_offset(std::string_view source,
+                                                    std::string_view partition) override;
+
+  Result<GraphVersion> do_put_graph(std::string_view name, std::string_view spec,
+                                    Timestamp created) override;
+  Result<std::optional<GraphVersion>> do_get_graph(std::string_view name,
+                                                   std::int64_t version) override;
+  Result<std::vector<GraphVersion>> do_list_graphs() override;
+  Status do_delete_graph(std::string_view name) override;
+  Status do_write_analytics(std::int64_t asset_id, std::int64_t graph_id, std::int64_t version,
+                            std::span<const AnalyticsSeries> series) override;
+  Result<AnalyticsSeries> do_read_analytics(std::int64_t asset_id, std::int64_t graph_id,
+                                            std::int64_t version, std::string_view output,
+                                            TimeRange range) override;
+
+  Status do_add_credential(const Credential& credential) override;
+  Result<std::optional<Credential>> do_find_credential(std::string_view id) override;
+  Result<std::vector<Credential>> do_list_credentials(std::string_view kind) override;
+  Result<bool> do_revoke_credential(std::string_view id, Timestamp at) override;
+  Result<SigningKey> do_signing_key(const SigningKey& candidate) override;
+
+  // SQLite's message for the connection's last error, coded by its result code; `where` (when
+  // given) says which row it was.
+  Status sql_error(std::string_view where = "") const {
+    return {sqlite_code(sqlite3_errcode(db_)), std::string(where) + sqlite3_errmsg(db_)};
   }
 
   // The cached statement for `sql` (a string literal: the cache keeps the view), prepared on
   // first use.
-  Result<sqlite3_stmt*> statement(std::string_view op, std::string_view sql);
+  Result<sqlite3_stmt*> statement(std::string_view sql);
   // Runs a statement that returns no rows (or whose rows are ignored).
-  Status run(std::string_view op, std::string_view sql);
-  Status exec_script(std::string_view op, const std::string& sql);
+  Status run(std::string_view sql);
+  Status exec_script(const std::string& sql);
   // Binds a row with bind(statement) and runs `insert`; when the key exists, binds and runs
   // `update` too (only then: a fresh import binds each row once). Returns an SQLite error code
   // (SQLITE_OK on success), leaving a failed statement unreset so that sqlite3_errmsg() tells why.
   template <class Bind>
   int upsert_row(sqlite3_stmt* insert, sqlite3_stmt* update, const Bind& bind, Upsert& what);
 
-  Status require_asset(std::string_view op, std::int64_t asset_id);
+  Status require_asset(std::int64_t asset_id);
   // The oldest stored signing key, if any.
-  Result<std::optional<SigningKey>> oldest_signing_key(std::string_view op);
-  Status pragma(std::string_view op, const std::string& sql, std::string* result = nullptr);
+  Result<std::optional<SigningKey>> oldest_signing_key();
+  Status pragma(const std::string& sql, std::string* result = nullptr);
   Status migrate();
 
   // Recursive: batch() holds it while the calls of its body take it again.
@@ -463,79 +431,77 @@ class SqliteStore final : public Store {
 // store's mutex must be held.
 class Transaction {
  public:
-  Transaction(SqliteStore& store, std::string_view op)
-      : store_(store), op_(op), nested_(store.in_batch_) {}
+  explicit Transaction(SqliteStore& store) : store_(store), nested_(store.in_batch_) {}
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
   ~Transaction() {
     if (!active_) return;
     if (nested_) {
-      (void)store_.run(op_, kRollbackCall);
-      (void)store_.run(op_, kRelease);
+      (void)store_.run(kRollbackCall);
+      (void)store_.run(kRelease);
     } else {
-      (void)store_.run(op_, kRollback);
+      (void)store_.run(kRollback);
     }
   }
   Status begin() {
-    Status s = store_.run(op_, nested_ ? kSavepoint : kBegin);
+    Status s = store_.run(nested_ ? kSavepoint : kBegin);
     active_ = s.ok();
     return s;
   }
   Status commit() {
-    Status s = store_.run(op_, nested_ ? kRelease : kCommit);
+    Status s = store_.run(nested_ ? kRelease : kCommit);
     if (s.ok()) active_ = false;
     return s;
   }
 
  private:
   SqliteStore& store_;
-  std::string_view op_;
   bool nested_;
   bool active_ = false;
 };
 
-Result<sqlite3_stmt*> SqliteStore::statement(std::string_view op, std::string_view sql) {
+Result<sqlite3_stmt*> SqliteStore::statement(std::string_view sql) {
   if (auto it = cache_.find(sql); it != cache_.end()) return it->second.get();
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
                          &stmt, nullptr) != SQLITE_OK) {
     sqlite3_finalize(stmt);
-    return sql_error(op);
+    return sql_error();
   }
   cache_.emplace(sql, Statement(stmt));
   return stmt;
 }
 
-Status SqliteStore::run(std::string_view op, std::string_view sql) {
-  auto stmt = statement(op, sql);
+Status SqliteStore::run(std::string_view sql) {
+  auto stmt = statement(sql);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   int rc = SQLITE_ROW;
   while (rc == SQLITE_ROW) rc = sqlite3_step(use);
-  return rc == SQLITE_DONE ? Status() : sql_error(op);
+  return rc == SQLITE_DONE ? Status() : sql_error();
 }
 
-Status SqliteStore::exec_script(std::string_view op, const std::string& sql) {
+Status SqliteStore::exec_script(const std::string& sql) {
   char* message = nullptr;
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
     const std::string text = message ? message : sqlite3_errmsg(db_);
     sqlite3_free(message);
-    return fail(op, text, sqlite_code(sqlite3_errcode(db_)));
+    return Status(sqlite_code(sqlite3_errcode(db_)), text);
   }
   return {};
 }
 
-Status SqliteStore::pragma(std::string_view op, const std::string& sql, std::string* result) {
+Status SqliteStore::pragma(const std::string& sql, std::string* result) {
   sqlite3_stmt* raw = nullptr;
   if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
     sqlite3_finalize(raw);
-    return sql_error(op);
+    return sql_error();
   }
   Statement stmt(raw);
   int rc = sqlite3_step(raw);
   if (rc == SQLITE_ROW && result) *result = column_text(raw, 0);
   while (rc == SQLITE_ROW) rc = sqlite3_step(raw);
-  return rc == SQLITE_DONE ? Status() : sql_error(op);
+  return rc == SQLITE_DONE ? Status() : sql_error();
 }
 
 template <class Bind>
@@ -555,20 +521,18 @@ int SqliteStore::upsert_row(sqlite3_stmt* insert, sqlite3_stmt* update, const Bi
   return SQLITE_OK;
 }
 
-Status SqliteStore::require_asset(std::string_view op, std::int64_t asset_id) {
-  auto stmt = statement(op, kAssetExists);
+Status SqliteStore::require_asset(std::int64_t asset_id) {
+  auto stmt = statement(kAssetExists);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   sqlite3_bind_int64(use, 1, asset_id);
   const int rc = sqlite3_step(use);
   if (rc == SQLITE_ROW) return {};
-  if (rc == SQLITE_DONE)
-    return fail(op, "no asset with id " + std::to_string(asset_id), StatusCode::kNotFound);
-  return sql_error(op);
+  if (rc == SQLITE_DONE) return Status::not_found("no asset with id " + std::to_string(asset_id));
+  return sql_error();
 }
 
 Status SqliteStore::init() {
-  const std::string op = "open";
   sqlite3_busy_timeout(db_, kBusyTimeoutMs);
   sqlite3_extended_result_codes(db_, 1);
   std::string mode;
@@ -576,7 +540,7 @@ Status SqliteStore::init() {
   // file to WAL can answer "database is locked" at once, without the busy handler, while another
   // connection does the same: retry for as long as the busy timeout.
   for (int waited_ms = 0;; waited_ms += 5) {
-    Status s = pragma(op, "PRAGMA journal_mode = WAL", &mode);
+    Status s = pragma("PRAGMA journal_mode = WAL", &mode);
     if (s.ok()) break;
     if ((sqlite3_errcode(db_) & 0xff) != SQLITE_BUSY || waited_ms >= kBusyTimeoutMs) {
       return s;
@@ -584,63 +548,58 @@ Status SqliteStore::init() {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (mode != "wal" && mode != "memory") {
-    return fail(op, "cannot use write-ahead logging (journal_mode is '" + mode + "')",
-                StatusCode::kFailedPrecondition);
+    return Status::failed_precondition("cannot use write-ahead logging (journal_mode is '" + mode +
+                                       "')");
   }
-  if (Status s = pragma(op, kSynchronous); !s.ok()) return s;
-  if (Status s = pragma(op, "PRAGMA foreign_keys = ON"); !s.ok()) return s;
+  if (Status s = pragma(kSynchronous); !s.ok()) return s;
+  if (Status s = pragma("PRAGMA foreign_keys = ON"); !s.ok()) return s;
   // 64 MiB of page cache (SQLite's default is 2 MiB): a live feed inserts at one point per asset
   // and interval, and with fewer pages cached each insert reads its leaf back from the file.
-  if (Status s = pragma(op, "PRAGMA cache_size = -65536"); !s.ok()) return s;
+  if (Status s = pragma("PRAGMA cache_size = -65536"); !s.ok()) return s;
   return migrate();
 }
 
 Status SqliteStore::migrate() {
-  const std::string op = "open";
   // Reads the schema version: 0 for an empty file; fails for a file holding other tables.
   auto read_version = [&](int& version) -> Status {
     std::string has_table;
-    if (Status s = pragma(op,
-                          "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-                          "name = 'schema_version'",
-                          &has_table);
+    if (Status s = pragma(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+            &has_table);
         !s.ok()) {
       return s;
     }
     if (has_table == "1") {
       std::string v;
-      if (Status s = pragma(op, "SELECT max(version) FROM schema_version", &v); !s.ok()) return s;
+      if (Status s = pragma("SELECT max(version) FROM schema_version", &v); !s.ok()) return s;
       if (v.empty())
-        return fail(op, "the schema_version table is empty: not a tickgraph database",
-                    StatusCode::kFailedPrecondition);
+        return Status::failed_precondition(
+            "the schema_version table is empty: not a tickgraph database");
       const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), version);
       if (ec != std::errc() || end != v.data() + v.size()) {
-        return fail(op, "the schema version '" + v + "' is not a number",
-                    StatusCode::kFailedPrecondition);
+        return Status::failed_precondition("the schema version '" + v + "' is not a number");
       }
       return {};
     }
     std::string tables;
-    if (Status s = pragma(op,
-                          "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+    if (Status s = pragma("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                           "name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
                           &tables);
         !s.ok()) {
       return s;
     }
     if (tables != "0")
-      return fail(op, "not a tickgraph database (it has no schema_version table)",
-                  StatusCode::kFailedPrecondition);
+      return Status::failed_precondition(
+          "not a tickgraph database (it has no schema_version table)");
     version = 0;
     return {};
   };
   auto check_known = [&](int version) -> Status {
     if (version > kSchemaVersion) {
-      return fail(op,
-                  "schema version " + std::to_string(version) +
-                      " is newer than this build of tickgraph knows (" +
-                      std::to_string(kSchemaVersion) + "); use a newer tickgraph",
-                  StatusCode::kFailedPrecondition);
+      return Status::failed_precondition("schema version " + std::to_string(version) +
+                                         " is newer than this build of tickgraph knows (" +
+                                         std::to_string(kSchemaVersion) +
+                                         "); use a newer tickgraph");
     }
     return {};
   };
@@ -652,19 +611,20 @@ Status SqliteStore::migrate() {
   if (read_version(version).ok() && version == kSchemaVersion) return {};
 
   // Another process may be migrating the same file: decide again under the write lock.
-  Transaction tx(*this, op);
+  Transaction tx(*this);
   if (Status s = tx.begin(); !s.ok()) return s;
   if (Status s = read_version(version); !s.ok()) return s;
   if (Status s = check_known(version); !s.ok()) return s;
   for (int v = version + 1; v <= kSchemaVersion; ++v) {
-    const std::string step = "migration to schema version " + std::to_string(v);
-    if (Status s = exec_script(step, std::string(kMigrations[v - 1])); !s.ok()) return s;
-    if (Status s = exec_script(step,
-                               "DELETE FROM schema_version; INSERT INTO schema_version "
+    const std::string step = "migration to schema version " + std::to_string(v) + ": ";
+    if (Status s = exec_script(std::string(kMigrations[v - 1])); !s.ok()) {
+      return s.with_prefix(step);
+    }
+    if (Status s = exec_script("DELETE FROM schema_version; INSERT INTO schema_version "
                                "(version) VALUES (" +
-                                   std::to_string(v) + ")");
+                               std::to_string(v) + ")");
         !s.ok()) {
-      return s;
+      return s.with_prefix(step);
     }
   }
   return tx.commit();
@@ -696,23 +656,22 @@ Result<Asset> read_asset_row(sqlite3_stmt* s) {
   return a;
 }
 
-Result<Asset> SqliteStore::upsert_asset(const Asset& asset) {
-  const std::string op = "upsert_asset(" + asset.symbol + ")";
-  if (Status s = validate_symbol(asset.symbol); !s.ok())
-    return fail(op, s.message(), StatusCode::kInvalidArgument);
+Result<Asset> SqliteStore::do_upsert_asset(const Asset& asset) {
+  // Attributes are stored as a JSON object, whose encoding refuses text that is not UTF-8 (as
+  // PostgreSQL's encoding check does).
   std::string attributes;
   try {
     attributes = nlohmann::json(asset.attributes).dump();
   } catch (const nlohmann::json::exception&) {
-    return fail(op, "an attribute is not valid UTF-8", StatusCode::kInvalidArgument);
+    return Status::invalid_argument("an attribute is not valid UTF-8");
   }
   const std::string_view cls = asset_class_name(asset.asset_class);
 
   std::lock_guard lock(mu_);
-  Transaction tx(*this, op);
+  Transaction tx(*this);
   if (Status s = tx.begin(); !s.ok()) return s;
   {
-    auto stmt = statement(op, kUpsertAsset);
+    auto stmt = statement(kUpsertAsset);
     if (!stmt.ok()) return stmt.status();
     StatementUse use(*stmt);
     bind_text(use, 1, asset.symbol);
@@ -721,40 +680,38 @@ Result<Asset> SqliteStore::upsert_asset(const Asset& asset) {
     bind_text(use, 4, asset.currency);
     bind_text(use, 5, asset.exchange);
     bind_text(use, 6, attributes);
-    if (sqlite3_step(use) != SQLITE_DONE) return sql_error(op);
+    if (sqlite3_step(use) != SQLITE_DONE) return sql_error();
   }
   Asset stored = asset;
   {
-    auto stmt = statement(op, kFindAsset);
+    auto stmt = statement(kFindAsset);
     if (!stmt.ok()) return stmt.status();
     StatementUse use(*stmt);
     bind_text(use, 1, asset.symbol);
-    if (sqlite3_step(use) != SQLITE_ROW) return sql_error(op);
+    if (sqlite3_step(use) != SQLITE_ROW) return sql_error();
     stored.id = sqlite3_column_int64(use, 0);
   }
   if (Status s = tx.commit(); !s.ok()) return s;
   return stored;
 }
 
-Result<std::optional<Asset>> SqliteStore::find_asset(std::string_view symbol) {
-  const std::string op = "find_asset(" + std::string(symbol) + ")";
+Result<std::optional<Asset>> SqliteStore::do_find_asset(std::string_view symbol) {
   std::lock_guard lock(mu_);
-  auto stmt = statement(op, kFindAsset);
+  auto stmt = statement(kFindAsset);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   bind_text(use, 1, symbol);
   const int rc = sqlite3_step(use);
   if (rc == SQLITE_DONE) return std::optional<Asset>();
-  if (rc != SQLITE_ROW) return sql_error(op);
+  if (rc != SQLITE_ROW) return sql_error();
   auto asset = read_asset_row(use);
-  if (!asset.ok()) return fail(op, asset.message(), StatusCode::kDataLoss);
+  if (!asset.ok()) return asset.status();
   return std::optional<Asset>(std::move(*asset));
 }
 
-Result<std::vector<Asset>> SqliteStore::list_assets(const AssetFilter& filter) {
-  const std::string op = "list_assets";
+Result<std::vector<Asset>> SqliteStore::do_list_assets(const AssetFilter& filter) {
   std::lock_guard lock(mu_);
-  auto stmt = statement(op, kListAssets);
+  auto stmt = statement(kListAssets);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   bind_text(use, 1, filter.text);
@@ -764,31 +721,25 @@ Result<std::vector<Asset>> SqliteStore::list_assets(const AssetFilter& filter) {
   int rc = 0;
   while ((rc = sqlite3_step(use)) == SQLITE_ROW) {
     auto asset = read_asset_row(use);
-    if (!asset.ok()) return fail(op, asset.message(), StatusCode::kDataLoss);
+    if (!asset.ok()) return asset.status();
     out.push_back(std::move(*asset));
   }
-  if (rc != SQLITE_DONE) return sql_error(op);
+  if (rc != SQLITE_DONE) return sql_error();
   return out;
 }
 
 // --- candles ---
 
-std::string candles_op(std::string_view what, std::int64_t asset_id, Interval interval) {
-  return std::string(what) + "(asset " + std::to_string(asset_id) + ", " +
-         std::string(interval_name(interval)) + ")";
-}
-
-Result<WriteStats> SqliteStore::write_candles(std::int64_t asset_id, Interval interval,
-                                              std::span<const Candle> bars) {
-  const std::string op = candles_op("write_candles", asset_id, interval);
+Result<WriteStats> SqliteStore::do_write_candles(std::int64_t asset_id, Interval interval,
+                                                 std::span<const Candle> bars) {
   const std::string_view iv = interval_name(interval);
   std::lock_guard lock(mu_);
-  Transaction tx(*this, op);
+  Transaction tx(*this);
   if (Status s = tx.begin(); !s.ok()) return s;
-  if (Status s = require_asset(op, asset_id); !s.ok()) return s;
-  auto insert_stmt = statement(op, kInsertCandle);
+  if (Status s = require_asset(asset_id); !s.ok()) return s;
+  auto insert_stmt = statement(kInsertCandle);
   if (!insert_stmt.ok()) return insert_stmt.status();
-  auto update_stmt = statement(op, kUpdateCandle);
+  auto update_stmt = statement(kUpdateCandle);
   if (!update_stmt.ok()) return update_stmt.status();
   StatementUse insert(*insert_stmt);
   StatementUse update(*update_stmt);
@@ -802,23 +753,18 @@ Result<WriteStats> SqliteStore::write_candles(std::int64_t asset_id, Interval in
   // have been computed with them yet.
   std::optional<Timestamp> last_stored;
   {
-    auto stmt = statement(op, kLastCandleTime);
+    auto stmt = statement(kLastCandleTime);
     if (!stmt.ok()) return stmt.status();
     StatementUse use(*stmt);
     sqlite3_bind_int64(use, 1, asset_id);
     bind_text(use, 2, iv);
-    if (sqlite3_step(use) != SQLITE_ROW) return sql_error(op);
+    if (sqlite3_step(use) != SQLITE_ROW) return sql_error();
     if (sqlite3_column_type(use, 0) != SQLITE_NULL) last_stored = sqlite3_column_int64(use, 0);
   }
 
   WriteStats stats;
   Timestamp first_changed = std::numeric_limits<Timestamp>::max();
   for (const Candle& b : bars) {
-    if (const char* field = non_finite_field(b)) {
-      return fail(op,
-                  "bar at " + format_timestamp(b.time) + ": " + field + " is not a finite number",
-                  StatusCode::kInvalidArgument);
-    }
     const auto bind = [&b](sqlite3_stmt* s) {
       sqlite3_bind_int64(s, 3, b.time);
       sqlite3_bind_double(s, 4, b.open);
@@ -829,7 +775,7 @@ Result<WriteStats> SqliteStore::write_candles(std::int64_t asset_id, Interval in
     };
     Upsert what{};
     if (upsert_row(insert, update, bind, what) != SQLITE_OK) {
-      return sql_error(op, "bar at " + format_timestamp(b.time) + ": ");
+      return sql_error("bar at " + format_timestamp(b.time) + ": ");
     }
     switch (what) {
       case Upsert::kInserted:
@@ -849,12 +795,12 @@ Result<WriteStats> SqliteStore::write_candles(std::int64_t asset_id, Interval in
   if (stats.replaced > 0 || (stats.inserted > 0 && last_stored && first_changed < *last_stored)) {
     // Analytics from the first new or changed bar on were computed without it (a backfilled bar
     // changes every window that contains it, as a corrected one does). Appended bars change none.
-    auto stmt = statement(op, kInvalidateAnalytics);
+    auto stmt = statement(kInvalidateAnalytics);
     if (!stmt.ok()) return stmt.status();
     StatementUse use(*stmt);
     sqlite3_bind_int64(use, 1, asset_id);
     sqlite3_bind_int64(use, 2, first_changed);
-    if (sqlite3_step(use) != SQLITE_DONE) return sql_error(op);
+    if (sqlite3_step(use) != SQLITE_DONE) return sql_error();
   }
   if (Status s = tx.commit(); !s.ok()) return s;
   return stats;
@@ -874,12 +820,10 @@ int read_candle_rows(sqlite3_stmt* s, CandleSeries& out) {
   return rc;
 }
 
-Result<CandleSeries> SqliteStore::read_candles(std::int64_t asset_id, Interval interval,
-                                               TimeRange range, std::size_t limit) {
-  const std::string op =
-      candles_op("read_candles", asset_id, interval) + " " + describe_range(range);
+Result<CandleSeries> SqliteStore::do_read_candles(std::int64_t asset_id, Interval interval,
+                                                  TimeRange range, std::size_t limit) {
   std::lock_guard lock(mu_);
-  auto stmt = statement(op, kReadCandles);
+  auto stmt = statement(kReadCandles);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   sqlite3_bind_int64(use, 1, asset_id);
@@ -889,25 +833,23 @@ Result<CandleSeries> SqliteStore::read_candles(std::int64_t asset_id, Interval i
   sqlite3_bind_int64(use, 5, sql_limit(limit));
   CandleSeries out;
   if (limit > 0) out.reserve(std::min<std::size_t>(limit, 1 << 16));
-  if (read_candle_rows(use, out) != SQLITE_DONE) return sql_error(op);
+  if (read_candle_rows(use, out) != SQLITE_DONE) return sql_error();
   return out;
 }
 
-Result<CandleSeries> SqliteStore::latest_candles(std::int64_t asset_id, Interval interval,
-                                                 std::size_t n, Timestamp before) {
-  const std::string op = candles_op("latest_candles", asset_id, interval);
-  CandleSeries out;
-  if (n == 0) return out;
+Result<CandleSeries> SqliteStore::do_latest_candles(std::int64_t asset_id, Interval interval,
+                                                    std::size_t n, Timestamp before) {
   std::lock_guard lock(mu_);
-  auto stmt = statement(op, kLatestCandles);
+  auto stmt = statement(kLatestCandles);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   sqlite3_bind_int64(use, 1, asset_id);
   bind_text(use, 2, interval_name(interval));
   sqlite3_bind_int64(use, 3, before);
   sqlite3_bind_int64(use, 4, sql_limit(n));
+  CandleSeries out;
   out.reserve(std::min<std::size_t>(n, 1 << 16));
-  if (read_candle_rows(use, out) != SQLITE_DONE) return sql_error(op);
+  if (read_candle_rows(use, out) != SQLITE_DONE) return sql_error();
   for (auto* column : {&out.open, &out.high, &out.low, &out.close, &out.volume}) {
     std::reverse(column->begin(), column->end());
   }
@@ -915,30 +857,28 @@ Result<CandleSeries> SqliteStore::latest_candles(std::int64_t asset_id, Interval
   return out;
 }
 
-Result<std::int64_t> SqliteStore::count_candles(std::int64_t asset_id, Interval interval) {
-  const std::string op = candles_op("count_candles", asset_id, interval);
+Result<std::int64_t> SqliteStore::do_count_candles(std::int64_t asset_id, Interval interval) {
   std::lock_guard lock(mu_);
-  auto stmt = statement(op, kCountCandles);
+  auto stmt = statement(kCountCandles);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   sqlite3_bind_int64(use, 1, asset_id);
   bind_text(use, 2, interval_name(interval));
-  if (sqlite3_step(use) != SQLITE_ROW) return sql_error(op);
+  if (sqlite3_step(use) != SQLITE_ROW) return sql_error();
   return static_cast<std::int64_t>(sqlite3_column_int64(use, 0));
 }
 
 // --- ticks ---
 
-Result<WriteStats> SqliteStore::write_ticks(std::int64_t asset_id,
-                                            std::span<const StoredTick> ticks) {
-  const std::string op = "write_ticks(asset " + std::to_string(asset_id) + ")";
+Result<WriteStats> SqliteStore::do_write_ticks(std::int64_t asset_id,
+                                               std::span<const StoredTick> ticks) {
   std::lock_guard lock(mu_);
-  Transaction tx(*this, op);
+  Transaction tx(*this);
   if (Status s = tx.begin(); !s.ok()) return s;
-  if (Status s = require_asset(op, asset_id); !s.ok()) return s;
-  auto insert_stmt = statement(op, kInsertTick);
+  if (Status s = require_asset(asset_id); !s.ok()) return s;
+  auto insert_stmt = statement(kInsertTick);
   if (!insert_stmt.ok()) return insert_stmt.status();
-  auto update_stmt = statement(op, kUpdateTick);
+  auto update_stmt = statement(kUpdateTick);
   if (!update_stmt.ok()) return update_stmt.status();
   StatementUse insert(*insert_stmt);
   StatementUse update(*update_stmt);
@@ -946,14 +886,6 @@ Result<WriteStats> SqliteStore::write_ticks(std::int64_t asset_id,
 
   WriteStats stats;
   for (const StoredTick& t : ticks) {
-    const auto where = [&] {
-      return "tick at " + format_timestamp(t.time) + " seq " + std::to_string(t.seq) + ": ";
-    };
-    if (!std::isfinite(t.price) || !std::isfinite(t.size)) {
-      return fail(op,
-                  where() + (std::isfinite(t.price) ? "size" : "price") + " is not a finite number",
-                  StatusCode::kInvalidArgument);
-    }
     const auto bind = [&t](sqlite3_stmt* s) {
       sqlite3_bind_int64(s, 2, t.time);
       sqlite3_bind_int64(s, 3, t.seq);
@@ -962,7 +894,8 @@ Result<WriteStats> SqliteStore::write_ticks(std::int64_t asset_id,
     };
     Upsert what{};
     if (upsert_row(insert, update, bind, what) != SQLITE_OK) {
-      return sql_error(op, where());
+      return sql_error("tick at " + format_timestamp(t.time) + " seq " + std::to_string(t.seq) +
+                       ": ");
     }
     switch (what) {
       case Upsert::kInserted:
@@ -980,12 +913,10 @@ Result<WriteStats> SqliteStore::write_ticks(std::int64_t asset_id,
   return stats;
 }
 
-Result<std::vector<StoredTick>> SqliteStore::read_ticks(std::int64_t asset_id, TimeRange range,
-                                                        std::size_t limit) {
-  const std::string op =
-      "read_ticks(asset " + std::to_string(asset_id) + ") " + describe_range(range);
+Result<std::vector<StoredTick>> SqliteStore::do_read_ticks(std::int64_t asset_id, TimeRange range,
+                                                           std::size_t limit) {
   std::lock_guard lock(mu_);
-  auto stmt = statement(op, kReadTicks);
+  auto stmt = statement(kReadTicks);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   sqlite3_bind_int64(use, 1, asset_id);
@@ -998,7 +929,7 @@ Result<std::vector<StoredTick>> SqliteStore::read_ticks(std::int64_t asset_id, T
     out.push_back(StoredTick{sqlite3_column_int64(use, 0), sqlite3_column_int64(use, 1),
                              sqlite3_column_double(use, 2), sqlite3_column_double(use, 3)});
   }
-  if (rc != SQLITE_DONE) return sql_error(op);
+  if (rc != SQLITE_DONE) return sql_error();
   return out;
 }
 
@@ -1014,15 +945,14 @@ GraphVersion read_graph_row(sqlite3_stmt* s) {
   return g;
 }
 
-Result<GraphVersion> SqliteStore::put_graph(std::string_view name, std::string_view spec) {
-  const std::string op = "put_graph(" + std::string(name) + ")";
-  if (name.empty()) return fail(op, "the graph name is empty", StatusCode::kInvalidArgument);
+Result<GraphVersion> SqliteStore::do_put_graph(std::string_view name, std::string_view spec,
+                                               Timestamp created) {
   std::lock_guard lock(mu_);
-  Transaction tx(*this, op);
+  Transaction tx(*this);
   if (Status s = tx.begin(); !s.ok()) return s;
   std::int64_t latest = 0;
   {
-    auto stmt = statement(op, kLatestGraph);
+    auto stmt = statement(kLatestGraph);
     if (!stmt.ok()) return stmt.status();
     StatementUse use(*stmt);
     bind_text(use, 1, name);
@@ -1033,104 +963,87 @@ Result<GraphVersion> SqliteStore::put_graph(std::string_view name, std::string_v
         return g;  // unchanged: the transaction rolls back, having written nothing
       latest = g.version;
     } else if (rc != SQLITE_DONE) {
-      return sql_error(op);
+      return sql_error();
     }
   }
-  GraphVersion g{0, std::string(name), latest + 1, std::string(spec), now_ns()};
+  GraphVersion g{0, std::string(name), latest + 1, std::string(spec), created};
   {
-    auto stmt = statement(op, kInsertGraph);
+    auto stmt = statement(kInsertGraph);
     if (!stmt.ok()) return stmt.status();
     StatementUse use(*stmt);
     bind_text(use, 1, g.name);
     sqlite3_bind_int64(use, 2, g.version);
     bind_text(use, 3, g.spec);
     sqlite3_bind_int64(use, 4, g.created);
-    if (sqlite3_step(use) != SQLITE_DONE) return sql_error(op);
+    if (sqlite3_step(use) != SQLITE_DONE) return sql_error();
     g.graph_id = sqlite3_last_insert_rowid(db_);
   }
   if (Status s = tx.commit(); !s.ok()) return s;
   return g;
 }
 
-Result<std::optional<GraphVersion>> SqliteStore::get_graph(std::string_view name,
-                                                           std::int64_t version) {
-  const std::string op =
-      "get_graph(" + std::string(name) + ", version " + std::to_string(version) + ")";
-  if (version < 0)
-    return fail(op, "the version must be 0 (latest) or positive", StatusCode::kInvalidArgument);
+Result<std::optional<GraphVersion>> SqliteStore::do_get_graph(std::string_view name,
+                                                              std::int64_t version) {
   std::lock_guard lock(mu_);
-  auto stmt = statement(op, version == 0 ? kLatestGraph : kGraphVersion);
+  auto stmt = statement(version == 0 ? kLatestGraph : kGraphVersion);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   bind_text(use, 1, name);
   if (version != 0) sqlite3_bind_int64(use, 2, version);
   const int rc = sqlite3_step(use);
   if (rc == SQLITE_DONE) return std::optional<GraphVersion>();
-  if (rc != SQLITE_ROW) return sql_error(op);
+  if (rc != SQLITE_ROW) return sql_error();
   return std::optional<GraphVersion>(read_graph_row(use));
 }
 
-Result<std::vector<GraphVersion>> SqliteStore::list_graphs() {
-  const std::string op = "list_graphs";
+Result<std::vector<GraphVersion>> SqliteStore::do_list_graphs() {
   std::lock_guard lock(mu_);
-  auto stmt = statement(op, kListGraphs);
+  auto stmt = statement(kListGraphs);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   std::vector<GraphVersion> out;
   int rc = 0;
   while ((rc = sqlite3_step(use)) == SQLITE_ROW) out.push_back(read_graph_row(use));
-  if (rc != SQLITE_DONE) return sql_error(op);
+  if (rc != SQLITE_DONE) return sql_error();
   return out;
 }
 
-Status SqliteStore::delete_graph(std::string_view name) {
-  const std::string op = "delete_graph(" + std::string(name) + ")";
+Status SqliteStore::do_delete_graph(std::string_view name) {
   std::lock_guard lock(mu_);
-  Transaction tx(*this, op);
+  Transaction tx(*this);
   if (Status s = tx.begin(); !s.ok()) return s;
   for (std::string_view sql : {kDeleteGraphAnalytics, kDeleteGraph}) {
-    auto stmt = statement(op, sql);
+    auto stmt = statement(sql);
     if (!stmt.ok()) return stmt.status();
     StatementUse use(*stmt);
     bind_text(use, 1, name);
-    if (sqlite3_step(use) != SQLITE_DONE) return sql_error(op);
+    if (sqlite3_step(use) != SQLITE_DONE) return sql_error();
   }
   if (sqlite3_changes(db_) == 0)
-    return fail(op, "no graph named '" + std::string(name) + "'", StatusCode::kNotFound);
+    return Status::not_found("no graph named '" + std::string(name) + "'");
   return tx.commit();
 }
 
 // --- analytics ---
 
-Status SqliteStore::write_analytics(std::int64_t asset_id, std::int64_t graph_id,
-                                    std::int64_t version, std::span<const AnalyticsSeries> series) {
-  const std::string op = "write_analytics(asset " + std::to_string(asset_id) + ", graph " +
-                         std::to_string(graph_id) + " version " + std::to_string(version) + ")";
-  for (const AnalyticsSeries& s : series) {
-    if (s.output.empty())
-      return fail(op, "a series has an empty output name", StatusCode::kInvalidArgument);
-    if (s.time.size() != s.values.size()) {
-      return fail(op,
-                  "output '" + s.output + "' has " + std::to_string(s.time.size()) + " times but " +
-                      std::to_string(s.values.size()) + " values",
-                  StatusCode::kInvalidArgument);
-    }
-  }
+Status SqliteStore::do_write_analytics(std::int64_t asset_id, std::int64_t graph_id,
+                                       std::int64_t version,
+                                       std::span<const AnalyticsSeries> series) {
   std::lock_guard lock(mu_);
-  Transaction tx(*this, op);
+  Transaction tx(*this);
   if (Status s = tx.begin(); !s.ok()) return s;
-  if (Status s = require_asset(op, asset_id); !s.ok()) return s;
+  if (Status s = require_asset(asset_id); !s.ok()) return s;
   {
-    auto stmt = statement(op, kGraphExists);
+    auto stmt = statement(kGraphExists);
     if (!stmt.ok()) return stmt.status();
     StatementUse use(*stmt);
     sqlite3_bind_int64(use, 1, graph_id);
     sqlite3_bind_int64(use, 2, version);
     const int rc = sqlite3_step(use);
-    if (rc == SQLITE_DONE) return fail(op, "no such graph version", StatusCode::kNotFound);
-    if (rc != SQLITE_ROW) return sql_error(op);
+    if (rc == SQLITE_DONE) return Status::not_found("no such graph version");
+    if (rc != SQLITE_ROW) return sql_error();
   }
-  auto stmt = statement(op, kUpsertAnalytics);
+  auto stmt = statement(kUpsertAnalytics);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   sqlite3_bind_int64(use, 1, asset_id);
@@ -1146,7 +1059,7 @@ Status SqliteStore::write_analytics(std::int64_t asset_id, std::int64_t graph_id
         sqlite3_bind_double(use, 6, s.values[i]);
       }
       if (sqlite3_step(use) != SQLITE_DONE) {
-        return sql_error(op, "output '" + s.output + "' at " + format_timestamp(s.time[i]) + ": ");
+        return sql_error("output '" + s.output + "' at " + format_timestamp(s.time[i]) + ": ");
       }
       sqlite3_reset(use);
     }
@@ -1154,14 +1067,11 @@ Status SqliteStore::write_analytics(std::int64_t asset_id, std::int64_t graph_id
   return tx.commit();
 }
 
-Result<AnalyticsSeries> SqliteStore::read_analytics(std::int64_t asset_id, std::int64_t graph_id,
-                                                    std::int64_t version, std::string_view output,
-                                                    TimeRange range) {
-  const std::string op = "read_analytics(asset " + std::to_string(asset_id) + ", graph " +
-                         std::to_string(graph_id) + " version " + std::to_string(version) + ", " +
-                         std::string(output) + ") " + describe_range(range);
+Result<AnalyticsSeries> SqliteStore::do_read_analytics(std::int64_t asset_id, std::int64_t graph_id,
+                                                       std::int64_t version,
+                                                       std::string_view output, TimeRange range) {
   std::lock_guard lock(mu_);
-  auto stmt = statement(op, kReadAnalytics);
+  auto stmt = statement(kReadAnalytics);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   sqlite3_bind_int64(use, 1, asset_id);
@@ -1179,53 +1089,50 @@ Result<AnalyticsSeries> SqliteStore::read_analytics(std::int64_t asset_id, std::
                              ? std::numeric_limits<double>::quiet_NaN()
                              : sqlite3_column_double(use, 1));
   }
-  if (rc != SQLITE_DONE) return sql_error(op);
+  if (rc != SQLITE_DONE) return sql_error();
   return out;
 }
 
 // --- batches ---
 
-Status SqliteStore::batch(const std::function<Status()>& body) {
+Status SqliteStore::do_batch(const std::function<Status()>& body) {
   std::lock_guard lock(mu_);
   if (in_batch_) return body();
-  const std::string_view op = "batch";
-  if (Status s = run(op, kBegin); !s.ok()) return s;
+  if (Status s = run(kBegin); !s.ok()) return checks::in_call(s, "batch", location());
   in_batch_ = true;
   Status result = body();
   in_batch_ = false;
-  if (result.ok()) result = run(op, kCommit);
-  if (!result.ok()) (void)run(op, kRollback);
+  if (result.ok()) result = checks::in_call(run(kCommit), "batch", location());
+  if (!result.ok()) (void)run(kRollback);
   return result;
 }
 
 // --- ingest offsets ---
 
-Status SqliteStore::set_offset(std::string_view source, std::string_view partition,
-                               std::int64_t offset) {
-  const std::string op = "set_offset(" + std::string(source) + ", " + std::string(partition) + ")";
+Status SqliteStore::do_set_offset(std::string_view source, std::string_view partition,
+                                  std::int64_t offset) {
   std::lock_guard lock(mu_);
-  auto stmt = statement(op, kSetOffset);
+  auto stmt = statement(kSetOffset);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);  // one statement: SQLite commits it as its own transaction
   bind_text(use, 1, source);
   bind_text(use, 2, partition);
   sqlite3_bind_int64(use, 3, offset);
-  if (sqlite3_step(use) != SQLITE_DONE) return sql_error(op);
+  if (sqlite3_step(use) != SQLITE_DONE) return sql_error();
   return {};
 }
 
-Result<std::optional<std::int64_t>> SqliteStore::get_offset(std::string_view source,
-                                                            std::string_view partition) {
-  const std::string op = "get_offset(" + std::string(source) + ", " + std::string(partition) + ")";
+Result<std::optional<std::int64_t>> SqliteStore::do_get_offset(std::string_view source,
+                                                               std::string_view partition) {
   std::lock_guard lock(mu_);
-  auto stmt = statement(op, kGetOffset);
+  auto stmt = statement(kGetOffset);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   bind_text(use, 1, source);
   bind_text(use, 2, partition);
   const int rc = sqlite3_step(use);
   if (rc == SQLITE_DONE) return std::optional<std::int64_t>();
-  if (rc != SQLITE_ROW) return sql_error(op);
+  if (rc != SQLITE_ROW) return sql_error();
   return std::optional<std::int64_t>(sqlite3_column_int64(use, 0));
 }
 
@@ -1243,13 +1150,10 @@ Credential read_credential_row(sqlite3_stmt* s) {
   return c;
 }
 
-Status SqliteStore::add_credential(const Credential& credential) {
-  const std::string op = "add_credential(" + credential.id + ")";
-  if (const std::string why = invalid_credential(credential); !why.empty())
-    return fail(op, why, StatusCode::kInvalidArgument);
+Status SqliteStore::do_add_credential(const Credential& credential) {
   const std::string scopes = join_scopes(credential.scopes);
   std::lock_guard lock(mu_);
-  auto stmt = statement(op, kInsertCredential);
+  auto stmt = statement(kInsertCredential);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);  // one statement: SQLite commits it as its own transaction
   bind_text(use, 1, credential.id);
@@ -1259,105 +1163,92 @@ Status SqliteStore::add_credential(const Credential& credential) {
   bind_text(use, 5, credential.secret_hash);
   sqlite3_bind_int64(use, 6, credential.created);
   if (credential.revoked) sqlite3_bind_int64(use, 7, *credential.revoked);
-  if (sqlite3_step(use) != SQLITE_DONE) return sql_error(op);
+  if (sqlite3_step(use) != SQLITE_DONE) return sql_error();
   if (sqlite3_changes(db_) == 0) {
-    return fail(op, "a credential with id '" + credential.id + "' already exists",
-                StatusCode::kAlreadyExists);
+    return Status::already_exists("a credential with id '" + credential.id + "' already exists");
   }
   return {};
 }
 
-Result<std::optional<Credential>> SqliteStore::find_credential(std::string_view id) {
-  const std::string op = "find_credential(" + std::string(id) + ")";
+Result<std::optional<Credential>> SqliteStore::do_find_credential(std::string_view id) {
   std::lock_guard lock(mu_);
-  auto stmt = statement(op, kFindCredential);
+  auto stmt = statement(kFindCredential);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   bind_text(use, 1, id);
   const int rc = sqlite3_step(use);
   if (rc == SQLITE_DONE) return std::optional<Credential>();
-  if (rc != SQLITE_ROW) return sql_error(op);
+  if (rc != SQLITE_ROW) return sql_error();
   return std::optional<Credential>(read_credential_row(use));
 }
 
-Result<std::vector<Credential>> SqliteStore::list_credentials(std::string_view kind) {
-  const std::string op = "list_credentials(" + std::string(kind) + ")";
-  if (!kind.empty() && kind != "client" && kind != "api_key") {
-    return fail(op,
-                "kind '" + std::string(kind) +
-                    "' is neither \"client\" nor \"api_key\" (nor \"\" for both)",
-                StatusCode::kInvalidArgument);
-  }
+Result<std::vector<Credential>> SqliteStore::do_list_credentials(std::string_view kind) {
   std::lock_guard lock(mu_);
-  auto stmt = statement(op, kListCredentials);
+  auto stmt = statement(kListCredentials);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   bind_text(use, 1, kind);
   std::vector<Credential> out;
   int rc = 0;
   while ((rc = sqlite3_step(use)) == SQLITE_ROW) out.push_back(read_credential_row(use));
-  if (rc != SQLITE_DONE) return sql_error(op);
+  if (rc != SQLITE_DONE) return sql_error();
   return out;
 }
 
-Result<bool> SqliteStore::revoke_credential(std::string_view id, Timestamp at) {
-  const std::string op = "revoke_credential(" + std::string(id) + ")";
+Result<bool> SqliteStore::do_revoke_credential(std::string_view id, Timestamp at) {
   std::lock_guard lock(mu_);
-  auto stmt = statement(op, kRevokeCredential);
+  auto stmt = statement(kRevokeCredential);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   bind_text(use, 1, id);
   sqlite3_bind_int64(use, 2, at);
-  if (sqlite3_step(use) != SQLITE_DONE) return sql_error(op);
+  if (sqlite3_step(use) != SQLITE_DONE) return sql_error();
   return sqlite3_changes(db_) > 0;
 }
 
 // --- token signing key ---
 
-Result<std::optional<SigningKey>> SqliteStore::oldest_signing_key(std::string_view op) {
-  auto stmt = statement(op, kOldestSigningKey);
+Result<std::optional<SigningKey>> SqliteStore::oldest_signing_key() {
+  auto stmt = statement(kOldestSigningKey);
   if (!stmt.ok()) return stmt.status();
   StatementUse use(*stmt);
   const int rc = sqlite3_step(use);
   if (rc == SQLITE_DONE) return std::optional<SigningKey>();
-  if (rc != SQLITE_ROW) return sql_error(op);
+  if (rc != SQLITE_ROW) return sql_error();
   return std::optional<SigningKey>(SigningKey{column_text(use, 0), column_text(use, 1),
                                               column_text(use, 2), sqlite3_column_int64(use, 3)});
 }
 
-Result<SigningKey> SqliteStore::signing_key(const SigningKey& candidate) {
-  const std::string op = "signing_key";
-  if (const std::string why = invalid_signing_key(candidate); !why.empty())
-    return fail(op, why, StatusCode::kInvalidArgument);
+Result<SigningKey> SqliteStore::do_signing_key(const SigningKey& candidate) {
   std::lock_guard lock(mu_);
   // Usually a key is stored: one read, without taking the write lock.
-  auto stored = oldest_signing_key(op);
+  auto stored = oldest_signing_key();
   if (!stored.ok()) return stored.status();
   if (*stored) return std::move(**stored);
   // None yet. BEGIN IMMEDIATE serialises the processes that get here at once: the first stores
   // its candidate, and the others, reading again under the lock, find that key instead.
-  Transaction tx(*this, op);
+  Transaction tx(*this);
   if (Status s = tx.begin(); !s.ok()) return s;
   {
-    auto stmt = statement(op, kInsertFirstSigningKey);
+    auto stmt = statement(kInsertFirstSigningKey);
     if (!stmt.ok()) return stmt.status();
     StatementUse use(*stmt);
     bind_text(use, 1, candidate.kid);
     bind_text(use, 2, candidate.algorithm);
     bind_text(use, 3, candidate.private_pem);
     sqlite3_bind_int64(use, 4, candidate.created);
-    if (sqlite3_step(use) != SQLITE_DONE) return sql_error(op);
+    if (sqlite3_step(use) != SQLITE_DONE) return sql_error();
   }
-  stored = oldest_signing_key(op);
+  stored = oldest_signing_key();
   if (!stored.ok()) return stored.status();
-  if (!*stored) return fail(op, "the key just stored cannot be read back", StatusCode::kInternal);
+  if (!*stored) return Status::internal("the key just stored cannot be read back");
   if (Status s = tx.commit(); !s.ok()) return s;
   return std::move(**stored);
 }
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, const Clock& clock) {
   if (path.empty()) return Status::invalid_argument("open: empty SQLite path");
   if (path != ":memory:") {
     const std::filesystem::path parent = std::filesystem::path(path).parent_path();
@@ -1376,8 +1267,8 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
     sqlite3_close(db);
     return Status(sqlite_code(rc), "open on '" + path + "': " + message);
   }
-  auto store = std::make_unique<SqliteStore>(db, path);
-  if (Status s = store->init(); !s.ok()) return s;
+  auto store = std::make_unique<SqliteStore>(db, path, clock);
+  if (Status s = store->init(); !s.ok()) return s.with_prefix("open on '" + path + "': ");
   return std::unique_ptr<Store>(std::move(store));
 }
 

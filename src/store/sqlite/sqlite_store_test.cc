@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "store/migration_test_util.h"
+
 namespace tickgraph::store {
 namespace {
 
@@ -133,21 +135,7 @@ TEST_F(SqliteStoreTest, AVersionOneFileIsMigratedKeepingItsData) {
   EXPECT_EQ(*store->count_candles(id, Interval::k1d), 10);
   EXPECT_EQ(*store->get_offset("src", "0"), std::optional<std::int64_t>(5));
 
-  Credential c;
-  c.id = "client-1";
-  c.kind = "client";
-  c.name = "after the migration";
-  c.scopes = {"read"};
-  c.secret_hash = "sha256:00";
-  c.created = kDay0;
-  ASSERT_TRUE(store->add_credential(c).ok());
-  const auto back = store->find_credential("client-1");
-  ASSERT_TRUE(back.ok() && back->has_value());
-  EXPECT_EQ((*back)->name, "after the migration");
-  const SigningKey candidate{"kid-1", "ES256", "pem", kDay0};
-  const auto key = store->signing_key(candidate);
-  ASSERT_TRUE(key.ok()) << key.message();
-  EXPECT_EQ(key->kid, "kid-1");
+  expect_credentials_work_after_migration(*store, "client-1", kDay0);
   EXPECT_EQ(raw_sql(path_, "PRAGMA integrity_check"), std::vector<std::string>{"ok"});
 }
 
