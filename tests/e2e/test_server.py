@@ -1477,11 +1477,6 @@ def test_sigterm_drains_streams_and_exits_0(tmp_path):
         server.kill()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: Server::begin_drain (src/server/http_server.cc) marks the API not ready and "
-    "closes the listening socket in the same step, and HttpSession::drain closes idle keep-alive "
-    "connections, so no request can reach /readyz or a /v1 route while the server drains: "
-    "clients get connection refused, never the README's 503"))
 def test_readyz_and_v1_routes_answer_503_while_draining(tmp_path):
     """After SIGTERM, while the drain lasts (a WebSocket client that reads nothing holds it for
     the 5 s the server gives an unread close), GET /readyz answers 503 "unavailable" and so does a

@@ -28,7 +28,6 @@ namespace {
 
 constexpr std::size_t kMaxJwksBytes = 1u << 20;
 constexpr long kJwksTimeoutMs = 5000;
-constexpr double kNsPerSecond = 1e9;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -174,7 +173,7 @@ struct Authenticator::Impl {
   store::CredentialStore& store;
   Metrics& metrics;
   AuthConfig config;
-  Clock clock;
+  const Clock& clock;  // token expiry and JWKS age by now(); caches and rate limits by monotonic()
   RateLimiter requests;
   RateLimiter failures;
 
@@ -195,31 +194,19 @@ struct Authenticator::Impl {
 
   Counter& rate_limited;
 
-  Impl(store::CredentialStore& s, Metrics& m, AuthConfig c, Clock k)
+  Impl(store::CredentialStore& s, Metrics& m, AuthConfig c, const Clock& k)
       : store(s),
         metrics(m),
         config(std::move(c)),
-        clock(std::move(k)),
+        clock(k),
         requests(config.rate, config.burst),
         failures(config.failure_rate, config.failure_burst),
         rate_limited(m.counter("tickgraph_rate_limited_total",
                                "Requests refused with 429 by the rate limits")) {}
 
-  std::int64_t now_s() const {
-    if (clock) return clock();
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
-  static double mono_s() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
-  static std::int64_t mono_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
+  std::int64_t now_s() const { return clock.now() / kSecond; }
+  double mono_s() const { return static_cast<double>(clock.monotonic()) / kSecond; }
+  std::int64_t mono_ms() const { return clock.monotonic() / kMillisecond; }
 
   void count_failure(const std::string& reason) {
     metrics
@@ -674,8 +661,8 @@ struct Authenticator::Impl {
     for (const auto& s : body.scopes()) scopes_text += s + ",";
     auto scopes = parse_scopes(scopes_text);
     if (!scopes.ok()) return error_response(scopes.status().with_field("scopes"));
-    auto issued = kind == "client" ? add_client(store, body.name(), *scopes)
-                                   : add_api_key(store, body.name(), *scopes);
+    auto issued = kind == "client" ? add_client(store, body.name(), *scopes, clock)
+                                   : add_api_key(store, body.name(), *scopes, clock);
     if (!issued.ok()) return error_response(issued.status());
     v1::IssuedCredential out;
     to_proto(issued->credential, *out.mutable_credential());
@@ -686,7 +673,7 @@ struct Authenticator::Impl {
   }
   HttpResponse remove(const HttpRequest& r, std::string_view kind) {
     const std::string id(r.path_param("id"));
-    auto s = revoke(store, kind, id);
+    auto s = revoke(store, kind, id, clock);
     forget(id);
     if (!s.ok()) {
       if (s.is(StatusCode::kNotFound)) return error_response(s.with_detail("id", id));
@@ -699,8 +686,8 @@ struct Authenticator::Impl {
 };
 
 Authenticator::Authenticator(store::CredentialStore& store, Metrics& metrics, AuthConfig config,
-                             Clock clock)
-    : impl_(std::make_unique<Impl>(store, metrics, std::move(config), std::move(clock))) {}
+                             const Clock& clock)
+    : impl_(std::make_unique<Impl>(store, metrics, std::move(config), clock)) {}
 Authenticator::~Authenticator() { impl_->stop_watching(); }
 
 const AuthConfig& Authenticator::config() const { return impl_->config; }
@@ -715,7 +702,7 @@ Status Authenticator::start() {
   auto candidate = generate_es256_key();
   if (!candidate.ok()) return candidate.status();
   store::SigningKey proposal{candidate->kid, "ES256", candidate->private_pem, 0};
-  proposal.created = m.now_s() * static_cast<std::int64_t>(kNsPerSecond);
+  proposal.created = m.clock.now();
   auto stored = m.store.signing_key(proposal);
   if (!stored.ok()) {
     return stored.status().with_prefix("cannot load the token signing key: ");

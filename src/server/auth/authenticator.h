@@ -26,11 +26,11 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "core/clock.h"
 #include "core/result.h"
 #include "server/metrics.h"
 #include "server/router.h"
@@ -62,13 +62,10 @@ struct AuthConfig {
   std::chrono::milliseconds credential_ttl{2000};
 };
 
-// For tests: seconds since the epoch.
-using Clock = std::function<std::int64_t()>;
-
 class Authenticator {
  public:
   Authenticator(store::CredentialStore& store, Metrics& metrics, AuthConfig config,
-                Clock clock = {});
+                const Clock& clock = system_clock());
   ~Authenticator();
   Authenticator(const Authenticator&) = delete;
   Authenticator& operator=(const Authenticator&) = delete;

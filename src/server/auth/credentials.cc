@@ -3,7 +3,6 @@
 #include <argon2.h>
 
 #include <algorithm>
-#include <chrono>
 #include <stdexcept>
 
 #include "server/auth/jwt.h"
@@ -28,15 +27,10 @@ std::string hex(std::string_view bytes) {
   return out;
 }
 
-Timestamp now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 Result<IssuedCredential> add(store::CredentialStore& store, std::string_view kind,
                              std::string_view prefix, std::string_view name,
-                             const std::vector<std::string>& scopes, bool slow_hash) {
+                             const std::vector<std::string>& scopes, bool slow_hash,
+                             const Clock& clock) {
   if (name.empty()) return Status::invalid_argument("a credential needs a name");
   if (scopes.empty()) return Status::invalid_argument("a credential needs scopes");
   IssuedCredential issued;
@@ -45,7 +39,7 @@ Result<IssuedCredential> add(store::CredentialStore& store, std::string_view kin
   c.kind = std::string(kind);
   c.name = std::string(name);
   c.scopes = scopes;
-  c.created = now_ns();
+  c.created = clock.now();
   const std::string secret = base64url_encode(random_bytes(32));
   c.secret_hash = slow_hash ? hash_secret(secret) : "sha256:" + sha256_hex(secret);
   issued.secret = kind == "api_key" ? c.id + "_" + secret : secret;
@@ -118,13 +112,13 @@ bool verify_secret(std::string_view secret, std::string_view encoded) {
 }
 
 Result<IssuedCredential> add_client(store::CredentialStore& store, std::string_view name,
-                                    const std::vector<std::string>& scopes) {
-  return add(store, "client", "tgc_", name, scopes, /*slow_hash=*/true);
+                                    const std::vector<std::string>& scopes, const Clock& clock) {
+  return add(store, "client", "tgc_", name, scopes, /*slow_hash=*/true, clock);
 }
 
 Result<IssuedCredential> add_api_key(store::CredentialStore& store, std::string_view name,
-                                     const std::vector<std::string>& scopes) {
-  return add(store, "api_key", "tgk_", name, scopes, /*slow_hash=*/false);
+                                     const std::vector<std::string>& scopes, const Clock& clock) {
+  return add(store, "api_key", "tgk_", name, scopes, /*slow_hash=*/false, clock);
 }
 
 bool split_api_key(std::string_view key, std::string& id, std::string& secret) {
@@ -136,14 +130,15 @@ bool split_api_key(std::string_view key, std::string& id, std::string& secret) {
   return true;
 }
 
-Status revoke(store::CredentialStore& store, std::string_view kind, std::string_view id) {
+Status revoke(store::CredentialStore& store, std::string_view kind, std::string_view id,
+              const Clock& clock) {
   const char* what = kind == "client" ? "client" : "API key";
   auto found = store.find_credential(id);
   if (!found.ok()) return found.status();
   if (!*found || (*found)->kind != kind) {
     return Status::not_found(std::string("no ") + what + " with id '" + std::string(id) + "'");
   }
-  auto revoked = store.revoke_credential(id, now_ns());
+  auto revoked = store.revoke_credential(id, clock.now());
   if (!revoked.ok()) return revoked.status();
   return {};
 }

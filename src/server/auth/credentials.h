@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/result.h"
 #include "store/credential_store.h"
 
@@ -38,20 +39,24 @@ struct IssuedCredential {
   std::string secret;  // client: the client_secret; API key: the whole key to send
 };
 
-// A new OAuth2 client ("tgc_" and 16 hex digits) with a random 256-bit secret.
+// A new OAuth2 client ("tgc_" and 16 hex digits) with a random 256-bit secret, stamped created
+// at clock.now().
 Result<IssuedCredential> add_client(store::CredentialStore& store, std::string_view name,
-                                    const std::vector<std::string>& scopes);
+                                    const std::vector<std::string>& scopes,
+                                    const Clock& clock = system_clock());
 // A new API key. The key sent in X-API-Key is "tgk_<id>_<secret>": the id finds the record, the
 // secret is checked against its hash.
 Result<IssuedCredential> add_api_key(store::CredentialStore& store, std::string_view name,
-                                     const std::vector<std::string>& scopes);
+                                     const std::vector<std::string>& scopes,
+                                     const Clock& clock = system_clock());
 
 // Splits "tgk_<id>_<secret>" into the credential id ("tgk_<id>") and the secret; false when the
 // text does not have that shape.
 bool split_api_key(std::string_view key, std::string& id, std::string& secret);
 
-// Revokes `id` of `kind` ("client" or "api_key"): an error naming the id when there is no such
-// credential of that kind.
-Status revoke(store::CredentialStore& store, std::string_view kind, std::string_view id);
+// Revokes `id` of `kind` ("client" or "api_key") at clock.now(): not_found naming the id when
+// there is no such credential of that kind.
+Status revoke(store::CredentialStore& store, std::string_view kind, std::string_view id,
+              const Clock& clock = system_clock());
 
 }  // namespace tickgraph::server::auth

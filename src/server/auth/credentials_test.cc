@@ -102,5 +102,19 @@ TEST_F(CredentialsTest, ClientsAndKeysAreStoredHashedAndRevocable) {
   EXPECT_FALSE(add_api_key(*store_, "x", {}).ok());
 }
 
+TEST_F(CredentialsTest, CreationAndRevocationAreStampedByTheGivenClock) {
+  ManualClock clock(1'700'000'000 * kSecond);
+  auto key = add_api_key(*store_, "script", {"read"}, clock);
+  ASSERT_TRUE(key.ok()) << key.message();
+  EXPECT_EQ(key->credential.created, 1'700'000'000 * kSecond);
+  clock.advance(90 * kSecond);
+  ASSERT_TRUE(revoke(*store_, "api_key", key->credential.id, clock).ok());
+  auto stored = store_->find_credential(key->credential.id);
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->created, 1'700'000'000 * kSecond);
+  ASSERT_TRUE((*stored)->revoked.has_value());
+  EXPECT_EQ(*(*stored)->revoked, 1'700'000'090 * kSecond);
+}
+
 }  // namespace
 }  // namespace tickgraph::server::auth
