@@ -1486,7 +1486,7 @@ def test_readyz_and_v1_routes_answer_503_while_draining(tmp_path):
     sock = None
     try:
         api = Api(server.base)
-        assert api.get("/readyz", message="tickgraph.v1.Readiness").data == {"ready": True}
+        assert api.get("/readyz", message="tickgraph.v1.Readiness").msg.ready
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", server.port))
