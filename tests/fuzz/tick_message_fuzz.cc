@@ -40,11 +40,16 @@ using namespace tickgraph;
 constexpr Timestamp kNow = 4'102'444'800 * kSecond;  // 2100-01-01
 constexpr Timestamp kMaxFutureSkew = kHour;
 
+// Field by field, NaN equal to NaN. A proto3 field without presence that holds its default's value
+// is the same as an absent one: a price of -0.0 is "set" in binary (its bits are not zero), printed
+// as -0 in JSON, and protobuf's JSON parser reads the number -0 back as +0.0, which is absent.
 bool same_message(const google::protobuf::Message& a, const google::protobuf::Message& b) {
   google::protobuf::util::DefaultFieldComparator comparator;
   comparator.set_treat_nan_as_equal(true);
   google::protobuf::util::MessageDifferencer differencer;
   differencer.set_field_comparator(&comparator);
+  differencer.set_message_field_comparison(
+      google::protobuf::util::MessageDifferencer::EQUIVALENT);
   return differencer.Compare(a, b);
 }
 
