@@ -16,6 +16,7 @@
 #include "graph/pull_executor.h"
 #include "graph/push_executor.h"
 #include "ingest/csv_reader.h"
+#include "live/pull.h"
 
 namespace tickgraph::cli {
 
@@ -61,44 +62,6 @@ Result<std::string> load_csv_files(const std::vector<std::string>& args, graph::
   return first_symbol;
 }
 
-// Reads from the store what a run over `range` needs: for every asset the graph reads, its bars
-// from the warm-up start (the graph's lookback counted back from range.from on the primary's
-// bars) to range.to.
-Status load_from_store(store::Store& db, const graph::CompiledGraph& graph,
-                       const std::string& symbol, Interval interval, graph::TimeRange range,
-                       graph::MarketData& data) {
-  std::vector<std::string> symbols{symbol};
-  for (const auto& s : graph.referenced_symbols()) {
-    if (s != symbol) symbols.push_back(s);
-  }
-  std::vector<std::int64_t> ids;
-  for (const auto& s : symbols) {
-    auto asset = db.find_asset(s);
-    if (!asset) return asset.status();
-    if (!asset->has_value()) return Status::not_found("unknown asset '" + s + "' in the database");
-    ids.push_back((*asset)->id);
-  }
-  // Each asset walks back the lookback on its own bars (calendars differ); all start at the
-  // earliest of these, and graph::warmup_start then picks its start inside what was loaded.
-  Timestamp start = range.from;
-  if (range.from != std::numeric_limits<Timestamp>::min()) {
-    const auto& lb = graph.lookback();
-    for (const std::int64_t id : ids) {
-      auto before = db.latest_candles(id, interval, static_cast<std::size_t>(lb.bars + lb.settle),
-                                      range.from - 1);
-      if (!before) return before.status();
-      if (!before->empty()) start = std::min(start, before->time.front());
-    }
-    if (lb.time > 0) start = std::min(start, saturating_sub(range.from, lb.time));
-  }
-  for (std::size_t i = 0; i < symbols.size(); ++i) {
-    auto bars = db.read_candles(ids[i], interval, {start, range.to});
-    if (!bars) return bars.status();
-    data.emplace(symbols[i], std::move(*bars));
-  }
-  return {};
-}
-
 int compute(const ComputeOptions& o) {
   graph::TimeRange range;
   if (!o.from.empty()) {
@@ -119,45 +82,44 @@ int compute(const ComputeOptions& o) {
   auto spec = graph::load_spec_file(o.spec);
   if (!spec) return fail(spec.status());
 
-  // Bars come from --csv files, or else from the database.
-  graph::MarketData data;
-  std::unique_ptr<store::Store> db;
-  std::string symbol = o.symbol;
-  graph::CompileOptions copts;
+  // Bars come from --csv files, or else from the database (only those the range needs).
+  const bool push = o.mode == "push";
+  Result<graph::Table> result = graph::Table{};
   if (!o.csv.empty()) {
+    graph::MarketData data;
     auto first = load_csv_files(o.csv, data);
     if (!first) return fail(first.status());
-    if (symbol.empty()) symbol = *first;
+    const std::string symbol = o.symbol.empty() ? *first : o.symbol;
     if (!data.count(symbol)) {
       return fail(
           Status::invalid_argument("--symbol " + symbol + ": no --csv file gives that asset"));
     }
+    graph::CompileOptions copts;
     copts.asset_exists = [&](std::string_view s) { return data.find(s) != data.end(); };
+    auto graph = graph::compile(*spec, copts);
+    if (!graph) return fail(graph.status().with_prefix("invalid graph:\n"));
+    result = push ? graph::run_push(*graph, symbol, data, range)
+                  : graph::run_pull(*graph, symbol, data, range);
   } else {
-    if (symbol.empty()) {
+    if (o.symbol.empty()) {
       return usage_error("--symbol is required when reading from the database");
     }
-    auto opened = open_database(o.db);
-    if (!opened) return fail(opened.status());
-    db = std::move(*opened);
-    copts.asset_exists = [&](std::string_view s) {
-      auto a = db->find_asset(s);
-      return a.ok() && a->has_value();
-    };
-    if (!copts.asset_exists(symbol)) {
-      return fail(Status::not_found("--symbol " + symbol + ": unknown asset in the database"));
+    auto db = open_database(o.db);
+    if (!db) return fail(db.status());
+    auto asset = (*db)->find_asset(o.symbol);
+    if (!asset) return fail(asset.status());
+    if (!asset->has_value()) {
+      return fail(Status::not_found("--symbol " + o.symbol + ": unknown asset in the database"));
     }
-  }
-  auto graph = graph::compile(*spec, copts);
-  if (!graph) return fail(graph.status().with_prefix("invalid graph:\n"));
-  if (db) {
-    if (Status s = load_from_store(*db, **graph, symbol, *interval, range, data); !s.ok()) {
-      return fail(s);
+    auto graph = live::prepare_graph(**db, *spec);
+    if (!graph) {
+      return fail(graph.code() == StatusCode::kInvalidArgument
+                      ? graph.status().with_prefix("invalid graph:\n")
+                      : graph.status());
     }
+    result = live::run(**db, *graph, o.symbol, *interval, range,
+                       push ? live::Mode::kPush : live::Mode::kPull);
   }
-
-  auto result = o.mode == "push" ? graph::run_push(*graph, symbol, data, range)
-                                 : graph::run_pull(*graph, symbol, data, range);
   if (!result) return fail(result.status());
   if (o.out == "-") {
     write_csv(*result, std::cout);

@@ -136,8 +136,12 @@ Status check_market_data(const Plan& plan, const MarketData& data) {
 }
 
 Timestamp warmup_start(const Plan& plan, const MarketData& data, Timestamp from) {
+  return warmup_window(plan, data, from).start;
+}
+
+WarmupWindow warmup_window(const Plan& plan, const MarketData& data, Timestamp from) {
   constexpr Timestamp kMin = std::numeric_limits<Timestamp>::min();
-  if (from == kMin) return from;
+  if (from == kMin) return {from, false};
   const auto& lb = plan.graph->lookback();
   const auto back = static_cast<std::size_t>(lb.bars + lb.settle);
   // Each domain's bars before `from`: assets from the data, joins as the intersection of their
@@ -161,13 +165,16 @@ Timestamp warmup_start(const Plan& plan, const MarketData& data, Timestamp from)
       mine = std::move(common);
     }
   }
-  Timestamp start = from;
-  for (const auto& times : before) {
-    if (times.empty() || back == 0) continue;  // no bars needed before `from`
-    start = std::min(start, times[times.size() > back ? times.size() - back : 0]);
+  WarmupWindow window{from, false};
+  if (back > 0) {
+    for (const auto& times : before) {
+      if (times.size() <= back) window.short_history = true;
+      if (times.empty()) continue;  // no bars needed before `from`
+      window.start = std::min(window.start, times[times.size() > back ? times.size() - back : 0]);
+    }
   }
-  if (lb.time > 0) start = std::min(start, saturating_sub(from, lb.time));
-  return start;
+  if (lb.time > 0) window.start = std::min(window.start, saturating_sub(from, lb.time));
+  return window;
 }
 
 }  // namespace tickgraph::graph

@@ -81,4 +81,15 @@ Status check_market_data(const Plan& plan, const MarketData& data);
 // Saturates instead of overflowing for open ranges. Precondition: check_market_data(plan, data).
 Timestamp warmup_start(const Plan& plan, const MarketData& data, Timestamp from);
 
+// warmup_start, and whether `data` was enough to place it: `short_history` when some clock
+// domain has no more bars before `from` than the lookback asks for, so the run starts at that
+// domain's first bar. When `data` is the tail of a longer history, a short domain may have more
+// bars before what was loaded and the start would move back; when no domain is short, the start
+// is the same for any longer history (the pull facade, live/pull.h, loads by this).
+struct WarmupWindow {
+  Timestamp start = std::numeric_limits<Timestamp>::min();
+  bool short_history = false;
+};
+WarmupWindow warmup_window(const Plan& plan, const MarketData& data, Timestamp from);
+
 }  // namespace tickgraph::graph

@@ -11,6 +11,7 @@
 #include "graph/plan.h"
 #include "graph/pull_executor.h"
 #include "graph/spec.h"
+#include "live/pull.h"
 #include "server/convert.h"
 #include "server/errors.h"
 #include "server/openapi.h"
@@ -530,22 +531,19 @@ struct Api::Impl {
     const graph::TimeRange range{from->value_or(INT64_MIN), to->value_or(INT64_MAX)};
     if (range.from > range.to) return bad_param("to", "to: earlier than from");
 
-    auto stored = store.get_graph(*graph_id);
-    if (!stored) return store_failure(stored.status());
-    if (!stored->has_value()) {
-      return error_response(
-          Status::not_found("graph: unknown graph '" + std::string(*graph_id) + "'")
-              .with_parameter("graph"));
+    auto stored = live::load_graph(store, *graph_id);
+    if (!stored) {
+      if (stored.code() == StatusCode::kNotFound) {
+        return error_response(stored.status().with_prefix("graph: ").with_parameter("graph"));
+      }
+      return error_response(stored.status());
     }
-    auto spec = graph::parse_spec((*stored)->spec, "graph '" + std::string(*graph_id) + "'");
-    if (!spec) return store_failure(spec.status());
-    auto compiled = graph::compile(*spec, compile_options());
-    if (!compiled) return error_response(compiled.status());
+    const auto& compiled = stored->graph;
     std::vector<int> columns;
     if (auto outputs = req.query_param("outputs")) {
       for (const auto& name : split_list(*outputs)) {
         int found = -1;
-        const auto& all = (*compiled)->outputs();
+        const auto& all = compiled->outputs();
         for (std::size_t c = 0; c < all.size(); ++c) {
           if (all[c].name == name) found = static_cast<int>(c);
         }
@@ -556,22 +554,8 @@ struct Api::Impl {
         columns.push_back(found);
       }
     }
-    // Every bar up to `to` of each asset the graph reads; run_pull takes what warm-up needs.
-    graph::MarketData data;
-    std::vector<std::string> symbols = (*compiled)->referenced_symbols();
-    symbols.push_back(a->symbol);
-    for (const auto& symbol : symbols) {
-      auto other = store.find_asset(symbol);
-      if (!other) return store_failure(other.status());
-      if (!other->has_value()) {
-        return error_response(
-            Status::not_found("unknown asset '" + symbol + "'").with_detail("asset", symbol));
-      }
-      auto bars = store.read_candles((*other)->id, *interval, {INT64_MIN, range.to});
-      if (!bars) return store_failure(bars.status());
-      data[symbol] = std::move(*bars);
-    }
-    auto table = graph::run_pull(*compiled, a->symbol, data, range);
+    // The bars the range needs (its warm-up included), never the whole history: live/pull.h.
+    auto table = live::run(store, compiled, a->symbol, *interval, range);
     if (!table) return error_response(table.status());
     const std::size_t rows =
         *limit > 0 ? std::min(table->rows(), static_cast<std::size_t>(*limit)) : table->rows();
@@ -586,7 +570,7 @@ struct Api::Impl {
           {table->columns[col], std::span<const double>(table->values[col]).first(rows)});
     }
     HttpResponse r;
-    r.body = analytics_json(a->symbol, *interval, (*stored)->name, (*stored)->version,
+    r.body = analytics_json(a->symbol, *interval, stored->version.name, stored->version.version,
                             std::span<const Timestamp>(table->time).first(rows), chosen);
     return r;
   }

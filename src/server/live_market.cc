@@ -16,6 +16,7 @@
 #include "graph/push_executor.h"
 #include "graph/spec.h"
 #include "ingest/tick_source.h"
+#include "live/pull.h"
 #include "server/convert.h"
 #include "server/errors.h"
 
@@ -657,14 +658,12 @@ struct LiveMarket::Impl {
   // replayed in time order (assets in plan order on equal times), as run_push does.
   Status warm_up(Topic& topic) {
     if (Status s = write_queued(); !s.ok()) return s;
-    graph::MarketData data;
     for (const auto& symbol : topic.plan->assets) {
-      auto live = asset_live(symbol);
-      if (!live) return live.status();
-      auto bars = store.latest_candles((*live)->id, topic.interval, options.warmup_bars);
-      if (!bars) return bars.status();
-      data.emplace(symbol, std::move(*bars));
+      if (auto live = asset_live(symbol); !live) return live.status();
     }
+    auto loaded = live::latest_bars(store, *topic.plan, topic.interval, options.warmup_bars);
+    if (!loaded) return loaded.status();
+    const graph::MarketData& data = *loaded;
     topic.values.assign(topic.plan->columns.size(), {});
     std::vector<std::size_t> next(topic.plan->assets.size(), 0);
     for (;;) {
@@ -698,23 +697,14 @@ struct LiveMarket::Impl {
     topic->interval = interval;
     topic->graph = graph_name;
     if (!graph_name.empty()) {
-      auto stored = store.get_graph(graph_name);
-      if (!stored) return stored.status();
-      if (!stored->has_value()) {
-        return Status::not_found("graph: unknown graph '" + graph_name + "'");
+      auto stored = live::load_graph(store, graph_name);
+      if (!stored) {
+        return stored.code() == StatusCode::kNotFound ? stored.status().with_prefix("graph: ")
+                                                      : stored.status();
       }
-      auto spec = graph::parse_spec((*stored)->spec, "graph '" + graph_name + "'");
-      if (!spec) return spec.status();
-      graph::CompileOptions compile_options;
-      compile_options.asset_exists = [this](std::string_view s) {
-        auto found = store.find_asset(s);
-        return found && found->has_value();
-      };
-      auto compiled = graph::compile(*spec, compile_options);
-      if (!compiled) return compiled.status();
-      topic->graph_id = (*stored)->graph_id;
-      topic->graph_version = (*stored)->version;
-      topic->plan = graph::make_plan(*compiled, symbol);
+      topic->graph_id = stored->version.graph_id;
+      topic->graph_version = stored->version.version;
+      topic->plan = graph::make_plan(stored->graph, symbol);
       if (options.relay_only) {  // values come from the store and the bus
         Topic* raw = topic.get();
         topics.emplace(key, std::move(topic));
