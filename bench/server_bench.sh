@@ -19,7 +19,8 @@
 #      BUILD=build-e RUNS=1 DURATION=5s WS_SECONDS=5 bench/server_bench.sh   (a quick run)
 # env: BUILD (build dir, default build), RUNS (3), DURATION (wrk -d, 10s), WS_CLIENTS (500),
 #      WS_SECONDS (15), WS_GRAPH (a graph for the fan-out, e.g. demo; default candles only),
-#      SERVER_THREADS (2).
+#      SERVER_THREADS (2), HANDLER_THREADS (serve --handler-threads; default serve's own: 16;
+#      0 runs REST handlers on the io threads, as before they had a pool).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +32,8 @@ WS_CLIENTS=${WS_CLIENTS:-500}
 WS_SECONDS=${WS_SECONDS:-15}
 WS_GRAPH=${WS_GRAPH:-}
 SERVER_THREADS=${SERVER_THREADS:-2}
+HANDLER_ARGS=()
+[[ -z ${HANDLER_THREADS:-} ]] || HANDLER_ARGS=(--handler-threads "$HANDLER_THREADS")
 
 TICKGRAPH=$BUILD/bin/tickgraph
 WS_FANOUT=$BUILD/bin/ws_fanout
@@ -105,7 +108,8 @@ auth_args=(--rate-limit 0)
 [[ ${BENCH_AUTH:-on} = off ]] && auth_args=(--auth off)
 echo "auth:    ${BENCH_AUTH:-on} (requests carry an X-API-Key header either way)"
 "$TICKGRAPH" serve --port 0 --db "$DB" --simulate FANOUT --tick-rate 20 --seed 1 \
-  --threads "$SERVER_THREADS" "${auth_args[@]}" >"$TMP/server.out" 2>"$TMP/server.err" &
+  --threads "$SERVER_THREADS" "${HANDLER_ARGS[@]}" "${auth_args[@]}" >"$TMP/server.out" \
+  2>"$TMP/server.err" &
 SERVER_PID=$!
 
 PORT=

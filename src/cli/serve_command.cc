@@ -46,6 +46,7 @@ struct ServeOptions {
   std::string simulate = "ACME,GLOBEX,INITECH";
   bool no_simulate = false;
   int threads = 0;
+  int handler_threads = 16;
   std::string web_root;
   std::uint64_t seed = 42;
   double tick_rate = 4;     // per symbol, ticks per second
@@ -345,6 +346,7 @@ int serve(ServeOptions o, const CLI::App& cmd) {
   server::LiveOptions live_options;
   live_options.max_subscriptions = o.max_subscriptions;
   live_options.relay_only = o.no_engine;
+  live_options.write_behind = true;  // the clock thread below never waits for the store
   std::unique_ptr<Bus> bus;
   if (!o.nats.empty()) {
     auto connected = Bus::connect(o.nats, metrics);
@@ -373,6 +375,7 @@ int serve(ServeOptions o, const CLI::App& cmd) {
   server_options.bind = o.bind;
   server_options.port = static_cast<std::uint16_t>(o.port);
   server_options.threads = o.threads;
+  server_options.handler_threads = o.handler_threads;
   server_options.web_root = o.web_root.empty() ? default_web_root() : o.web_root;
   server_options.max_body_bytes = o.max_body_bytes;
   server_options.idle_timeout = std::chrono::seconds(o.request_timeout);
@@ -404,10 +407,13 @@ int serve(ServeOptions o, const CLI::App& cmd) {
     feed = std::move(*started);
   }
 
-  // The market clock: every 100 ms, the simulator's ticks up to now go through the same ingest
-  // path as POST /v1/ticks, and bars whose end has passed close. With a Kafka feed, bars close
-  // 2 s after their end instead: its ticks arrive a little after their time (the producer, the
-  // broker, a batch), and a tick for a closed bar would be late.
+  // The market clock: every 100 ms, the simulator's ticks up to now are staged as a feed's are
+  // (applied and published at once; the write-behind thread stores them), and bars whose end has
+  // passed close. While the store does not keep up (a locked database), stage() refuses batches
+  // past LiveOptions::max_queued: the simulator then waits, drawing nothing, and catches up once
+  // the queue drains. With a Kafka feed, bars close 2 s after their end instead: its ticks arrive
+  // a little after their time (the producer, the broker, a batch), and a tick for a closed bar
+  // would be late.
   const Duration close_lag = o.kafka_topic.empty() ? 0 : 2 * kSecond;
   std::mutex clock_mutex;
   std::condition_variable clock_cv;
@@ -416,13 +422,13 @@ int serve(ServeOptions o, const CLI::App& cmd) {
     std::unique_lock lock(clock_mutex);
     while (!clock_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping; })) {
       const Timestamp now = system_clock().now();
-      if (simulator) {
+      if (simulator && live.queued() < live_options.max_queued) {
         std::vector<server::TickInput> batch;
         for (const auto& t : simulator->next_until(now)) {
           batch.push_back({simulator->symbol(t.asset), t.tick});
         }
         if (!batch.empty()) {
-          auto result = live.ingest(batch, "simulator");
+          auto result = live.stage(batch, "simulator");
           if (!result) {
             log::warn("simulator: " + result.message(),
                       {{"source", "simulator"}, {"code", status_code_name(result.code())}});
@@ -484,6 +490,11 @@ void add_serve_command(CLI::App& app, Action& action) {
   cmd->add_option("--tick-rate", o->tick_rate, "Simulated ticks per second per symbol")
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "HTTP threads (0: one per core)");
+  cmd->add_option("--handler-threads", o->handler_threads,
+                  "Threads that run REST handlers, which may wait on the store (0: on the HTTP "
+                  "threads)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--web-root", o->web_root, "Directory of the built web UI (default web/dist)");
   cmd->add_option("--auth", o->auth, "on, or off (allowed only on a loopback --bind)")
       ->capture_default_str();

@@ -36,6 +36,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -463,6 +464,8 @@ class Server {
   RouteMetrics& route_metrics(const Route& route);
   RouteMetrics& unmatched() { return *route_metrics_.back(); }
   Gauge& in_flight() { return in_flight_; }
+  // Where route handlers run (see ServerOptions::handler_threads); none: on the io thread.
+  net::thread_pool* handlers() { return handlers_ ? &*handlers_ : nullptr; }
   StreamClient::Wake make_wake(std::shared_ptr<WakeSlot> slot) const;
   // Registers a live connection; returns whether the server is draining (the caller then
   // drains itself: the drain's snapshot may have missed it).
@@ -504,6 +507,9 @@ class Server {
   net::steady_timer drain_timer_;
   net::steady_timer accept_retry_timer_;
   std::optional<net::signal_set> signals_;
+  // Declared after io_, so destroyed (joined) before it: a handler still running posts its
+  // response to a session's executor, which must exist until then.
+  std::optional<net::thread_pool> handlers_;
 };
 
 int io_threads(int wanted) {
@@ -527,6 +533,9 @@ Server::Server(HttpServer& owner, ServerOptions options, const Router& router,
       acceptor_(accept_strand_),
       drain_timer_(accept_strand_),
       accept_retry_timer_(accept_strand_) {
+  if (options_.handler_threads > 0) {
+    handlers_.emplace(static_cast<std::size_t>(options_.handler_threads));
+  }
   route_metrics_.reserve(router_.routes().size() + 1);
   for (const Route& route : router_.routes()) {
     route_metrics_.push_back(std::make_unique<RouteMetrics>(metrics_, route.label));
@@ -971,7 +980,23 @@ void HttpSession::handle() {
             Status::not_found("no handler for " + route.label).with_detail("route", request.path)),
         metrics, keep_alive);
   }
-  respond(guarded(route.label, [&] { return route.handler(request); }), metrics, keep_alive);
+  // The handler may wait on the store (a locked database, a slow query): it runs on the handler
+  // pool, so that the io threads go on serving other connections and streams meanwhile. The
+  // response is written back on this session's strand.
+  net::thread_pool* pool = server_.handlers();
+  if (pool == nullptr) {
+    return respond(guarded(route.label, [&] { return route.handler(request); }), metrics,
+                   keep_alive);
+  }
+  net::post(*pool,
+            [self = self(), request = std::move(request), &route, &metrics, keep_alive]() mutable {
+              HttpResponse response = guarded(route.label, [&] { return route.handler(request); });
+              auto executor = self->stream_.get_executor();
+              net::post(executor, [self = std::move(self), response = std::move(response), &metrics,
+                                   keep_alive]() mutable {
+                self->respond(std::move(response), metrics, keep_alive);
+              });
+            });
 }
 
 void HttpSession::upgrade_websocket(

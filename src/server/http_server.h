@@ -2,9 +2,11 @@
 // Boost.Beast. Beast stays inside http_server.cc; this header only names the contract.
 //
 // One io_context is run by `threads` threads. Each connection runs on its own strand, so its
-// handlers never run concurrently; different connections do. Route handlers (Route::handler) and
-// the StreamHandler are therefore called from several io threads at once and must be thread-safe;
-// a handler that blocks (a database query) holds one io thread for that long.
+// handlers never run concurrently; different connections do. Route handlers (Route::handler) run
+// on a pool of their own (`handler_threads`), not on an io thread: a handler that blocks (a
+// database query, a locked database) holds one pool thread, and the io threads go on serving
+// every other connection and stream. Route handlers and the StreamHandler are called from several
+// threads at once and must be thread-safe.
 //
 // Errors the server itself produces (404, 405, 413, 415, 426, 431, 400 for a malformed request or
 // target, 500 for a handler that threw) are JSON bodies {"code", "message", "details"} as built
@@ -36,6 +38,10 @@ struct ServerOptions {
   std::string bind = "127.0.0.1";  // an IP address or a host name resolved once by listen()
   std::uint16_t port = 8080;       // 0 = any free port; port() tells which
   int threads = 0;                 // io threads; 0 = std::thread::hardware_concurrency() (>= 1)
+  // Threads that run route handlers (they may block on the store). Requests past that many at
+  // once wait for a free one; streams and static files do not. 0: handlers run on the io threads
+  // (one that blocks then holds an io thread, and the streams it serves, for that long).
+  int handler_threads = 16;
   std::size_t max_body_bytes = 16u << 20;    // larger bodies get 413
   std::size_t max_header_bytes = 16u << 10;  // request line and headers; larger get 431
   // Directory of the built web UI, served on the kStatic route ("/" and paths without a file

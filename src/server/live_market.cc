@@ -5,8 +5,10 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <deque>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include "analytics/kernel.h"
@@ -207,16 +209,172 @@ struct LiveMarket::Impl {
   std::atomic<std::size_t> queued{0};           // entries in the queue (read without a lock)
   std::set<std::string> reported_value_errors;  // graphs whose values failed (under flush_mutex)
 
-  Result<AssetLive*> asset_live(std::string_view symbol) {
+  // ingest() (POST /v1/ticks) stores its ticks before it applies them, and waits for the store
+  // without the engine lock: one call at a time (a retried request then finds the first one's
+  // ticks stored), and the seqs its ticks take stay reserved (under the engine lock) while they
+  // are written, so that a feed's tick of the same asset and time takes the next one.
+  std::timed_mutex ingest_mutex;
+  std::map<std::int64_t, std::unordered_map<Timestamp, std::int64_t>> in_flight_seqs;
+
+  // LiveOptions::write_behind: the thread that writes the queue (see write_behind_loop()).
+  std::mutex writer_mutex;
+  std::condition_variable writer_cv;
+  bool writer_stop = false;                 // under writer_mutex
+  std::atomic<bool> writer_failing{false};  // retrying a failed write: enqueue() does not wake it
+  std::thread write_behind_thread;
+
+  Status flush() {
+    std::lock_guard writer_lock(flush_mutex);
+    return flush_locked();
+  }
+
+  // Writes what is queued as soon as enqueue() wakes it (and every LiveOptions::write_period),
+  // so that no engine caller waits for the store; a failed write is logged once and tried again
+  // (with a growing pause, up to 2 s) until it succeeds: entries stay queued meanwhile, and
+  // stage() refuses batches past max_queued.
+  void write_behind_loop() {
+    bool failing = false;
+    auto pause = options.write_period;
+    std::unique_lock lock(writer_mutex);
+    while (!writer_cv.wait_for(lock, pause, [&] { return writer_stop; })) {
+      if (queued == 0) continue;
+      lock.unlock();
+      const Status s = flush();
+      lock.lock();
+      if (s.ok()) {
+        if (failing) {
+          log::info("store: writes resumed, the queue is written", {{"reason", "store_recovered"}});
+        }
+        failing = false;
+        writer_failing = false;
+        pause = options.write_period;
+        continue;
+      }
+      if (!failing) {
+        log::warn("store: " + s.message() + " (" + std::to_string(queued.load()) +
+                      " batches queued, kept and written again)",
+                  {{"reason", "store_failed"}});
+      }
+      failing = true;
+      writer_failing = true;
+      pause = std::min<std::chrono::milliseconds>(
+          std::max(pause * 2, std::chrono::milliseconds(200)), std::chrono::seconds(2));
+    }
+  }
+
+  // What resume() rebuilds an asset's forming bars from, read from the store: per interval
+  // (finest first, the aggregators' order), the last stored bar and what was stored after it, the
+  // ticks for the finest interval and the next finer interval's bars for the others.
+  struct ResumeData {
+    struct Level {
+      std::optional<Candle> last;
+      std::vector<Tick> ticks;  // the finest interval
+      CandleSeries finer;       // the others
+    };
+    std::vector<Level> levels;
+  };
+  // An asset not yet live, loaded without the engine lock (see preload()).
+  struct AssetLoad {
+    Status status;  // not_found for an unknown symbol; the store's failure
+    std::int64_t id = 0;
+    ResumeData resume;
+  };
+  struct Preload {
+    std::map<std::string, AssetLoad, std::less<>> assets;
+    std::uint64_t release_epoch = 0;  // release() calls when it was read: newer ones void it
+  };
+  std::uint64_t release_epoch = 0;  // under the engine lock
+
+  Result<ResumeData> read_resume(std::int64_t id) {
+    ResumeData data;
+    const std::set<Interval> intervals(options.intervals.begin(), options.intervals.end());
+    const Interval* finer = nullptr;
+    for (const Interval& interval : intervals) {
+      ResumeData::Level level;
+      auto last = store.latest_candles(id, interval, 1);
+      if (!last) return last.status();
+      if (!last->empty()) level.last = last->at(0);
+      const Timestamp from =
+          last->empty() ? INT64_MIN : last->time.back() + interval_duration(interval);
+      if (finer == nullptr) {
+        auto ticks = store.read_ticks(id, {from, INT64_MAX});
+        if (!ticks) return ticks.status();
+        for (const auto& t : *ticks) level.ticks.push_back({t.time, t.price, t.size});
+      } else {
+        auto bars = store.read_candles(id, *finer, {from, INT64_MAX});
+        if (!bars) return bars.status();
+        level.finer = std::move(*bars);
+      }
+      data.levels.push_back(std::move(level));
+      finer = &interval;
+    }
+    return data;
+  }
+
+  // Reads, without the engine lock, what prepare() needs of the batch's assets that are not live
+  // yet (their ids and resume data), so that the engine lock is not held while the store answers
+  // (or waits out a locked database). Writes the queue first: what it reads must include it.
+  // Returns an empty Preload when every asset is live.
+  Result<Preload> preload(std::span<const TickInput> ticks) {
+    Preload loaded;
+    {
+      std::lock_guard lock(mutex);
+      for (const TickInput& t : ticks) {
+        auto it = assets.find(t.symbol);
+        if (it == assets.end() || !it->second.resumed) loaded.assets.try_emplace(t.symbol);
+      }
+      loaded.release_epoch = release_epoch;
+    }
+    if (loaded.assets.empty()) return loaded;
+    if (Status s = write_queued(); !s.ok()) return store_failed(s);
+    for (auto& [symbol, load] : loaded.assets) {
+      auto found = store.find_asset(symbol);
+      if (!found) {
+        load.status = found.status();
+        continue;
+      }
+      if (!found->has_value()) {
+        load.status = Status::not_found("unknown asset '" + symbol + "'");
+        continue;
+      }
+      load.id = (*found)->id;
+      auto resume = read_resume(load.id);
+      if (!resume) {
+        load.status = resume.status();
+        continue;
+      }
+      load.resume = std::move(*resume);
+    }
+    return loaded;
+  }
+
+  // The asset's live state; a new one from `preload` when it holds the asset, else (the asset
+  // was released since, or another caller's batch made it live) from the store.
+  Result<AssetLive*> asset_live(std::string_view symbol, const Preload* preload = nullptr) {
     if (auto it = assets.find(symbol); it != assets.end()) return &it->second;
-    auto found = store.find_asset(symbol);
-    if (!found) return found.status();
-    if (!found->has_value())
-      return Status::not_found("unknown asset '" + std::string(symbol) + "'");
+    std::int64_t id = 0;
+    const AssetLoad* load = loaded(preload, symbol);
+    if (load != nullptr) {
+      if (!load->status.ok()) return load->status;
+      id = load->id;
+    } else {
+      auto found = store.find_asset(symbol);
+      if (!found) return found.status();
+      if (!found->has_value())
+        return Status::not_found("unknown asset '" + std::string(symbol) + "'");
+      id = (*found)->id;
+    }
     AssetLive live;
-    live.id = (*found)->id;
+    live.id = id;
     reset_aggregators(live);
     return &assets.emplace(std::string(symbol), std::move(live)).first->second;
+  }
+
+  // The preloaded data of `symbol`, if `preload` holds it and no release() came since.
+  const AssetLoad* loaded(const Preload* preload, std::string_view symbol) const {
+    if (preload == nullptr || preload->release_epoch != release_epoch) return nullptr;
+    auto it = preload->assets.find(symbol);
+    return it == preload->assets.end() ? nullptr : &it->second;
   }
 
   // After a (re)start, before the first batch of an asset: rebuilds the bar each interval had
@@ -227,36 +385,46 @@ struct LiveMarket::Impl {
   // The last stored bar is replayed first and dropped, so older ticks stay late. Bars that close
   // while the content is replayed were lost by a process that stored their ticks and died before
   // storing the bar: they go to `closed`, to be written and fed like any closed bar.
-  // Reads are bounded by what a dead process left unwritten (normally one bar of each interval).
-  Status resume(const std::string& symbol, AssetLive& live, std::vector<Closed>& closed) {
+  // Reads are bounded by what a dead process left unwritten (normally one bar of each interval);
+  // they come from `preload` when it holds the asset (read without the engine lock), else from
+  // the store here.
+  Status resume(const std::string& symbol, AssetLive& live, std::vector<Closed>& closed,
+                const Preload* preload = nullptr) {
     if (live.resumed) return {};
-    if (Status s = write_queued(); !s.ok()) return s;  // what it reads must include them
+    const AssetLoad* load = loaded(preload, symbol);
+    ResumeData read;
+    if (load == nullptr || load->id != live.id) {
+      if (Status s = write_queued(); !s.ok()) return s;  // what it reads must include them
+      auto data = read_resume(live.id);
+      if (!data) return data.status();
+      read = std::move(*data);
+      load = nullptr;
+    } else if (!load->status.ok()) {
+      return load->status;
+    }
+    const ResumeData& data = load != nullptr ? load->resume : read;
     std::vector<Closed> rebuilt;
     const Interval* finer = nullptr;
     Timestamp last_time = INT64_MIN;
+    std::size_t level_index = 0;
     for (auto& [interval, agg] : live.aggregators) {
-      auto last = store.latest_candles(live.id, interval, 1);
-      if (!last) return last.status();
+      const ResumeData::Level& level = data.levels.at(level_index++);
       const Timestamp from =
-          last->empty() ? INT64_MIN : last->time.back() + interval_duration(interval);
+          level.last ? level.last->time + interval_duration(interval) : INT64_MIN;
       std::vector<Tick> content;
       if (finer == nullptr) {
-        auto ticks = store.read_ticks(live.id, {from, INT64_MAX});
-        if (!ticks) return ticks.status();
-        for (const auto& t : *ticks) content.push_back({t.time, t.price, t.size});
+        content = level.ticks;
         // The stored ticks are those read, and those of the stored bars (before `from`).
         if (from != INT64_MIN) last_time = from - 1;
-        for (const auto& t : *ticks) last_time = std::max(last_time, t.time);
+        for (const auto& t : level.ticks) last_time = std::max(last_time, t.time);
       } else {
-        auto bars = store.read_candles(live.id, *finer, {from, INT64_MAX});
-        if (!bars) return bars.status();
         auto add_bar = [&](const Candle& b) {
           content.push_back({b.time, b.open, b.volume});
           content.push_back({b.time, b.high, 0});
           content.push_back({b.time, b.low, 0});
           content.push_back({b.time, b.close, 0});
         };
-        for (std::size_t k = 0; k < bars->size(); ++k) add_bar(bars->at(k));
+        for (std::size_t k = 0; k < level.finer.size(); ++k) add_bar(level.finer.at(k));
         for (const Closed& c : rebuilt) {
           if (c.interval == *finer && c.bar.time >= from) add_bar(c.bar);
         }
@@ -265,8 +433,8 @@ struct LiveMarket::Impl {
           add_bar(*forming);
         }
       }
-      if (!last->empty()) {
-        const Candle bar = last->at(0);
+      if (level.last) {
+        const Candle& bar = *level.last;
         (void)agg.on_tick({bar.time, bar.open, bar.volume});
         (void)agg.on_tick({bar.time, bar.close, 0});
         (void)agg.flush();
@@ -334,10 +502,13 @@ struct LiveMarket::Impl {
     staging.source = std::string(source);
     staging.counts = counts;
     if (staging.empty()) return;
-    std::lock_guard q(queue_mutex);
-    queue.push_back(std::move(staging));
-    queued = queue.size();
-    staging = Pending{};
+    {
+      std::lock_guard q(queue_mutex);
+      queue.push_back(std::move(staging));
+      queued = queue.size();
+      staging = Pending{};
+    }
+    if (!writer_failing) writer_cv.notify_one();  // written now, not at the next period
   }
 
   // The ingest metrics of ticks now stored.
@@ -791,11 +962,12 @@ struct LiveMarket::Impl {
   // counted twice). Standing topics are made first, so that bars the rebuild closes reach them;
   // those bars go to `closed`, which the caller feeds even when a later step fails. Nothing of
   // the batch is applied yet.
-  Status prepare(std::span<const TickInput> ticks, ByAsset& by_asset, std::vector<Closed>& closed) {
+  Status prepare(std::span<const TickInput> ticks, ByAsset& by_asset, std::vector<Closed>& closed,
+                 const Preload* preload = nullptr) {
     for (std::size_t i = 0; i < ticks.size(); ++i) {
       auto group = by_asset.find(ticks[i].symbol);
       if (group == by_asset.end()) {
-        auto live = asset_live(ticks[i].symbol);
+        auto live = asset_live(ticks[i].symbol, preload);
         if (!live) {
           const std::string at = "ticks[" + std::to_string(i) + "].symbol";
           if (!live.status().is(StatusCode::kNotFound)) return store_failed(live.status());
@@ -809,7 +981,7 @@ struct LiveMarket::Impl {
     for (const auto& [symbol, indexes] : by_asset) {
       auto& live = assets.find(symbol)->second;
       ensure_standing(symbol, live);
-      if (Status s = resume(symbol, live, closed); !s.ok()) {
+      if (Status s = resume(symbol, live, closed, preload); !s.ok()) {
         reset_aggregators(live);
         return store_failed(s).with_detail("asset", symbol);
       }
@@ -862,6 +1034,11 @@ struct LiveMarket::Impl {
           at_time[t.time].push_back(t);
           auto& seq = next_seq[t.time];
           seq = std::max(seq, t.seq + 1);
+        }
+      }
+      if (auto reserved = in_flight_seqs.find(live.id); reserved != in_flight_seqs.end()) {
+        for (const auto& [time, seq] : reserved->second) {
+          if (time >= lo && time <= hi) next_seq[time] = std::max(next_seq[time], seq);
         }
       }
       std::vector<store::StoredTick> mine;
@@ -978,9 +1155,29 @@ LiveMarket::LiveMarket(store::Store& store, Metrics& metrics, LiveOptions option
                            auto impl = weak.lock();
                            return impl ? static_cast<double>(impl->topic_count.load()) : 0.0;
                          });
+  if (impl_->options.write_behind && !impl_->options.relay_only) {
+    impl_->write_behind_thread = std::thread([m = impl_.get()] { m->write_behind_loop(); });
+  }
 }
 
-LiveMarket::~LiveMarket() = default;
+LiveMarket::~LiveMarket() {
+  Impl& m = *impl_;
+  if (m.write_behind_thread.joinable()) {
+    {
+      std::lock_guard lock(m.writer_mutex);
+      m.writer_stop = true;
+    }
+    m.writer_cv.notify_all();
+    m.write_behind_thread.join();
+  }
+  if (m.queued > 0) {  // the last entries, once more; what fails is logged (its ticks are safe)
+    if (Status s = m.flush(); !s.ok()) {
+      log::warn("store: " + s.message() + " (" + std::to_string(m.queued.load()) +
+                    " batches not written at shutdown)",
+                {{"reason", "store_failed"}});
+    }
+  }
+}
 
 // --- ingest: the parts both paths share (under the engine lock) ---
 
@@ -1011,34 +1208,62 @@ Result<IngestCounts> LiveMarket::ingest(std::span<const TickInput> ticks, std::s
   Impl& m = *impl_;
   if (m.options.relay_only) return Impl::no_engine();
   if (Status s = check_batch(ticks, m.options.clock->now()); !s.ok()) return s;
+  std::unique_lock order(m.ingest_mutex, std::defer_lock);
+  if (!order.try_lock_for(m.options.store_wait)) {
+    return Status::unavailable("the store is busy: earlier batches of ticks have been waiting " +
+                               std::to_string(m.options.store_wait.count()) +
+                               " ms to be written; try again");
+  }
+  auto preload = m.preload(ticks);  // assets not yet live: read before the engine lock
+  if (!preload) return preload.status();
   IngestCounts counts;
+  ByAsset by_asset;
+  std::vector<Impl::Closed> closed;
+  std::vector<bool> retried(ticks.size(), false);
+  FreshTicks fresh;
   {
     std::lock_guard lock(m.mutex);
-    ByAsset by_asset;
-    std::vector<Impl::Closed> closed;
     auto fail = [&](Status e) { return m.refuse(std::move(e), std::move(closed)); };
-    if (Status s = m.prepare(ticks, by_asset, closed); !s.ok()) return fail(s);
-    std::vector<bool> retried(ticks.size(), false);
-    FreshTicks fresh;
+    if (Status s = m.prepare(ticks, by_asset, closed, &*preload); !s.ok()) return fail(s);
     if (Status s = m.sort_out(ticks, by_asset, retried, fresh, counts); !s.ok()) return fail(s);
-    // Stored before they are applied: a request answered with an error changed nothing.
-    const Status stored = m.store.batch([&]() -> Status {
-      for (const auto& [asset_id, asset_ticks] : fresh) {
-        const auto write_start = std::chrono::steady_clock::now();
-        auto written = m.store.write_ticks(asset_id, asset_ticks);
-        m.store_latency_ticks.observe(Impl::seconds_since(write_start));
-        if (!written) return written.status();
-      }
-      return {};
-    });
-    if (!stored.ok()) return fail(store_failed(stored));
+    for (const auto& [asset_id, asset_ticks] : fresh) {
+      auto& reserved = m.in_flight_seqs[asset_id];
+      for (const auto& t : asset_ticks) reserved[t.time] = std::max(reserved[t.time], t.seq + 1);
+    }
+  }
+  // Stored before they are applied (a request answered with an error changed nothing), without
+  // the engine lock: streams and feeds go on while the store waits out a locked database.
+  const Status stored = m.store.batch([&]() -> Status {
+    for (const auto& [asset_id, asset_ticks] : fresh) {
+      const auto write_start = std::chrono::steady_clock::now();
+      auto written = m.store.write_ticks(asset_id, asset_ticks);
+      m.store_latency_ticks.observe(Impl::seconds_since(write_start));
+      if (!written) return written.status();
+    }
+    return {};
+  });
+  {
+    std::lock_guard lock(m.mutex);
+    m.in_flight_seqs.clear();  // only this call's: ingest() calls run one at a time
+    if (!stored.ok()) return m.refuse(store_failed(stored), std::move(closed));
+    // An asset released meanwhile (its feed moved to another process) resumes from the store,
+    // these ticks included: they are not applied here too.
+    for (const auto& [symbol, indexes] : by_asset) {
+      if (m.assets.contains(symbol)) continue;
+      for (const std::size_t i : indexes) retried[i] = true;
+    }
+    std::erase_if(by_asset, [&](const auto& group) { return !m.assets.contains(group.first); });
     m.apply_ticks(ticks, by_asset, retried, std::move(closed), counts);
     m.enqueue("", {});  // the bars and values; the ticks are stored and counted here
   }
-  // Closed bars are written after the engine lock is released; a failure keeps them queued.
-  if (Status s = flush(); !s.ok()) {
-    log::warn("store: " + s.message() + " (closed bars kept, written later)",
-              {{"reason", "store_failed"}});
+  order.unlock();
+  // Closed bars are written after the engine lock is released (by the write-behind thread when
+  // there is one); a failure keeps them queued.
+  if (!m.write_behind_thread.joinable()) {
+    if (Status s = flush(); !s.ok()) {
+      log::warn("store: " + s.message() + " (closed bars kept, written later)",
+                {{"reason", "store_failed"}});
+    }
   }
   m.count_ingested(source, counts);
   m.update_latency.observe(Impl::seconds_since(start));
@@ -1050,11 +1275,17 @@ Result<IngestCounts> LiveMarket::stage(std::span<const TickInput> ticks, std::st
   Impl& m = *impl_;
   if (m.options.relay_only) return Impl::no_engine();
   if (Status s = check_batch(ticks, m.options.clock->now()); !s.ok()) return s;
+  if (m.queued >= m.options.max_queued) {
+    return Status::unavailable("the store is not keeping up: " + std::to_string(m.queued.load()) +
+                               " batches are waiting to be written");
+  }
+  auto preload = m.preload(ticks);  // assets not yet live: read before the engine lock
+  if (!preload) return preload.status();
   std::lock_guard lock(m.mutex);
   ByAsset by_asset;
   std::vector<Impl::Closed> closed;
   auto fail = [&](Status e) { return m.refuse(std::move(e), std::move(closed)); };
-  if (Status s = m.prepare(ticks, by_asset, closed); !s.ok()) return fail(s);
+  if (Status s = m.prepare(ticks, by_asset, closed, &*preload); !s.ok()) return fail(s);
   std::vector<bool> retried(ticks.size(), false);
   IngestCounts counts;
   if (Status s = m.sort_out(ticks, by_asset, retried, m.staging.ticks, counts); !s.ok()) {
@@ -1066,11 +1297,7 @@ Result<IngestCounts> LiveMarket::stage(std::span<const TickInput> ticks, std::st
   return counts;
 }
 
-Status LiveMarket::flush() {
-  Impl& m = *impl_;
-  std::lock_guard writer(m.flush_mutex);
-  return m.flush_locked();
-}
+Status LiveMarket::flush() { return impl_->flush(); }
 
 std::size_t LiveMarket::queued() const { return impl_->queued.load(); }
 
@@ -1090,6 +1317,7 @@ void LiveMarket::advance_clock(Timestamp now) {
     m.enqueue("", {});
     m.update_latency.observe(Impl::seconds_since(start));
   }
+  if (m.write_behind_thread.joinable()) return;  // the write-behind thread writes them
   if (Status s = flush(); !s.ok()) {
     log::warn("store: " + s.message() + " (closed bars kept, written later)",
               {{"reason", "store_failed"}});
@@ -1131,16 +1359,14 @@ void LiveMarket::graph_changed(std::string_view name) {
 
 void LiveMarket::release(std::span<const std::string> symbols) {
   Impl& m = *impl_;
-  std::lock_guard lock(m.mutex);
-  // What is staged is written now if the store allows: the next owner rebuilds only the bars
-  // whose ticks follow the last stored bar.
-  {
-    std::lock_guard writer(m.flush_mutex);
-    if (Status s = m.flush_locked(); !s.ok()) {
-      log::warn("store: " + s.message() + " (while releasing assets)",
-                {{"reason", "store_failed"}});
-    }
+  // What is staged is written now (before the engine lock) if the store allows: the next owner
+  // rebuilds only the bars whose ticks follow the last stored bar. The source releasing them
+  // stages nothing of them meanwhile (it calls this instead).
+  if (Status s = m.flush(); !s.ok()) {
+    log::warn("store: " + s.message() + " (while releasing assets)", {{"reason", "store_failed"}});
   }
+  std::lock_guard lock(m.mutex);
+  ++m.release_epoch;  // what preload() read before this may be older than the store now
   for (const std::string& symbol : symbols) {
     m.assets.erase(symbol);
     for (auto it = m.topics.begin(); it != m.topics.end();) {

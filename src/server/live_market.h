@@ -1,19 +1,20 @@
 // The live market: ticks in, bars and analytics out, pushed to stream clients.
 //
-// Ingest (POST /v1/ticks and the simulator take the same path, ingest()): a batch is checked
-// whole first (known symbols, finite prices > 0, sizes >= 0; the error names the tick's index and
-// field) and refused whole when one tick is bad. Then, in order: the ticks are written to the
-// store (so an acknowledged batch survives a crash, and a refused one changed nothing), applied
-// to one CandleAggregator per (asset, interval) for every interval, and subscribers get the new
-// forming candle and provisional analytics (push executor peek) or, for a closed bar, the final
-// candle and values (push executor on_bar); the closed bars and standing graphs' values are
-// written after the engine lock is released. advance_clock() closes time bars whose end has
-// passed by the wall clock, so a quiet market still closes bars.
+// Ingest (POST /v1/ticks: ingest()): a batch is checked whole first (known symbols, finite
+// prices > 0, sizes >= 0; the error names the tick's index and field) and refused whole when one
+// tick is bad. Then, in order: the ticks are written to the store (so an acknowledged batch
+// survives a crash, and a refused one changed nothing) while the engine lock is free, so streams
+// and feeds go on while the store waits out a locked database; then they are applied to one
+// CandleAggregator per (asset, interval) for every interval, and subscribers get the new forming
+// candle and provisional analytics (push executor peek) or, for a closed bar, the final candle and
+// values (push executor on_bar); the closed bars and standing graphs' values are written after
+// the engine lock is released. advance_clock() closes time bars whose end has passed by the wall
+// clock, so a quiet market still closes bars.
 //
-// Feeds (Kafka, NATS: MarketSink) use stage() and flush() instead, so that a tick reaches the
-// clients without waiting for the store's commit: stage() applies and publishes at once and
-// queues the batch's writes; flush() writes the queue in one store batch (one fsync), and only
-// then does the source acknowledge the ticks (commit the Kafka offset, ack the JetStream
+// Feeds (Kafka, NATS: MarketSink; serve's simulator) use stage() and flush() instead, so that a
+// tick reaches the clients without waiting for the store's commit: stage() applies and publishes at
+// once and queues the batch's writes; flush() writes the queue in one store batch (one fsync), and
+// only then does the source acknowledge the ticks (commit the Kafka offset, ack the JetStream
 // message). A client may so see a tick that a crash loses from the store, but never from the
 // feed: unacknowledged, it is delivered again, and its redelivery gives the same bars. A batch
 // that moves forward in time needs no read of the store (see sort_out in the .cc); reads that
@@ -42,11 +43,19 @@
 // store (candles and materialised analytics), and the updates given to relay() (from the bus) go
 // to the clients that follow their topic.
 //
+// With LiveOptions::write_behind, a thread of the market writes the queue (stage()'s ticks, the
+// closed bars, standing values) every write_period, and retries while the store fails; stage()
+// refuses batches once max_queued wait (the feed's backpressure).
+//
 // Thread-safety: every public function may be called from any thread; one mutex serialises the
 // engine (ingest, clock, subscriptions). Delivery to clients never blocks the engine (see
-// stream.h).
+// stream.h). Store writes of ticks, bars and values happen outside the engine lock; reads still
+// inside it are the first batch of an asset after a start (its resume), a batch reaching back to
+// the asset's last tick (the redelivery check) and a new topic's warm-up and snapshot: on SQLite
+// (WAL) a locked database does not block them unless a write of this process is waiting on it.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -90,6 +99,17 @@ struct LiveOptions {
   // Bounds tick times (at most an hour ahead), stamps updates' serverTime and ages stream
   // clients' queues (stream.h).
   const Clock* clock = &system_clock();
+  // A thread of the market's own writes what stage() and advance_clock() queue, every
+  // write_period, so that neither waits for the store (serve's simulator and clock); without it
+  // the callers flush() (the Kafka and NATS sources, to acknowledge only what is stored).
+  bool write_behind = false;
+  std::chrono::milliseconds write_period{50};
+  // stage() refuses a batch (unavailable) while this many batches wait to be written: the
+  // feed's backpressure when the store does not keep up.
+  std::size_t max_queued = 10'000;
+  // How long ingest() waits for earlier ingest() calls still writing before it answers
+  // unavailable (the store's own busy timeout bounds each write).
+  std::chrono::milliseconds store_wait{10'000};
 };
 
 struct TickInput {

@@ -29,14 +29,17 @@ Run with Debian's interpreter (pytest, requests, websockets 10.4, python3-protob
 import asyncio
 import calendar
 import csv
+import glob
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -254,6 +257,25 @@ async def next_update(ws, timeout=10.0):
 
 def run(coro):
     return asyncio.run(coro)
+
+
+# The README: a feed's (the simulator's) ticks and every closed bar are streamed at once and
+# stored by the write-behind thread within 50 ms when the store answers; 1 s more of margin for a
+# loaded machine.
+STORED_WITHIN_S = 0.05 + 1.0
+
+
+def eventually(check, timeout=STORED_WITHIN_S):
+    """check()'s result once it stops raising AssertionError; its last AssertionError after
+    `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def metrics(api):
@@ -953,13 +975,16 @@ def test_final_bar_is_the_ohlcv_of_its_stored_ticks(server, api, g):
         await ws.close()
         return finals
 
-    for candle in run(go()):
+    def matches_stored_ticks(candle):
         t = int(candle["time"])
         ticks = api.get("/v1/assets/SIMA/ticks", params={"from": f"{t}ns", "to": f"{t + NS - 1}ns"},
                         message="tickgraph.v1.TickBatch").data["ticks"]
         want = ohlcv([(int(x["time"]), x["price"], x["size"]) for x in ticks])
         got = candle_tuple(candle)
-        assert got[:4] == want[:4] and math.isclose(got[4], want[4], rel_tol=1e-12)
+        assert got[:4] == want[:4] and math.isclose(got[4], want[4], rel_tol=1e-12), (got, want)
+
+    for candle in run(go()):
+        eventually(lambda: matches_stored_ticks(candle))
 
 
 def test_sse_snapshot_then_updates(server, api, g):
@@ -1002,7 +1027,13 @@ def test_push_equals_pull(server, api, g):
         return finals
 
     finals = run(go())
-    pulled = analytics(api, "SIMA", graph=g, interval="1s")
+    last_final = int(finals[-1]["candle"]["time"])
+
+    def pull():  # once the last final bar is stored
+        pulled = analytics(api, "SIMA", graph=g, interval="1s")
+        assert last_final in map(int, pulled["ts"]), f"bar {last_final} not stored yet"
+        return pulled
+    pulled = eventually(pull)
     assert pulled["interval"] == "INTERVAL_1S"
     rows = {int(t): i for i, t in enumerate(pulled["ts"])}
     values = series(pulled)
@@ -1192,8 +1223,10 @@ def test_forming_bar_closes_by_the_clock(quiet):
     due = max(end, posted_at)  # (on a machine so slow that the post came after the end: then)
     assert final_at - due < (step + margin) * NS, \
         f"the bar was closed {(final_at - due) / NS:.2f} s after it was due"
-    stored = columns(get_candles(api, "Y", interval="1s"))
-    assert stored == {int(final["candle"]["time"]): ohlcv(ticks)}
+    def stored_as_streamed():
+        stored = columns(get_candles(api, "Y", interval="1s"))
+        assert stored == {int(final["candle"]["time"]): ohlcv(ticks)}
+    eventually(stored_as_streamed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1434,6 +1467,168 @@ def test_a_failed_store_write_is_503_and_changes_nothing(tmp_path):
         assert (r.msg.accepted, r.msg.unchanged) == (len(new_ticks), 0), r.text
         r = api.post("/v1/assets/LCK/candles", new_candles, message="tickgraph.v1.WriteStats")
         assert (r.msg.inserted, r.msg.unchanged) == (5, 0)
+    finally:
+        server.stop()
+
+
+class SqliteLock:
+    """Another connection's write lock on the SQLite file: BEGIN EXCLUSIVE … ROLLBACK."""
+
+    def __init__(self, path):
+        self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+
+    def acquire(self):
+        self.conn.execute("BEGIN EXCLUSIVE")
+
+    def release(self):
+        if self.conn is None:
+            return
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        self.conn.close()
+        self.conn = None
+
+
+class PgLock:
+    """Another session's LOCK TABLE ticks, candles IN ACCESS EXCLUSIVE MODE (through psql), which
+    blocks even reads of those tables, until ROLLBACK."""
+
+    def __init__(self, url):
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))
+        psql = shutil.which("psql") or (found[-1] if found else "psql")
+        self.proc = subprocess.Popen([psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", url],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def acquire(self):
+        self.proc.stdin.write("BEGIN;\nLOCK TABLE ticks, candles IN ACCESS EXCLUSIVE MODE;\n"
+                              "SELECT 'locked';\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().strip()
+        assert line == "locked", f"psql did not take the lock: {line!r}"
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write("ROLLBACK;\n\\q\n")
+            self.proc.stdin.flush()
+            self.proc.wait(30)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_streams_flow_while_the_database_is_locked(tmp_path, backend):
+    """While another connection holds a lock for longer than the store waits for one (its 10 s
+    busy or lock timeout): on SQLite the file's write lock (BEGIN EXCLUSIVE), on PostgreSQL
+    `LOCK TABLE ticks, candles IN ACCESS EXCLUSIVE MODE`, with the simulator running and more
+    POST /v1/ticks waiting than the server has HTTP threads (2): a stream client keeps receiving
+    the simulated asset's updates at its usual rate (no second without one), also while a POST
+    brings an asset the engine has not seen yet (its lookup and resume read outside the engine
+    lock); every POST answers,
+    503 "unavailable" or, for one that got the table as the lock went, 200; once the lock is
+    gone the simulator's 1s bars of every second of the lock and the ticks of exactly the POSTs
+    answered 200 are stored: nothing acknowledged is lost, nothing refused is kept. The
+    PostgreSQL case runs under scripts/pg-test.sh (ctest e2e_store_lock_postgres)."""
+    if backend == "sqlite":
+        path = tmp_path / "db.sqlite"
+        db = f"sqlite:{path}"
+        make_lock = lambda: SqliteLock(path)  # noqa: E731
+    else:
+        db = os.environ.get("TICKGRAPH_TEST_PG_URL")
+        if not db:
+            pytest.skip("PostgreSQL: run under scripts/pg-test.sh (ctest e2e_store_lock_postgres)")
+        make_lock = lambda: PgLock(db)  # noqa: E731
+    server = Server(tmp_path, "--simulate", "LKS", "--tick-rate", "20", "--seed", "9",
+                    "--threads", "2", db=db)
+    posters = [f"LK{i}" for i in range(4)]  # LK3: not live when the lock comes (never ticked)
+    lock_s = 12  # > the 10 s busy timeout
+    try:
+        api = Api(server.base)
+        base = time.time_ns()
+        warmed = posters[:3]
+        for symbol in posters:
+            api.post("/v1/assets", {"symbol": symbol}, expect=201, message="tickgraph.v1.Asset")
+        for symbol in warmed:
+            api.post("/v1/ticks", {"ticks": tick_list(symbol, base, [10.0], [1.0])},
+                     message="tickgraph.v1.TickIngestResult")
+        batches = {symbol: tick_list(symbol, base + NS, [11.0, 11.5, 12.0], [1.0, 2.0, 3.0])
+                   for symbol in posters}
+
+        def post(symbol):
+            if symbol not in warmed:  # once the server's own writes wait on the lock too
+                time.sleep(1)
+            started = time.monotonic()
+            r = Api(server.base).post("/v1/ticks", {"ticks": batches[symbol]}, expect=None,
+                                      message="tickgraph.v1.TickIngestResult", timeout=60)
+            return symbol, r.status, r.msg, time.monotonic() - started
+
+        async def follow():
+            ws = await Ws.open(api, server.port)
+            await ws.subscribe(assets=["LKS"], interval="INTERVAL_1S", history=1)
+            await ws.next()  # the snapshot
+            loop = asyncio.get_running_loop()
+            arrivals = []  # (monotonic time, locked)
+            lock, locked = None, False
+            pool = ThreadPoolExecutor(len(posters))
+            posts = []
+            t_lock = loop.time() + 3  # 3 s of the usual rate first
+            t_end = t_lock + lock_s
+            try:
+                while loop.time() < t_end + 1:
+                    try:
+                        await next_update(ws, timeout=5)
+                    except asyncio.TimeoutError:
+                        raise AssertionError(
+                            f"no stream update for 5 s, {loop.time() - t_lock:.1f} s after the "
+                            "database was locked") from None
+                    now = loop.time()
+                    if lock is None and now >= t_lock:
+                        lock = make_lock()
+                        lock.acquire()
+                        locked, lock_wall = True, (time.time_ns(), None)
+                        posts = [loop.run_in_executor(pool, post, s) for s in posters]
+                    elif locked and now >= t_end:
+                        lock.release()
+                        locked, lock_wall = False, (lock_wall[0], time.time_ns())
+                    arrivals.append((now, locked))
+                answers = await asyncio.gather(*posts)
+            finally:
+                if lock is not None:
+                    lock.release()
+                pool.shutdown(wait=False)
+                await ws.close()
+            return arrivals, answers, lock_wall, t_lock
+
+        arrivals, answers, (locked_at, unlocked_at), t_lock = run(follow())
+        before = [t for t, locked in arrivals if not locked and t < t_lock]
+        during = [t for t, locked in arrivals if locked]
+        usual = len(before) / 3
+        assert usual >= 5, f"only {len(before)} updates in the 3 s before the lock"
+        assert len(during) >= 0.5 * usual * lock_s, \
+            f"{len(during)} updates in the {lock_s} s of the lock, {usual:.1f}/s before it"
+        gaps = [b - a for a, b in zip(during, during[1:])]
+        assert during and during[0] - t_lock < 1 and max(gaps) < 1, \
+            f"a stream gap of {max(gaps, default=0):.2f} s while the database was locked"
+
+        # 503 past the store's timeout; 200 only for a POST that got the file as the lock went.
+        for symbol, status, msg, took in answers:
+            assert status in (200, 503), (symbol, status)
+            if status == 503:
+                assert msg.code == "unavailable" and "store" in msg.message, (symbol, msg)
+            assert took < 2 * 10 + 5, f"{symbol}: answered after {took:.1f} s"
+        assert any(status == 503 for _, status, _, _ in answers), answers
+
+        def all_stored():
+            for symbol, status, _, _ in answers:
+                got = api.get(f"/v1/assets/{symbol}/ticks", message="tickgraph.v1.TickBatch")
+                prices = [t["price"] for t in got.data.get("ticks", [])]
+                want = ([10.0] if symbol in warmed else []) + \
+                    ([11.0, 11.5, 12.0] if status == 200 else [])
+                assert prices == want, (symbol, status, prices)
+            first = (locked_at // NS + 1) * NS
+            last = (unlocked_at // NS - 1) * NS
+            bars = columns(get_candles(api, "LKS", interval="1s",
+                                       **{"from": f"{first}ns", "to": f"{last}ns"}))
+            missing = [t for t in range(first, last + 1, NS) if t not in bars]
+            assert not missing, f"{len(missing)} seconds of the lock without a stored 1s bar"
+        eventually(all_stored, timeout=10 + STORED_WITHIN_S)  # a write may wait one busy timeout
     finally:
         server.stop()
 

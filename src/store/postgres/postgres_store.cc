@@ -73,6 +73,8 @@ void ensure_session(PgConnection& conn) {
   pg::exec_command(conn.raw(), "SET client_min_messages = warning");
   // Stage tables live in local buffers: room for a few hundred thousand rows (before first use).
   pg::exec_command(conn.raw(), "SET temp_buffers = '64MB'");
+  // A lock waited for longer fails the call (55P03: unavailable), as SQLite's busy timeout does.
+  pg::exec_command(conn.raw(), "SET lock_timeout = '10s'");
   conn.session_flags = 0;
   conn.session_generation = conn.generation();
 }

@@ -2,7 +2,9 @@
 //
 // Beyond store.h: errors read "<call> on PostgreSQL HOST:PORT/DB: <cause>" (never the password),
 // the cause being PostgreSQL's message on one line or ours, coded by its SQLSTATE (a lost
-// connection, a lock or statement timeout is unavailable).
+// connection, a lock or statement timeout is unavailable). A statement waits at most 10 s for a
+// lock (lock_timeout, like SQLite's busy timeout): a table another session has locked (a
+// migration, `LOCK TABLE`) fails the call as unavailable instead of holding it indefinitely.
 #pragma once
 
 #include <memory>
