@@ -137,23 +137,28 @@ int run_ingest(IngestOptions o) {
   std::unique_ptr<server::HttpServer> http;
   std::thread http_thread;
   if (o.metrics_port > 0) {
-    router.add("GET", "/metrics", {"Prometheus metrics", "health", {}, "", "", "text/plain"},
-               [&metrics](const server::HttpRequest&) {
-                 server::HttpResponse r;
-                 r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-                 r.body = metrics.render();
-                 return r;
-               });
-    router.add("GET", "/healthz", {"Liveness", "health", {}, "", "", "application/json"},
-               [](const server::HttpRequest&) {
-                 server::HttpResponse r;
-                 r.body = R"({"status":"ok"})";
-                 return r;
-               });
+    router.add(
+        "GET", "/metrics", {"Prometheus metrics", "health", {}, "", "", "text/plain"},
+        [&metrics](const server::HttpRequest&) {
+          server::HttpResponse r;
+          r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+          r.body = metrics.render();
+          return r;
+        },
+        server::RouteKind::kInline);
+    router.add(
+        "GET", "/healthz", {"Liveness", "health", {}, "", "", "application/json"},
+        [](const server::HttpRequest&) {
+          server::HttpResponse r;
+          r.body = R"({"status":"ok"})";
+          return r;
+        },
+        server::RouteKind::kInline);
     server::ServerOptions server_options;
     server_options.bind = o.metrics_bind;
     server_options.port = static_cast<std::uint16_t>(o.metrics_port);
     server_options.threads = 1;
+    server_options.handler_threads = 0;  // its routes never wait
     http = std::make_unique<server::HttpServer>(server_options, router, live, metrics);
     if (Status s = http->listen(); !s.ok()) {
       return fail(s.with_prefix("--metrics-port: "));

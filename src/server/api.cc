@@ -612,31 +612,35 @@ void Api::add_routes(Router& router) {
                       "(1583020800s)"};
   const ParamDoc to{"to", "string", false, "last bar time, inclusive (a date means its end)"};
 
-  router.add("GET", "/healthz",
-             {"Liveness: the process serves requests", "health", {}, "", "tickgraph.v1.Health"},
-             [m](const HttpRequest&) {
-               HttpResponse r;
-               r.body = m->health;
-               return r;
-             });
-  router.add("GET", "/readyz",
-             {"Readiness: 503 while starting or draining",
-              "health",
-              {},
-              "",
-              "tickgraph.v1.Readiness",
-              "",
-              200,
-              {503}},
-             [m](const HttpRequest&) {
-               if (!m->ready) {
-                 std::lock_guard lock(m->ready_mutex);
-                 return error_response(Status::unavailable("not ready: " + m->not_ready_reason));
-               }
-               v1::Readiness r;
-               r.set_ready(true);
-               return json(r);
-             });
+  router.add(
+      "GET", "/healthz",
+      {"Liveness: the process serves requests", "health", {}, "", "tickgraph.v1.Health"},
+      [m](const HttpRequest&) {
+        HttpResponse r;
+        r.body = m->health;
+        return r;
+      },
+      RouteKind::kInline);
+  router.add(
+      "GET", "/readyz",
+      {"Readiness: 503 while starting or draining",
+       "health",
+       {},
+       "",
+       "tickgraph.v1.Readiness",
+       "",
+       200,
+       {503}},
+      [m](const HttpRequest&) {
+        if (!m->ready) {
+          std::lock_guard lock(m->ready_mutex);
+          return error_response(Status::unavailable("not ready: " + m->not_ready_reason));
+        }
+        v1::Readiness r;
+        r.set_ready(true);
+        return json(r);
+      },
+      RouteKind::kInline);
   router.add(
       "GET", "/metrics",
       {"Prometheus metrics (text exposition format 0.0.4)", "health", {}, "", "", "text/plain"},
@@ -645,14 +649,17 @@ void Api::add_routes(Router& router) {
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
         r.body = m->metrics.render();
         return r;
-      });
-  router.add("GET", "/openapi.json",
-             {"This API as an OpenAPI 3 document", "health", {}, "", "", "application/json"},
-             [m](const HttpRequest&) {
-               HttpResponse r;
-               r.body = m->openapi;
-               return r;
-             });
+      },
+      RouteKind::kInline);
+  router.add(
+      "GET", "/openapi.json",
+      {"This API as an OpenAPI 3 document", "health", {}, "", "", "application/json"},
+      [m](const HttpRequest&) {
+        HttpResponse r;
+        r.body = m->openapi;
+        return r;
+      },
+      RouteKind::kInline);
 
   router.add("GET", "/v1/assets",
              {"List assets",
@@ -775,7 +782,7 @@ void Api::add_routes(Router& router) {
               {},
               "",
               "tickgraph.v1.FunctionList"},
-             v1(&Impl::functions));
+             v1(&Impl::functions), RouteKind::kInline);
   router.add("GET", "/v1/stream",
              {"WebSocket: send tickgraph.v1.ClientMessage, receive tickgraph.v1.StreamMessage",
               "streams",

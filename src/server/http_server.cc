@@ -958,6 +958,7 @@ void HttpSession::handle() {
       }
       break;
     case RouteKind::kPlain:
+    case RouteKind::kInline:
       if ((req.method() == http::verb::post || req.method() == http::verb::put ||
            req.method() == http::verb::patch) &&
           !request.body.empty() &&
@@ -984,7 +985,7 @@ void HttpSession::handle() {
   // pool, so that the io threads go on serving other connections and streams meanwhile. The
   // response is written back on this session's strand.
   net::thread_pool* pool = server_.handlers();
-  if (pool == nullptr) {
+  if (pool == nullptr || route.kind == RouteKind::kInline) {
     return respond(guarded(route.label, [&] { return route.handler(request); }), metrics,
                    keep_alive);
   }

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -363,6 +364,13 @@ class HttpServerTest : public ::testing::Test {
       std::this_thread::sleep_for(300ms);
       return json_response(R"({"slow":true})");
     });
+    router_.add("GET", "/v1/wait", {}, [this](const HttpRequest&) {
+      std::unique_lock lock(wait_mutex_);
+      ++waiting_;
+      wait_cv_.notify_all();
+      wait_cv_.wait(lock, [this] { return released_; });
+      return json_response(R"({"waited":true})");
+    });
     router_.add("GET", "/v1/stream", {}, nullptr, RouteKind::kWebSocket);
     router_.add("GET", "/v1/stream/sse", {}, nullptr, RouteKind::kSse);
     router_.add(
@@ -412,6 +420,10 @@ class HttpServerTest : public ::testing::Test {
   std::thread thread_;
   std::uint16_t port_ = 0;
   std::atomic<bool> slow_started_{false};
+  std::mutex wait_mutex_;  // /v1/wait: waits until released_
+  std::condition_variable wait_cv_;
+  int waiting_ = 0;
+  bool released_ = false;
   std::atomic<bool> drained_{false};
   std::atomic<bool> returned_{false};
 };
@@ -430,6 +442,44 @@ TEST_F(HttpServerTest, ServesJsonRouteWithDecodedParams) {
   EXPECT_EQ(response->header("server"), "tickgraph");
   EXPECT_EQ(response->header("x-test"), "yes");
   EXPECT_EQ(response->body_json(), json({{"symbol", "S P"}, {"interval", "1m"}, {"agent", "t"}}));
+}
+
+TEST_F(HttpServerTest, HandlersThatWaitDoNotHoldTheIoThreads) {
+  // More requests waiting in their handlers (on a store, say) than there are io threads (2): the
+  // server still answers another connection at once, because handlers run on their own pool.
+  start();
+  std::vector<std::thread> waiters;
+  std::vector<int> statuses(3, 0);
+  auto release = [&] {  // on every way out, so that the waiters end
+    {
+      std::lock_guard lock(wait_mutex_);
+      released_ = true;
+    }
+    wait_cv_.notify_all();
+    for (auto& t : waiters) {
+      if (t.joinable()) t.join();
+    }
+  };
+  struct Guard {
+    std::function<void()> f;
+    ~Guard() { f(); }
+  } guard{release};
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    waiters.emplace_back([this, i, &statuses] {
+      const auto response = fetch(port_, "GET", "/v1/wait");
+      statuses[i] = response ? response->status : -1;
+    });
+  }
+  {
+    std::unique_lock lock(wait_mutex_);
+    ASSERT_TRUE(wait_cv_.wait_for(lock, 5s, [this] { return waiting_ == 3; }))
+        << waiting_ << " of 3 requests reached their handler";
+  }
+  const auto other = fetch(port_, "GET", "/v1/assets/X");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 200);
+  release();
+  EXPECT_EQ(statuses, std::vector<int>(3, 200));
 }
 
 TEST_F(HttpServerTest, UnknownRouteIsJson404) {

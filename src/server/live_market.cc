@@ -319,7 +319,10 @@ struct LiveMarket::Impl {
     Preload loaded;
     {
       std::lock_guard lock(mutex);
+      const std::string* previous = nullptr;  // batches come grouped by symbol, mostly
       for (const TickInput& t : ticks) {
+        if (previous != nullptr && *previous == t.symbol) continue;
+        previous = &t.symbol;
         auto it = assets.find(t.symbol);
         if (it == assets.end() || !it->second.resumed) loaded.assets.try_emplace(t.symbol);
       }
@@ -1170,7 +1173,9 @@ LiveMarket::~LiveMarket() {
     m.writer_cv.notify_all();
     m.write_behind_thread.join();
   }
-  if (m.queued > 0) {  // the last entries, once more; what fails is logged (its ticks are safe)
+  // The last entries, once more. What still fails is logged: a feed delivers its unacknowledged
+  // ticks again to the next process; the simulator's are not kept.
+  if (m.queued > 0) {
     if (Status s = m.flush(); !s.ok()) {
       log::warn("store: " + s.message() + " (" + std::to_string(m.queued.load()) +
                     " batches not written at shutdown)",

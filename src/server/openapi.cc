@@ -390,6 +390,7 @@ Json operation(const Route& route, const std::string& method, SchemaSet& schemas
       responses[std::to_string(doc.success_status)] = std::move(success);
       break;
     case RouteKind::kPlain:
+    case RouteKind::kInline:
       if (!doc.response_message.empty()) {
         success["content"] = json_body(schemas.reference(doc.response_message, where));
       } else if (!doc.response_type.empty()) {

@@ -96,7 +96,8 @@ struct RouteDoc {
 };
 
 enum class RouteKind {
-  kPlain,      // handler returns the whole response
+  kPlain,      // handler returns the whole response; it may wait (the store): runs on a pool
+  kInline,     // the same, but it never waits (health, metrics, documents): runs on an io thread
   kWebSocket,  // upgraded by the server; the handler is not called
   kSse,        // a text/event-stream response kept open by the server
   kStatic,     // files of the web UI (GET only; the pattern is a prefix)
