@@ -4,6 +4,8 @@
 #
 #   TICKGRAPH_SANITIZE  AddressSanitizer (with LeakSanitizer) and UndefinedBehaviorSanitizer on
 #                       everything; any UB report aborts (-fno-sanitize-recover).
+#   TICKGRAPH_TSAN      ThreadSanitizer on everything (its own tree, build-tsan: it cannot be
+#                       combined with AddressSanitizer); any report fails the process.
 #   TICKGRAPH_FUZZ      the libFuzzer targets of tests/fuzz (clang, with TICKGRAPH_SANITIZE). Their
 #                       code is instrumented for coverage there (tests/fuzz/CMakeLists.txt), not
 #                       here: the rest of the `tickgraph` binary does not need it.
@@ -11,6 +13,14 @@ if(TICKGRAPH_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined
                       -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
+endif()
+
+if(TICKGRAPH_TSAN)
+  if(TICKGRAPH_SANITIZE)
+    message(FATAL_ERROR "TICKGRAPH_TSAN and TICKGRAPH_SANITIZE need separate build trees")
+  endif()
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
 endif()
 
 if(TICKGRAPH_FUZZ)

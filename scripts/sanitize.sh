@@ -2,7 +2,9 @@
 # The sanitizer run: builds the `tickgraph` binary and the fuzz targets with clang, AddressSanitizer
 # (LeakSanitizer included) and UndefinedBehaviorSanitizer into one tree, build-san/ (ccache when
 # present), then runs the integration suites against the sanitized binary (the ctest labels e2e,
-# robustness and crash: pytest driving the real binary) and scripts/fuzz.sh.
+# robustness and crash: pytest driving the real binary) and scripts/fuzz.sh. Then the engine's
+# unit tests (live_tests, server_tests: the live market's threads, the write-behind, the HTTP
+# server's pools) built with ThreadSanitizer in a tree of their own, build-tsan/.
 #
 # Any sanitizer report fails the run: reports are written to build-san/sanitizer-logs/ (not to
 # the tested process's stderr, where a test expecting a failure could swallow it) and printed at
@@ -12,6 +14,7 @@
 #   SAN_BUILD_DIR=build-san   the build tree
 #   SANITIZE_FUZZ=0           skip scripts/fuzz.sh (FUZZ_SECONDS is passed on to it)
 #   SANITIZE_TESTS=0          skip the integration suites
+#   SANITIZE_TSAN=0           skip the ThreadSanitizer build and run (TSAN_BUILD_DIR=build-tsan)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${SAN_BUILD_DIR:-build-san}
@@ -66,6 +69,22 @@ fi
 
 if [ "${SANITIZE_FUZZ:-1}" != 0 ]; then
   scripts/fuzz.sh || status=1
+fi
+
+if [ "${SANITIZE_TSAN:-1}" != 0 ]; then
+  tsan_dir=${TSAN_BUILD_DIR:-build-tsan}
+  tsan_start=$SECONDS
+  CC=clang CXX=clang++ cmake -S . -B "$tsan_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
+    -DTICKGRAPH_TSAN=ON -DTICKGRAPH_BUILD_BENCH=OFF -DTICKGRAPH_WERROR=OFF >/dev/null
+  nice cmake --build "$tsan_dir" --target live_tests server_tests
+  # Any report fails the test binary (halt_on_error); a lock-order inversion is a report too.
+  for t in live_tests server_tests; do
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$tsan_dir/bin/$t" --gtest_brief=1 ||
+      { echo "sanitize: ThreadSanitizer: $t FAILED" >&2; status=1; }
+  done
+  echo "sanitize: ThreadSanitizer build and engine tests in $((SECONDS - tsan_start)) s"
 fi
 echo "sanitize: $([ $status = 0 ] && echo passed || echo FAILED) in $((SECONDS - start)) s"
 exit $status

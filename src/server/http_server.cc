@@ -465,7 +465,7 @@ class Server {
   RouteMetrics& unmatched() { return *route_metrics_.back(); }
   Gauge& in_flight() { return in_flight_; }
   // Where route handlers run (see ServerOptions::handler_threads); none: on the io thread.
-  net::thread_pool* handlers() { return handlers_ ? &*handlers_ : nullptr; }
+  net::thread_pool* handlers() { return handlers_.get(); }
   StreamClient::Wake make_wake(std::shared_ptr<WakeSlot> slot) const;
   // Registers a live connection; returns whether the server is draining (the caller then
   // drains itself: the drain's snapshot may have missed it).
@@ -509,7 +509,7 @@ class Server {
   std::optional<net::signal_set> signals_;
   // Declared after io_, so destroyed (joined) before it: a handler still running posts its
   // response to a session's executor, which must exist until then.
-  std::optional<net::thread_pool> handlers_;
+  std::unique_ptr<net::thread_pool> handlers_;
 };
 
 int io_threads(int wanted) {
@@ -534,7 +534,8 @@ Server::Server(HttpServer& owner, ServerOptions options, const Router& router,
       drain_timer_(accept_strand_),
       accept_retry_timer_(accept_strand_) {
   if (options_.handler_threads > 0) {
-    handlers_.emplace(static_cast<std::size_t>(options_.handler_threads));
+    handlers_ =
+        std::make_unique<net::thread_pool>(static_cast<std::size_t>(options_.handler_threads));
   }
   route_metrics_.reserve(router_.routes().size() + 1);
   for (const Route& route : router_.routes()) {

@@ -52,6 +52,48 @@ Status bad(std::string message, std::string key, std::string value) {
 // retry), said to come from the store.
 Status store_failed(const Status& s) { return s.with_prefix("store: "); }
 
+// One holder at a time, a caller waiting at most a given time for its turn: a timed mutex that
+// ThreadSanitizer follows (std::timed_mutex::try_lock_for locks through pthread_mutex_clocklock,
+// which clang 14's ThreadSanitizer does not intercept).
+class TurnGate {
+ public:
+  // Waits up to `wait` for the turn; false when it did not come.
+  bool enter(std::chrono::milliseconds wait) {
+    std::unique_lock lock(mutex_);
+    if (!free_.wait_for(lock, wait, [this] { return !busy_; })) return false;
+    busy_ = true;
+    return true;
+  }
+  void leave() {
+    {
+      std::lock_guard lock(mutex_);
+      busy_ = false;
+    }
+    free_.notify_one();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable free_;
+  bool busy_ = false;
+};
+
+// The turn of a TurnGate, left when it goes out of scope (or at leave()).
+class Turn {
+ public:
+  explicit Turn(TurnGate* gate) : gate_(gate) {}
+  ~Turn() { leave(); }
+  Turn(const Turn&) = delete;
+  Turn& operator=(const Turn&) = delete;
+  void leave() {
+    if (gate_ != nullptr) gate_->leave();
+    gate_ = nullptr;
+  }
+
+ private:
+  TurnGate* gate_;
+};
+
 // A batch's tick indexes per symbol, in batch order.
 using ByAsset = std::map<std::string, std::vector<std::size_t>, std::less<>>;
 // The ticks a batch adds to the store, per asset id, keyed (time, seq).
@@ -213,7 +255,7 @@ struct LiveMarket::Impl {
   // without the engine lock: one call at a time (a retried request then finds the first one's
   // ticks stored), and the seqs its ticks take stay reserved (under the engine lock) while they
   // are written, so that a feed's tick of the same asset and time takes the next one.
-  std::timed_mutex ingest_mutex;
+  TurnGate ingest_turn;
   std::map<std::int64_t, std::unordered_map<Timestamp, std::int64_t>> in_flight_seqs;
 
   // LiveOptions::write_behind: the thread that writes the queue (see write_behind_loop()).
@@ -1213,12 +1255,12 @@ Result<IngestCounts> LiveMarket::ingest(std::span<const TickInput> ticks, std::s
   Impl& m = *impl_;
   if (m.options.relay_only) return Impl::no_engine();
   if (Status s = check_batch(ticks, m.options.clock->now()); !s.ok()) return s;
-  std::unique_lock order(m.ingest_mutex, std::defer_lock);
-  if (!order.try_lock_for(m.options.store_wait)) {
+  if (!m.ingest_turn.enter(m.options.store_wait)) {
     return Status::unavailable("the store is busy: earlier batches of ticks have been waiting " +
                                std::to_string(m.options.store_wait.count()) +
                                " ms to be written; try again");
   }
+  Turn turn(&m.ingest_turn);
   auto preload = m.preload(ticks);  // assets not yet live: read before the engine lock
   if (!preload) return preload.status();
   IngestCounts counts;
@@ -1261,7 +1303,7 @@ Result<IngestCounts> LiveMarket::ingest(std::span<const TickInput> ticks, std::s
     m.apply_ticks(ticks, by_asset, retried, std::move(closed), counts);
     m.enqueue("", {});  // the bars and values; the ticks are stored and counted here
   }
-  order.unlock();
+  turn.leave();
   // Closed bars are written after the engine lock is released (by the write-behind thread when
   // there is one); a failure keeps them queued.
   if (!m.write_behind_thread.joinable()) {

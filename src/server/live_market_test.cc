@@ -22,6 +22,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -344,6 +345,59 @@ TEST_F(LiveMarketTest, StagedTicksArePublishedAtOnceAndStoredByTheFlush) {
   EXPECT_EQ(stored_ticks(aaa_).size(), 2u);
   EXPECT_EQ(ingested(metrics_, "feed"), 2);
   EXPECT_EQ(m.queued(), 0u);
+}
+
+TEST_F(LiveMarketTest, WriteBehindStoresFeedsPostsAndClosedBarsTogether) {
+  // With the write-behind thread: two feeds stage one asset each while ingest() (POST /v1/ticks)
+  // writes a third's ticks and the clock runs, all at once from four threads; nothing calls
+  // flush(). Every tick and every closed bar reaches the store within the write period (50 ms;
+  // 5 s of margin for a loaded machine). The ThreadSanitizer run of these tests
+  // (scripts/sanitize.sh) checks the locks of the four threads and the writer's.
+  const std::int64_t ccc = add_asset("CCC");
+  LiveOptions options = minute_bars();
+  options.write_behind = true;
+  LiveMarket& m = start(options);
+  constexpr int kBatches = 40;
+  std::vector<std::thread> threads;
+  for (const std::string symbol : {"AAA", "BBB"}) {
+    threads.emplace_back([&m, symbol] {
+      for (int b = 0; b < kBatches; ++b) {
+        const std::vector<TickInput> batch = {{symbol, {at(b, 1000), 100.0 + b, 1}},
+                                              {symbol, {at(b, 2000), 101.0 + b, 1}}};
+        auto staged = m.stage(batch, "feed");
+        EXPECT_TRUE(staged.ok()) << staged.status().to_string();
+      }
+    });
+  }
+  threads.emplace_back([&m] {
+    for (int b = 0; b < kBatches; ++b) {
+      const std::vector<TickInput> batch = {{"CCC", {at(b, 3000), 102.0 + b, 1}}};
+      auto posted = m.ingest(batch, "api");
+      EXPECT_TRUE(posted.ok()) << posted.status().to_string();
+    }
+  });
+  threads.emplace_back([&m] {  // closes nothing before the end: every bar ends after it
+    for (int b = 0; b < kBatches; ++b) m.advance_clock(at(0, 500));
+  });
+  for (auto& t : threads) t.join();
+  m.advance_clock(at(kBatches + 1, 0));  // closes every minute
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5) + options.write_period;
+  while (m.queued() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(m.queued(), 0u) << "the write-behind thread did not write the queue";
+  EXPECT_EQ(stored_ticks(aaa_).size(), 2u * kBatches);
+  EXPECT_EQ(stored_ticks(bbb_).size(), 2u * kBatches);
+  EXPECT_EQ(stored_ticks(ccc).size(), 1u * kBatches);
+  for (const std::int64_t asset : {aaa_, bbb_, ccc}) {
+    const auto bars = stored_bars(asset);
+    ASSERT_EQ(bars.size(), static_cast<std::size_t>(kBatches)) << "asset " << asset;
+    for (int b = 0; b < kBatches; ++b) {
+      EXPECT_EQ(bars[static_cast<std::size_t>(b)].time, minute_start(b));
+      EXPECT_EQ(bars[static_cast<std::size_t>(b)].volume, asset == ccc ? 1 : 2) << b;
+    }
+  }
 }
 
 TEST_F(LiveMarketTest, StagedRedeliveryChangesNothingAndEqualTimesStayApart) {
