@@ -1,6 +1,6 @@
 // End to end ingest: ticks from Kafka (librdkafka's mock cluster, 3 brokers on 127.0.0.1 in this
 // process, spoken to over the Kafka protocol) through KafkaTickSource, the push engine
-// (LiveMarket: bars of every interval, and the 8-node chain of the core issue run on every
+// (live::Engine: bars of every interval, and the 8-node chain of the core issue run on every
 // symbol at 1m with its final values stored) into the store, with one worker.
 //
 //   reference: the same source and messages with a sink that only counts: what the Kafka client
@@ -37,10 +37,10 @@
 #include <thread>
 #include <vector>
 
+#include "core/metrics.h"
 #include "ingest/kafka_source.h"
-#include "server/live_market.h"
-#include "server/market_sink.h"
-#include "server/metrics.h"
+#include "live/engine.h"
+#include "live/market_sink.h"
 #include "store/store.h"
 
 namespace {
@@ -233,11 +233,12 @@ Rate into_store(const Cluster& cluster, const std::string& url, std::size_t n, i
   store::Store& db = **opened;
   const std::string graph = "chain" + std::to_string(round);
   (void)db.put_graph(graph, chain_spec());
-  server::Metrics metrics;
-  server::LiveOptions options;
+  Metrics metrics;
+  live::Generations generations;
+  live::EngineOptions options;
   options.standing = {{graph, Interval::k1m}};
-  server::LiveMarket live(db, metrics, options);
-  server::MarketSink sink(db, live, "kafka", true);
+  live::Engine engine(db, metrics, generations, options);
+  live::MarketSink sink(db, engine, "kafka", true);
   auto& ticks = metrics.counter("tickgraph_ingest_ticks_total", "", {{"source", "kafka"}});
   auto& late = metrics.counter("tickgraph_ingest_late_ticks_total", "", {{"source", "kafka"}});
   auto stored = [&] { return static_cast<std::size_t>(ticks.value() + late.value()); };

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Checks formatting (clang-format, .clang-format) and static analysis (clang-tidy, .clang-tidy)
 # of our C++ sources, using build/compile_commands.json, then the web UI's TypeScript (strict type
-# check, Prettier with web/.prettierrc.json). Fails on any finding.
+# check, Prettier with web/.prettierrc.json), after the layout check (scripts/check-layout.sh).
+# Fails on any finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
+scripts/check-layout.sh
 mapfile -t files < <(git ls-files 'src/*.cc' 'src/*.h' 'bench/*.cc' 'bench/*.h')
 echo "lint: clang-format on ${#files[@]} files"
 clang-format --dry-run --Werror "${files[@]}"

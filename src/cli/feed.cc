@@ -20,15 +20,14 @@ Status add_kafka_config(const std::vector<std::string>& settings,
   return {};
 }
 
-Feed::Feed(const FeedOptions& options, store::Store& store, server::LiveMarket& live,
-           server::Metrics& metrics)
+Feed::Feed(const FeedOptions& options, store::Store& store, live::Engine& live, Metrics& metrics)
     : options_(options),
       sink_(store, live, options.kind == FeedOptions::Kind::kKafka ? "kafka" : "nats",
             options.auto_create),
       metrics_(metrics) {}
 
 Result<std::unique_ptr<Feed>> Feed::start(const FeedOptions& options, store::Store& store,
-                                          server::LiveMarket& live, server::Metrics& metrics) {
+                                          live::Engine& live, Metrics& metrics) {
   std::unique_ptr<Feed> feed(new Feed(options, store, live, metrics));
   if (options.kind == FeedOptions::Kind::kKafka) {
     auto source = ingest::KafkaTickSource::open(options.kafka);
@@ -77,8 +76,8 @@ std::string Feed::failure() const {
 // Copies the source's counters and lag into the registry (counters by the difference since the
 // last copy, since the registry's counters only add).
 void Feed::export_metrics() {
-  auto count = [this](const std::string& name, const std::string& help,
-                      const server::Labels& labels, std::int64_t total) {
+  auto count = [this](const std::string& name, const std::string& help, const Labels& labels,
+                      std::int64_t total) {
     std::string key = name;
     for (const auto& [k, v] : labels) key += "|" + k + "=" + v;
     auto& seen = exported_[key];
@@ -92,7 +91,7 @@ void Feed::export_metrics() {
       "JetStream stream (the consumer's pending count)";
   // The counters every source has, under the same names (ingest/feed_policy.h).
   const auto common = [&](const std::string& name, const ingest::FeedStats& s) {
-    const server::Labels source{{"source", name}};
+    const Labels source{{"source", name}};
     for (const auto& [reason, n] : s.poison) {
       count("tickgraph_ingest_poison_total", poison_help, {{"source", name}, {"reason", reason}},
             n);
@@ -134,7 +133,7 @@ void Feed::export_metrics() {
 
 // --- the bus ---
 
-Result<std::unique_ptr<Bus>> Bus::connect(std::string_view servers, server::Metrics& metrics) {
+Result<std::unique_ptr<Bus>> Bus::connect(std::string_view servers, Metrics& metrics) {
   auto urls = ingest::parse_nats_servers(servers);
   if (!urls) return urls.status();
   ingest::NatsOptions options;

@@ -1,6 +1,6 @@
 // The streaming pieces `tickgraph ingest` and `tickgraph serve` share:
 // - Feed: a Kafka or NATS JetStream tick source running on its own thread into the live market
-//   (server::MarketSink), with its counters and lag exported as metrics;
+//   (live::MarketSink), with its counters and lag exported as metrics;
 // - Bus: the NATS connection of the scale-out bus: the engine's updates out on
 //   `tickgraph.v1.updates.<symbol>`, graph changes in and out on `tickgraph.v1.control.graphs`,
 //   and, on a node without an engine, the updates in (relayed to stream clients).
@@ -11,13 +11,13 @@
 #include <string>
 #include <thread>
 
+#include "core/metrics.h"
 #include "core/result.h"
 #include "ingest/kafka_source.h"
 #include "ingest/nats_bus.h"
 #include "ingest/nats_source.h"
+#include "live/market_sink.h"
 #include "server/live_market.h"
-#include "server/market_sink.h"
-#include "server/metrics.h"
 
 namespace tickgraph::cli {
 
@@ -37,7 +37,7 @@ class Feed {
  public:
   // Opens the source and starts consuming into `live`.
   static Result<std::unique_ptr<Feed>> start(const FeedOptions& options, store::Store& store,
-                                             server::LiveMarket& live, server::Metrics& metrics);
+                                             live::Engine& live, Metrics& metrics);
   ~Feed();  // stop()
   Feed(const Feed&) = delete;
   Feed& operator=(const Feed&) = delete;
@@ -49,13 +49,12 @@ class Feed {
   std::string failure() const;
 
  private:
-  Feed(const FeedOptions& options, store::Store& store, server::LiveMarket& live,
-       server::Metrics& metrics);
+  Feed(const FeedOptions& options, store::Store& store, live::Engine& live, Metrics& metrics);
   void export_metrics();
 
   FeedOptions options_;
-  server::MarketSink sink_;
-  server::Metrics& metrics_;
+  live::MarketSink sink_;
+  Metrics& metrics_;
   std::unique_ptr<ingest::KafkaTickSource> kafka_;
   std::unique_ptr<ingest::NatsTickSource> nats_;
   std::atomic<bool> stop_{false};
@@ -74,7 +73,7 @@ inline constexpr std::string_view kGraphsSubject = "tickgraph.v1.control.graphs"
 class Bus {
  public:
   // Connects to `servers` (comma-separated nats:// URLs).
-  static Result<std::unique_ptr<Bus>> connect(std::string_view servers, server::Metrics& metrics);
+  static Result<std::unique_ptr<Bus>> connect(std::string_view servers, Metrics& metrics);
 
   // The LiveOptions::on_update of an engine that publishes.
   std::function<void(const std::string&, const std::string&)> publisher();
@@ -90,7 +89,7 @@ class Bus {
  private:
   std::unique_ptr<ingest::NatsBus> bus_;
   std::string origin_;  // this process, in GraphChange.origin
-  server::Counter* publish_errors_ = nullptr;
+  Counter* publish_errors_ = nullptr;
 };
 
 }  // namespace tickgraph::cli

@@ -117,7 +117,7 @@ int run_ingest(IngestOptions o) {
   }
   live_options.standing = *standing;
 
-  server::Metrics metrics;
+  Metrics metrics;
   std::unique_ptr<Bus> bus;
   if (!o.nats_bus.empty()) {
     auto connected = Bus::connect(o.nats_bus, metrics);
@@ -173,7 +173,7 @@ int run_ingest(IngestOptions o) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   if (http) http_thread = std::thread([&http] { http->run(false); });
 
-  auto feed = Feed::start(o.feed, store, live, metrics);
+  auto feed = Feed::start(o.feed, store, *live.engine(), metrics);
   if (!feed) {
     if (http) http->stop();
     if (http_thread.joinable()) http_thread.join();

@@ -26,12 +26,12 @@
 #include "cli/logging.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "ingest/market_simulator.h"
 #include "server/api.h"
 #include "server/auth/authenticator.h"
 #include "server/http_server.h"
 #include "server/live_market.h"
-#include "server/metrics.h"
 #include "server/router.h"
 
 namespace tickgraph::cli {
@@ -338,7 +338,7 @@ int serve(ServeOptions o, const CLI::App& cmd) {
     simulator.emplace(std::move(*sim));
   }
 
-  server::Metrics metrics;
+  Metrics metrics;
   server::auth::Authenticator auth(store, metrics, auth_config);
   if (Status s = auth.start(); !s.ok()) {
     return fail(s.with_prefix("auth: "));
@@ -402,7 +402,7 @@ int serve(ServeOptions o, const CLI::App& cmd) {
     if (Status s = add_kafka_config(o.kafka_config, feed_options.kafka); !s.ok()) {
       return usage_error(s);
     }
-    auto started = Feed::start(feed_options, store, live, metrics);
+    auto started = Feed::start(feed_options, store, *live.engine(), metrics);
     if (!started) return fail(started.status());
     feed = std::move(*started);
   }

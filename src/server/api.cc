@@ -385,16 +385,9 @@ struct Api::Impl {
   }
 
   // --- graphs ---
-  graph::CompileOptions compile_options() {
-    graph::CompileOptions o;
-    o.asset_exists = [this](std::string_view s) {
-      auto found = store.find_asset(s);
-      return found && found->has_value();
-    };
-    return o;
-  }
-
-  // The spec of a request body (JSON GraphSpec, or YAML), checked by compiling it.
+  // The spec of a request body (JSON GraphSpec, or YAML), checked by compiling it against the
+  // store's assets (live::prepare_graph: a store that does not answer is its failure, not an
+  // unknown asset).
   Result<graph::GraphSpec> body_spec(const HttpRequest& req) {
     Result<graph::GraphSpec> spec = graph::GraphSpec{};
     if (is_yaml(req.header("content-type"))) {
@@ -406,7 +399,7 @@ struct Api::Impl {
     }
     if (!spec) return spec;
     if (spec->nodes.empty()) return Status::invalid_argument("request body: no nodes");
-    auto compiled = graph::compile(*spec, compile_options());
+    auto compiled = live::prepare_graph(store, *spec);
     if (!compiled) return compiled.status();
     return spec;
   }
@@ -414,7 +407,7 @@ struct Api::Impl {
   Result<v1::Graph> describe(const store::GraphVersion& g) {
     auto spec = graph::parse_spec(g.spec, "graph '" + g.name + "'");
     if (!spec) return spec.status();
-    auto compiled = graph::compile(*spec, compile_options());
+    auto compiled = live::prepare_graph(store, *spec);
     v1::Graph out;
     out.set_id(g.name);
     out.set_version(g.version);

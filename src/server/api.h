@@ -19,8 +19,8 @@
 #include <memory>
 #include <string>
 
+#include "core/metrics.h"
 #include "server/live_market.h"
-#include "server/metrics.h"
 #include "server/router.h"
 #include "store/store.h"
 

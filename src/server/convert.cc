@@ -398,4 +398,47 @@ std::string update_json(std::string_view symbol, Interval interval, const Candle
   return out;
 }
 
+namespace {
+
+// Calls put(c) for each chosen column: every one when `columns` is empty.
+template <typename Put>
+void for_columns(const live::Update& update, std::span<const int> columns, Put put) {
+  if (update.values.empty()) return;
+  if (columns.empty()) {
+    for (std::size_t c = 0; c < update.values.size(); ++c) put(c);
+  } else {
+    for (const int c : columns) put(static_cast<std::size_t>(c));
+  }
+}
+
+}  // namespace
+
+void to_proto(const live::Update& update, std::span<const int> columns, v1::Update& out) {
+  out.set_symbol(update.topic.symbol);
+  out.set_interval(to_proto(update.topic.interval));
+  to_proto(update.bar, *out.mutable_candle());
+  out.set_final(update.final);
+  out.set_graph(update.topic.graph);
+  out.set_server_time(update.server_time);
+  auto& values = *out.mutable_values();
+  for_columns(update, columns, [&](std::size_t c) {
+    google::protobuf::Value v;
+    if (std::isfinite(update.values[c])) {
+      v.set_number_value(update.values[c]);
+    } else {
+      v.set_null_value(google::protobuf::NULL_VALUE);
+    }
+    values[update.topic.outputs[c]] = v;
+  });
+}
+
+std::string update_json(const live::Update& update, std::span<const int> columns) {
+  std::vector<NamedValue> values;
+  for_columns(update, columns, [&](std::size_t c) {
+    values.push_back({update.topic.outputs[c], update.values[c]});
+  });
+  return update_json(update.topic.symbol, update.topic.interval, update.bar, update.final,
+                     update.topic.graph, values, update.server_time);
+}
+
 }  // namespace tickgraph::server

@@ -14,6 +14,7 @@
 #include "core/result.h"
 #include "graph/spec.h"
 #include "graph/table.h"
+#include "live/update_sink.h"
 #include "store/store.h"
 #include "tickgraph/v1/graph.pb.h"
 #include "tickgraph/v1/market.pb.h"
@@ -80,5 +81,11 @@ struct NamedValue {
 std::string update_json(std::string_view symbol, Interval interval, const Candle& bar, bool final,
                         std::string_view graph, std::span<const NamedValue> values,
                         Timestamp server_time);
+
+// A live engine's update (live/update_sink.h) with the values of `columns` (indexes into
+// update.topic.outputs; every one when empty): as a tickgraph.v1.Update (a non-finite value is
+// null), and as StreamMessage JSON written directly by update_json().
+void to_proto(const live::Update& update, std::span<const int> columns, v1::Update& out);
+std::string update_json(const live::Update& update, std::span<const int> columns);
 
 }  // namespace tickgraph::server

@@ -58,8 +58,8 @@
 #include <variant>
 #include <vector>
 
+#include "core/metrics.h"
 #include "server/errors.h"
-#include "server/metrics.h"
 
 namespace tickgraph::server {
 namespace {

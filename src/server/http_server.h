@@ -30,9 +30,11 @@
 #include "server/router.h"
 #include "server/stream_handler.h"
 
-namespace tickgraph::server {
-
+namespace tickgraph {
 class Metrics;
+}
+
+namespace tickgraph::server {
 
 struct ServerOptions {
   std::string bind = "127.0.0.1";  // an IP address or a host name resolved once by listen()

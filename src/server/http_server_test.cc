@@ -26,8 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/metrics.h"
 #include "server/errors.h"
-#include "server/metrics.h"
 
 namespace tickgraph::server {
 namespace {

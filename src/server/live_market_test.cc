@@ -26,10 +26,10 @@
 #include <variant>
 #include <vector>
 
+#include "core/metrics.h"
 #include "graph/compiled_graph.h"
 #include "graph/pull_executor.h"
 #include "graph/spec.h"
-#include "server/metrics.h"
 #include "store/store.h"
 #include "tickgraph/v1/service.pb.h"
 #include "tickgraph/v1/stream.pb.h"

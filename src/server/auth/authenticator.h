@@ -31,8 +31,8 @@
 #include <string>
 
 #include "core/clock.h"
+#include "core/metrics.h"
 #include "core/result.h"
-#include "server/metrics.h"
 #include "server/router.h"
 #include "store/credential_store.h"
 

@@ -1,5 +1,5 @@
 // The live market as the sink of a streaming tick source (ingest/kafka_source.h,
-// ingest/nats_source.h): the source's checked ticks go through LiveMarket::stage and flush, so
+// ingest/nats_source.h): the source's checked ticks go through Engine::stage and flush, so
 // they are aggregated into bars of every interval and pushed to the engine at once, and stored
 // (idempotently: a redelivered tick is found in the store and changes nothing) before the source
 // acknowledges them. apply() is stage() then flush().
@@ -16,14 +16,14 @@
 #include <string>
 
 #include "ingest/tick_source.h"
-#include "server/live_market.h"
+#include "live/engine.h"
 #include "store/store.h"
 
-namespace tickgraph::server {
+namespace tickgraph::live {
 
 class MarketSink : public ingest::TickSink {
  public:
-  MarketSink(store::Store& store, LiveMarket& live, std::string source, bool auto_create);
+  MarketSink(store::Store& store, Engine& live, std::string source, bool auto_create);
 
   Status check_symbol(std::string_view symbol) override;
   Status apply(std::span<const ingest::TickRecord> ticks) override;
@@ -39,7 +39,7 @@ class MarketSink : public ingest::TickSink {
   Status check_locked(std::string_view symbol);
 
   store::Store& store_;
-  LiveMarket& live_;
+  Engine& live_;
   std::string source_;
   bool auto_create_;
   std::mutex mutex_;
@@ -47,4 +47,4 @@ class MarketSink : public ingest::TickSink {
   std::vector<TickInput> batch_;  // reused between calls
 };
 
-}  // namespace tickgraph::server
+}  // namespace tickgraph::live

@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-namespace tickgraph::server {
+namespace tickgraph {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
@@ -93,4 +93,4 @@ class Metrics {
   std::vector<std::unique_ptr<Family>> families_;
 };
 
-}  // namespace tickgraph::server
+}  // namespace tickgraph

@@ -1,4 +1,4 @@
-#include "server/metrics.h"
+#include "core/metrics.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace tickgraph::server {
+namespace tickgraph {
 namespace {
 
 TEST(MetricsTest, RendersASmallRegistryExactly) {
@@ -251,4 +251,4 @@ TEST(MetricsTest, CounterIgnoresNegativeIncrements) {
 }
 
 }  // namespace
-}  // namespace tickgraph::server
+}  // namespace tickgraph

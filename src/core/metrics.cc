@@ -1,4 +1,4 @@
-#include "server/metrics.h"
+#include "core/metrics.h"
 
 #include <algorithm>
 #include <charconv>
@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <system_error>
 
-namespace tickgraph::server {
+namespace tickgraph {
 namespace {
 
 constexpr int kCounter = 0;
@@ -340,4 +340,4 @@ std::string Metrics::render() const {
   return out;
 }
 
-}  // namespace tickgraph::server
+}  // namespace tickgraph

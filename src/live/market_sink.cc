@@ -1,8 +1,8 @@
-#include "server/market_sink.h"
+#include "live/market_sink.h"
 
-namespace tickgraph::server {
+namespace tickgraph::live {
 
-MarketSink::MarketSink(store::Store& store, LiveMarket& live, std::string source, bool auto_create)
+MarketSink::MarketSink(store::Store& store, Engine& live, std::string source, bool auto_create)
     : store_(store), live_(live), source_(std::move(source)), auto_create_(auto_create) {}
 
 Status MarketSink::check_symbol(std::string_view symbol) {
@@ -64,4 +64,4 @@ void MarketSink::release(std::span<const std::string> symbols) { live_.release(s
 
 void MarketSink::idle(Timestamp now) { live_.advance_clock(now); }
 
-}  // namespace tickgraph::server
+}  // namespace tickgraph::live

@@ -1,0 +1,335 @@
+#include "live/engine.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+
+#include "core/log.h"
+#include "live/bar_book.h"
+
+namespace tickgraph::live {
+
+namespace {
+
+// The store failed: its status (unavailable for a busy or broken database: the caller may retry),
+// said to come from the store.
+Status store_failed(const Status& s) { return s.with_prefix("store: "); }
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// One holder at a time, a caller waiting at most a given time for its turn: a timed mutex that
+// ThreadSanitizer follows (std::timed_mutex::try_lock_for locks through pthread_mutex_clocklock,
+// which clang 14's ThreadSanitizer does not intercept).
+class TurnGate {
+ public:
+  // Waits up to `wait` for the turn; false when it did not come.
+  bool enter(std::chrono::milliseconds wait) {
+    std::unique_lock lock(mutex_);
+    if (!free_.wait_for(lock, wait, [this] { return !busy_; })) return false;
+    busy_ = true;
+    return true;
+  }
+  void leave() {
+    {
+      std::lock_guard lock(mutex_);
+      busy_ = false;
+    }
+    free_.notify_one();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable free_;
+  bool busy_ = false;
+};
+
+// The turn of a TurnGate, left when it goes out of scope (or at leave()).
+class Turn {
+ public:
+  explicit Turn(TurnGate* gate) : gate_(gate) {}
+  ~Turn() { leave(); }
+  Turn(const Turn&) = delete;
+  Turn& operator=(const Turn&) = delete;
+  void leave() {
+    if (gate_ != nullptr) gate_->leave();
+    gate_ = nullptr;
+  }
+
+ private:
+  TurnGate* gate_;
+};
+
+}  // namespace
+
+struct Engine::Impl {
+  Impl(store::Store& s, Metrics& m, Generations& g, EngineOptions o)
+      : options(std::move(o)),
+        writes(s, m, g, options.writes),
+        book(s, writes, options.intervals),
+        topics(s, writes, book,
+               {options.warmup_bars, options.max_history, options.standing, options.clock},
+               options.streams, options.bus),
+        update_latency(m.histogram("tickgraph_push_update_seconds",
+                                   "Time to apply an ingest batch or clock step to the live bars "
+                                   "and push engine, and queue the updates")) {}
+
+  const EngineOptions options;
+  WriteQueue writes;
+  BarBook book;              // under mutex
+  Topics topics;             // under mutex
+  WriteBatch staging;        // under mutex: what the step being applied gives the store
+  mutable std::mutex mutex;  // the engine lock
+  std::atomic<std::size_t> topic_count{0};  // for the metrics, which must not wait for the lock
+  Histogram& update_latency;
+  // ingest() (POST /v1/ticks) stores its ticks before it applies them, and waits for the store
+  // without the engine lock: one call at a time, so a retried request finds the first one's ticks
+  // stored (and their seqs stay reserved in the book while they are written).
+  TurnGate ingest_turn;
+
+  // --- under the engine lock ---
+
+  // Closed bars, in the order they closed: to the topics (the bus, final values), then to the
+  // staged writes. A bar reaches the topics before the store: its ticks are stored or staged
+  // first, so a process that dies before writing it rebuilds it on resume.
+  void feed_closed(std::vector<ClosedBar> closed) {
+    for (ClosedBar& c : closed) {
+      topics.closed(c, staging);
+      staging.closed.push_back(std::move(c));
+    }
+  }
+
+  // Queues what was staged, with the counts to report once it is written.
+  void enqueue(std::string_view source, const IngestCounts& counts) {
+    staging.source = std::string(source);
+    staging.counts = counts;
+    writes.push(std::move(staging));
+    staging = WriteBatch{};
+    topic_count = topics.size();
+  }
+
+  // Groups the batch by asset and, after a (re)start, rebuilds each asset's forming bars before
+  // the batch's own ticks are applied (they would otherwise be counted twice). Standing topics
+  // are made first, so that bars the rebuild closes reach them. Nothing of the batch is applied.
+  Status prepare(std::span<const TickInput> ticks, ByAsset& by_asset,
+                 std::vector<ClosedBar>& closed, const BarBook::Loaded& loaded) {
+    if (Status s = book.group(ticks, by_asset, &loaded); !s.ok()) return s;
+    for (const auto& [symbol, indexes] : by_asset) topics.standing(symbol, staging);
+    return book.resume(by_asset, closed, &loaded);
+  }
+
+  // A batch refused after prepare(): nothing of it is applied or staged, but the bars resuming
+  // rebuilt still go on (their ticks are stored).
+  Status refuse(Status e, std::vector<ClosedBar> closed) {
+    staging.ticks.clear();
+    feed_closed(std::move(closed));
+    enqueue("", {});
+    return e;
+  }
+
+  void apply(std::span<const TickInput> ticks, const ByAsset& by_asset,
+             const std::vector<bool>& retried, std::vector<ClosedBar> closed,
+             IngestCounts& counts) {
+    const std::vector<FormingBar> forming = book.apply(ticks, by_asset, retried, closed, counts);
+    feed_closed(std::move(closed));
+    topics.forming(forming);
+  }
+
+  // --- without the engine lock ---
+
+  // Reads what prepare() needs of the batch's assets that are not live yet (ids, resume data),
+  // so that the engine lock is not held while the store answers. Writes the queue first: what it
+  // reads must include it.
+  Result<BarBook::Loaded> preload(std::span<const TickInput> ticks) {
+    BarBook::Loaded loaded;
+    {
+      std::lock_guard lock(mutex);
+      loaded = book.wanted(ticks);
+    }
+    if (loaded.assets.empty()) return loaded;
+    if (Status s = writes.write_queued(); !s.ok()) return store_failed(s);
+    book.load(loaded);
+    return loaded;
+  }
+
+  // After a step: the closed bars are written now, unless the write-behind thread does it; a
+  // failure keeps them queued.
+  void write_unless_behind() {
+    if (writes.writes_behind()) return;
+    if (Status s = writes.flush(); !s.ok()) {
+      log::warn("store: " + s.message() + " (closed bars kept, written later)",
+                {{"reason", "store_failed"}});
+    }
+  }
+};
+
+Engine::Engine(store::Store& store, Metrics& metrics, Generations& generations,
+               EngineOptions options)
+    : impl_(std::make_unique<Impl>(store, metrics, generations, std::move(options))) {}
+
+Engine::~Engine() = default;
+
+Result<IngestCounts> Engine::ingest(std::span<const TickInput> ticks, std::string_view source) {
+  const auto start = std::chrono::steady_clock::now();
+  Impl& m = *impl_;
+  if (Status s = check_batch(ticks, m.options.clock->now()); !s.ok()) return s;
+  if (!m.ingest_turn.enter(m.options.store_wait)) {
+    return Status::unavailable("the store is busy: earlier batches of ticks have been waiting " +
+                               std::to_string(m.options.store_wait.count()) +
+                               " ms to be written; try again");
+  }
+  Turn turn(&m.ingest_turn);
+  auto loaded = m.preload(ticks);
+  if (!loaded) return loaded.status();
+  IngestCounts counts;
+  ByAsset by_asset;
+  std::vector<ClosedBar> closed;
+  std::vector<bool> retried(ticks.size(), false);
+  FreshTicks fresh;
+  {
+    std::lock_guard lock(m.mutex);
+    auto fail = [&](Status e) { return m.refuse(std::move(e), std::move(closed)); };
+    if (Status s = m.prepare(ticks, by_asset, closed, *loaded); !s.ok()) return fail(s);
+    if (Status s = m.book.sort_out(ticks, by_asset, retried, fresh, counts); !s.ok()) {
+      return fail(s);
+    }
+    m.book.reserve(fresh);
+  }
+  // Stored before they are applied (a request answered with an error changed nothing), without
+  // the engine lock: streams and feeds go on while the store waits out a locked database.
+  const Status stored = m.writes.write_ticks_now(fresh);
+  {
+    std::lock_guard lock(m.mutex);
+    m.book.clear_reserved();  // only this call's: ingest() calls run one at a time
+    if (!stored.ok()) return m.refuse(store_failed(stored), std::move(closed));
+    // An asset released meanwhile (its feed moved to another process) resumes from the store,
+    // these ticks included: they are not applied here too.
+    for (const auto& [symbol, indexes] : by_asset) {
+      if (m.book.contains(symbol)) continue;
+      for (const std::size_t i : indexes) retried[i] = true;
+    }
+    std::erase_if(by_asset, [&](const auto& group) { return !m.book.contains(group.first); });
+    m.apply(ticks, by_asset, retried, std::move(closed), counts);
+    m.enqueue("", {});  // the bars and values; the ticks are stored and counted here
+  }
+  turn.leave();
+  m.write_unless_behind();
+  m.writes.count_ingested(source, counts);
+  m.update_latency.observe(seconds_since(start));
+  return counts;
+}
+
+Result<IngestCounts> Engine::stage(std::span<const TickInput> ticks, std::string_view source) {
+  const auto start = std::chrono::steady_clock::now();
+  Impl& m = *impl_;
+  if (Status s = check_batch(ticks, m.options.clock->now()); !s.ok()) return s;
+  if (m.writes.full()) {
+    return Status::unavailable("the store is not keeping up: " + std::to_string(m.writes.size()) +
+                               " batches are waiting to be written");
+  }
+  auto loaded = m.preload(ticks);
+  if (!loaded) return loaded.status();
+  std::lock_guard lock(m.mutex);
+  ByAsset by_asset;
+  std::vector<ClosedBar> closed;
+  auto fail = [&](Status e) { return m.refuse(std::move(e), std::move(closed)); };
+  if (Status s = m.prepare(ticks, by_asset, closed, *loaded); !s.ok()) return fail(s);
+  std::vector<bool> retried(ticks.size(), false);
+  IngestCounts counts;
+  if (Status s = m.book.sort_out(ticks, by_asset, retried, m.staging.ticks, counts); !s.ok()) {
+    return fail(s);
+  }
+  m.apply(ticks, by_asset, retried, std::move(closed), counts);
+  m.enqueue(source, counts);
+  m.update_latency.observe(seconds_since(start));
+  return counts;
+}
+
+Status Engine::flush() { return impl_->writes.flush(); }
+
+std::size_t Engine::queued() const { return impl_->writes.size(); }
+
+std::size_t Engine::max_queued() const { return impl_->writes.max_queued(); }
+
+void Engine::advance_clock(Timestamp now) {
+  const auto start = std::chrono::steady_clock::now();
+  Impl& m = *impl_;
+  {
+    std::lock_guard lock(m.mutex);
+    std::vector<ClosedBar> closed = m.book.close_until(now);
+    if (closed.empty() && m.writes.size() == 0) return;
+    m.feed_closed(std::move(closed));
+    m.enqueue("", {});
+    m.update_latency.observe(seconds_since(start));
+  }
+  m.write_unless_behind();
+}
+
+std::optional<Candle> Engine::forming(std::string_view symbol, Interval interval) const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->book.forming(symbol, interval);
+}
+
+void Engine::graph_changed(std::string_view name) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->topics.graph_changed(name);
+  impl_->topic_count = impl_->topics.size();
+}
+
+void Engine::release(std::span<const std::string> symbols) {
+  Impl& m = *impl_;
+  // What is staged is written now (before the engine lock) if the store allows: the next owner
+  // rebuilds only the bars whose ticks follow the last stored bar. The source releasing them
+  // stages nothing of them meanwhile (it calls this instead).
+  if (Status s = m.writes.flush(); !s.ok()) {
+    log::warn("store: " + s.message() + " (while releasing assets)", {{"reason", "store_failed"}});
+  }
+  std::lock_guard lock(m.mutex);
+  m.book.release(symbols);
+  m.topics.release(symbols);
+  m.topic_count = m.topics.size();
+}
+
+Status Engine::follow(const FollowRequest& request, const Commit& commit) {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  // The snapshots are read from the store: it must hold every bar already published.
+  if (Status s = m.writes.write_queued(); !s.ok()) return store_failed(s);
+  for (const auto& symbol : request.assets) {
+    auto id = m.book.asset(symbol);
+    if (!id && !id.status().is(StatusCode::kNotFound)) return store_failed(id.status());
+    if (!id) {
+      return Status::not_found("assets: unknown asset '" + symbol + "'")
+          .with_detail("asset", symbol);
+    }
+  }
+  std::vector<TopicSnapshot> snapshots;
+  auto fail = [&](Status e) {
+    m.topics.drop_unfollowed();
+    m.topic_count = m.topics.size();
+    return e;
+  };
+  for (const auto& symbol : request.assets) {
+    auto topic = m.topics.topic(symbol, request.interval, request.graph);
+    if (!topic) return fail(topic.status().with_detail("graph", request.graph));
+    auto columns = Topics::columns(**topic, request.outputs);
+    if (!columns) return fail(columns.status());
+    auto snapshot = m.topics.snapshot(**topic, request.history, std::move(*columns));
+    if (!snapshot) return fail(store_failed(snapshot.status()));
+    snapshots.push_back(std::move(*snapshot));
+  }
+  if (Status s = commit(snapshots); !s.ok()) return fail(s);
+  m.topic_count = m.topics.size();
+  return {};
+}
+
+void Engine::unfollowed() {
+  std::lock_guard lock(impl_->mutex);
+  impl_->topics.drop_unfollowed();
+  impl_->topic_count = impl_->topics.size();
+}
+
+std::size_t Engine::topic_count() const { return impl_->topic_count.load(); }
+
+}  // namespace tickgraph::live
