@@ -107,6 +107,20 @@ Result<std::int64_t> BarBook::asset(std::string_view symbol) {
   return (*live)->id;
 }
 
+void BarBook::adopt(std::string_view symbol, std::int64_t id) {
+  if (assets_.contains(symbol)) return;
+  AssetLive live;
+  live.id = id;
+  reset_aggregators(live);
+  assets_.emplace(std::string(symbol), std::move(live));
+}
+
+BarBook::Mark BarBook::mark(std::string_view symbol) const {
+  auto it = assets_.find(symbol);
+  if (it == assets_.end()) return {false, 0, release_epoch_};
+  return {true, it->second.closed, release_epoch_};
+}
+
 void BarBook::reset_aggregators(AssetLive& live) const {
   live.aggregators.clear();
   for (Interval i : intervals_) {
@@ -209,6 +223,7 @@ Status BarBook::resume_one(const std::string& symbol, AssetLive& live,
   }
   live.resumed = true;
   live.last_time = last_time;
+  live.closed += rebuilt.size();
   std::stable_sort(rebuilt.begin(), rebuilt.end(),
                    [](const ClosedBar& a, const ClosedBar& b) { return a.bar.time < b.bar.time; });
   closed.insert(closed.end(), rebuilt.begin(), rebuilt.end());
@@ -302,7 +317,10 @@ std::vector<FormingBar> BarBook::apply(std::span<const TickInput> ticks, const B
         late = true;
       } else {
         live.touched |= bit;
-        if (outcome.closed) closed.push_back({t.symbol, interval, *outcome.closed, live.id});
+        if (outcome.closed) {
+          closed.push_back({t.symbol, interval, *outcome.closed, live.id});
+          ++live.closed;
+        }
       }
       bit <<= 1;
     }
@@ -326,7 +344,10 @@ std::vector<ClosedBar> BarBook::close_until(Timestamp now) {
   std::vector<ClosedBar> closed;
   for (auto& [symbol, live] : assets_) {
     for (auto& [interval, agg] : live.aggregators) {
-      if (auto bar = agg.close_until(now)) closed.push_back({symbol, interval, *bar, live.id});
+      if (auto bar = agg.close_until(now)) {
+        closed.push_back({symbol, interval, *bar, live.id});
+        ++live.closed;
+      }
     }
   }
   return closed;

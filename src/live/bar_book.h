@@ -106,6 +106,19 @@ class BarBook {
   // The live asset's id, making it live (not resumed) if it is not: not_found for an unknown
   // symbol, or the store's failure.
   Result<std::int64_t> asset(std::string_view symbol);
+  // Makes the asset live (not resumed) with an id read beforehand, without the store.
+  void adopt(std::string_view symbol, std::int64_t id);
+
+  // What may change the bars stored for an asset: whether it is live, how many of its bars have
+  // closed, and the releases. Two equal marks mean no bar of the asset closed between them, so
+  // bars read from the store (after the write queue was written) between them are current.
+  struct Mark {
+    bool live = false;
+    std::uint64_t closed = 0;
+    std::uint64_t release_epoch = 0;
+    bool operator==(const Mark&) const = default;
+  };
+  Mark mark(std::string_view symbol) const;
   bool contains(std::string_view symbol) const { return assets_.contains(symbol); }
   // Its id; the asset must be live.
   std::int64_t id_of(std::string_view symbol) const { return assets_.find(symbol)->second.id; }
@@ -119,6 +132,7 @@ class BarBook {
     std::map<Interval, CandleAggregator> aggregators;
     bool resumed = false;       // forming bars rebuilt from the store after (re)start
     std::uint32_t touched = 0;  // scratch of apply(): intervals whose forming bar changed
+    std::uint64_t closed = 0;   // bars closed since it became live (see Mark)
     // No stored or staged tick of the asset is later than this (set by resume(), raised by each
     // batch): a batch whose ticks are all later cannot hold a redelivery.
     Timestamp last_time = INT64_MIN;

@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <map>
+#include <optional>
 
 #include "core/log.h"
 #include "live/bar_book.h"
+#include "live/pull.h"
 
 namespace tickgraph::live {
 
@@ -65,7 +68,8 @@ class Turn {
 
 struct Engine::Impl {
   Impl(store::Store& s, Metrics& m, Generations& g, EngineOptions o)
-      : options(std::move(o)),
+      : store(s),
+        options(std::move(o)),
         writes(s, m, g, options.writes),
         book(s, writes, options.intervals),
         topics(s, writes, book,
@@ -75,6 +79,7 @@ struct Engine::Impl {
                                    "Time to apply an ingest batch or clock step to the live bars "
                                    "and push engine, and queue the updates")) {}
 
+  store::Store& store;
   const EngineOptions options;
   WriteQueue writes;
   BarBook book;              // under mutex
@@ -291,31 +296,129 @@ void Engine::release(std::span<const std::string> symbols) {
   m.topic_count = m.topics.size();
 }
 
-Status Engine::follow(const FollowRequest& request, const Commit& commit) {
-  Impl& m = *impl_;
-  std::lock_guard lock(m.mutex);
-  // The snapshots are read from the store: it must hold every bar already published.
-  if (Status s = m.writes.write_queued(); !s.ok()) return store_failed(s);
-  for (const auto& symbol : request.assets) {
-    auto id = m.book.asset(symbol);
-    if (!id && !id.status().is(StatusCode::kNotFound)) return store_failed(id.status());
-    if (!id) {
+// What follow() reads without the engine lock: the assets' ids, the definitions of the topics
+// that do not exist yet, and the bars that warm them (or a candle topic's snapshot), with the
+// marks (BarBook::Mark) of the assets they read taken before the reads.
+struct FollowLoad {
+  struct Wanted {
+    bool exists = false;  // the topic was there: nothing to define or warm
+    std::optional<TopicDefinition> defined;
+    std::vector<std::string> reads;    // the assets whose bars it reads
+    std::vector<BarBook::Mark> marks;  // theirs, before the reads
+    bool read = false;                 // warm (or candles) read
+    graph::MarketData warm;
+    CandleSeries candles;
+  };
+  std::map<std::string, std::int64_t, std::less<>> ids;  // every asset read
+  std::vector<Wanted> topics;                            // per requested asset
+};
+
+namespace {
+
+// The ids of `symbols` not in `ids` yet. `required`: an unknown one is the request's error.
+Status find_ids(store::Store& store, std::span<const std::string> symbols, bool required,
+                std::map<std::string, std::int64_t, std::less<>>& ids) {
+  for (const auto& symbol : symbols) {
+    if (ids.contains(symbol)) continue;
+    auto found = store.find_asset(symbol);
+    if (!found) return store_failed(found.status());
+    if (found->has_value()) {
+      ids.emplace(symbol, (*found)->id);
+    } else if (required) {
       return Status::not_found("assets: unknown asset '" + symbol + "'")
           .with_detail("asset", symbol);
     }
   }
+  return {};
+}
+
+}  // namespace
+
+Result<FollowLoad> Engine::load(const FollowRequest& request) {
+  Impl& m = *impl_;
+  store::Store& store = m.store;
+  FollowLoad load;
+  if (Status s = find_ids(store, request.assets, true, load.ids); !s.ok()) return s;
+  load.topics.resize(request.assets.size());
+  {
+    std::lock_guard lock(m.mutex);
+    for (std::size_t i = 0; i < request.assets.size(); ++i) {
+      load.topics[i].exists =
+          m.topics.find(topic_key(request.assets[i], request.interval, request.graph)) != nullptr;
+    }
+  }
+  for (std::size_t i = 0; i < request.assets.size(); ++i) {
+    FollowLoad::Wanted& wanted = load.topics[i];
+    if (wanted.exists && !request.graph.empty()) continue;  // its snapshot is in memory
+    wanted.reads = {request.assets[i]};
+    if (!wanted.exists) {
+      auto defined = define_topic(store, request.assets[i], request.interval, request.graph);
+      if (!defined) return defined.status().with_detail("graph", request.graph);
+      if (defined->plan) wanted.reads = defined->plan->assets;
+      wanted.defined = std::move(*defined);
+    }
+    // An asset the graph reads that the store lacks: left to the warm-up, which names it.
+    if (Status s = find_ids(store, wanted.reads, false, load.ids); !s.ok()) return s;
+  }
+  {
+    std::lock_guard lock(m.mutex);
+    for (const auto& [symbol, id] : load.ids) m.book.adopt(symbol, id);
+    for (auto& wanted : load.topics) {
+      for (const auto& symbol : wanted.reads) wanted.marks.push_back(m.book.mark(symbol));
+    }
+  }
+  if (Status s = m.writes.write_queued(); !s.ok()) return store_failed(s);
+  for (std::size_t i = 0; i < request.assets.size(); ++i) {
+    FollowLoad::Wanted& wanted = load.topics[i];
+    if (wanted.reads.empty()) continue;
+    if (wanted.defined && wanted.defined->plan) {
+      auto bars =
+          latest_bars(store, *wanted.defined->plan, request.interval, m.options.warmup_bars);
+      if (!bars) continue;  // read again under the lock, which reports the failure
+      wanted.warm = std::move(*bars);
+    } else {
+      auto bars =
+          store.latest_candles(load.ids.at(request.assets[i]), request.interval, request.history);
+      if (!bars) continue;
+      wanted.candles = std::move(*bars);
+    }
+    wanted.read = true;
+  }
+  return load;
+}
+
+Status Engine::follow(const FollowRequest& request, const Commit& commit) {
+  Impl& m = *impl_;
+  auto load = this->load(request);  // the store's part, without the engine lock
+  if (!load) return load.status();
+  std::lock_guard lock(m.mutex);
   std::vector<TopicSnapshot> snapshots;
   auto fail = [&](Status e) {
     m.topics.drop_unfollowed();
     m.topic_count = m.topics.size();
     return e;
   };
-  for (const auto& symbol : request.assets) {
-    auto topic = m.topics.topic(symbol, request.interval, request.graph);
-    if (!topic) return fail(topic.status().with_detail("graph", request.graph));
-    auto columns = Topics::columns(**topic, request.outputs);
+  for (std::size_t i = 0; i < request.assets.size(); ++i) {
+    FollowLoad::Wanted& wanted = load->topics[i];
+    // What was read is used only if no bar of the assets it read closed since their marks.
+    bool current = wanted.read;
+    for (std::size_t r = 0; current && r < wanted.reads.size(); ++r) {
+      current = m.book.mark(wanted.reads[r]) == wanted.marks[r];
+    }
+    const std::string& symbol = request.assets[i];
+    Topics::Topic* topic = m.topics.find(topic_key(symbol, request.interval, request.graph));
+    if (topic == nullptr) {
+      auto made = wanted.defined
+                      ? m.topics.add(std::move(*wanted.defined), current ? &wanted.warm : nullptr)
+                      : m.topics.topic(symbol, request.interval, request.graph);
+      if (!made) return fail(made.status().with_detail("graph", request.graph));
+      topic = *made;
+    }
+    auto columns = Topics::columns(*topic, request.outputs);
     if (!columns) return fail(columns.status());
-    auto snapshot = m.topics.snapshot(**topic, request.history, std::move(*columns));
+    const bool candles = current && request.graph.empty();
+    auto snapshot = m.topics.snapshot(*topic, request.history, std::move(*columns),
+                                      candles ? &wanted.candles : nullptr);
     if (!snapshot) return fail(store_failed(snapshot.status()));
     snapshots.push_back(std::move(*snapshot));
   }

@@ -22,11 +22,17 @@
 // closes bars. release() forgets assets whose feed moved to another process (a Kafka partition
 // revoked); taking them back resumes them from the store.
 //
+// Follow (a stream client subscribing): the assets, the new topics' graphs and the bars that warm
+// them (or a candle topic's snapshot) are read without the engine lock, after the write queue is
+// written; under the lock they are used if no bar of the assets they read closed meanwhile
+// (BarBook::Mark), else read again there (a busy asset: rare, and then as before).
+//
 // Thread-safety: every public function may be called from any thread. The engine lock serialises
 // the bar book and the topics; sinks are called under it (they must not block). Under it the
 // store is read only for: an asset's resume when its batch was not preloaded (an asset released
-// meanwhile), a batch reaching back to its asset's last tick (the redelivery check), and a new
-// topic's warm-up or snapshot. Store writes never happen under it.
+// meanwhile), a batch reaching back to its asset's last tick (the redelivery check, which writes
+// the queue first), a standing topic's warm-up at its asset's first batch, and a followed topic
+// whose assets closed a bar while it was loaded.
 #pragma once
 
 #include <chrono>
@@ -70,6 +76,8 @@ struct EngineOptions {
   std::chrono::milliseconds store_wait{10'000};
 };
 
+struct FollowLoad;
+
 class Engine : public TopicSource {
  public:
   // Registers its metrics in `metrics`; `generations` is bumped for every asset whose bars are
@@ -109,6 +117,9 @@ class Engine : public TopicSource {
   std::size_t topic_count() const override;
 
  private:
+  // What follow() reads of the store before it takes the engine lock.
+  Result<FollowLoad> load(const FollowRequest& request);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -63,21 +63,28 @@ Result<TopicDefinition> define_topic(store::Store& store, const std::string& sym
 
 Result<Topics::Topic*> Topics::topic(const std::string& symbol, Interval interval,
                                      const std::string& graph_name) {
-  if (auto it = topics_.find(topic_key(symbol, interval, graph_name)); it != topics_.end()) {
-    return it->second.get();
-  }
+  if (Topic* found = find(topic_key(symbol, interval, graph_name))) return found;
   auto defined = define_topic(store_, symbol, interval, graph_name);
   if (!defined) return defined.status();
+  return add(std::move(*defined), nullptr);
+}
+
+Topics::Topic* Topics::find(std::string_view key) {
+  auto it = topics_.find(key);
+  return it == topics_.end() ? nullptr : it->second.get();
+}
+
+Result<Topics::Topic*> Topics::add(TopicDefinition defined, const graph::MarketData* warm) {
   auto topic = std::make_unique<Topic>();
-  topic->info = std::move(defined->info);
-  topic->graph_id = defined->graph_id;
-  topic->plan = std::move(defined->plan);
+  topic->info = std::move(defined.info);
+  topic->graph_id = defined.graph_id;
+  topic->plan = std::move(defined.plan);
   if (topic->plan) {
     topic->executor = std::make_unique<graph::PushExecutor>(topic->plan);
     Topic* raw = topic.get();
     topic->executor->set_listener(
         [this, raw](Timestamp t, int domain) { on_fired(*raw, t, domain); });
-    if (Status s = warm_up(*topic); !s.ok()) return s;
+    if (Status s = warm_up(*topic, warm); !s.ok()) return s;
   }
   Topic* raw = topic.get();
   topics_.emplace(raw->info.key, std::move(topic));
@@ -87,14 +94,19 @@ Result<Topics::Topic*> Topics::topic(const std::string& symbol, Interval interva
 
 // The latest warmup_bars of each asset the graph reads, replayed in time order (assets in plan
 // order on equal times), as run_push does.
-Status Topics::warm_up(Topic& topic) {
-  if (Status s = writes_.write_queued(); !s.ok()) return s;
-  for (const auto& symbol : topic.plan->assets) {
-    if (auto id = book_.asset(symbol); !id) return id.status();
+Status Topics::warm_up(Topic& topic, const graph::MarketData* warm) {
+  graph::MarketData read;
+  if (warm == nullptr) {
+    if (Status s = writes_.write_queued(); !s.ok()) return s;
+    for (const auto& symbol : topic.plan->assets) {
+      if (auto id = book_.asset(symbol); !id) return id.status();
+    }
+    auto loaded = latest_bars(store_, *topic.plan, topic.info.interval, options_.warmup_bars);
+    if (!loaded) return loaded.status();
+    read = std::move(*loaded);
+    warm = &read;
   }
-  auto loaded = latest_bars(store_, *topic.plan, topic.info.interval, options_.warmup_bars);
-  if (!loaded) return loaded.status();
-  const graph::MarketData& data = *loaded;
+  const graph::MarketData& data = *warm;
   topic.values.assign(topic.plan->columns.size(), {});
   std::vector<std::size_t> next(topic.plan->assets.size(), 0);
   for (;;) {
@@ -269,8 +281,8 @@ void Topics::publish_candle(std::string_view symbol, Interval interval, const Ca
   bus_->publish({candles, bar, final, {}, options_.clock->now()});
 }
 
-Result<TopicSnapshot> Topics::snapshot(Topic& topic, std::size_t history,
-                                       std::vector<int> columns) {
+Result<TopicSnapshot> Topics::snapshot(Topic& topic, std::size_t history, std::vector<int> columns,
+                                       const CandleSeries* candles) {
   TopicSnapshot snapshot;
   snapshot.topic = &topic.info;
   snapshot.columns = std::move(columns);
@@ -282,7 +294,10 @@ Result<TopicSnapshot> Topics::snapshot(Topic& topic, std::size_t history,
       snapshot.values.emplace_back(column.begin() + static_cast<std::ptrdiff_t>(first),
                                    column.end());
     }
+  } else if (candles != nullptr) {
+    snapshot.bars = *candles;
   } else {
+    if (Status s = writes_.write_queued(); !s.ok()) return s;
     auto bars = store_.latest_candles(book_.id_of(topic.info.symbol), topic.info.interval, history);
     if (!bars) return bars.status();
     snapshot.bars = std::move(*bars);

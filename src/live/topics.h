@@ -17,7 +17,8 @@
 //
 // Thread-safety: none of its own; the engine's lock guards every call. Calls that read the store
 // (each after the write queue is written): topic() for a new graph topic (its graph and warm-up),
-// standing() for an asset's first batch, and snapshot() of a candle topic.
+// add() and snapshot() when not given what they need (the engine's follow() loads it without its
+// lock), and standing() for an asset's first batch.
 #pragma once
 
 #include <cstddef>
@@ -32,6 +33,7 @@
 #include "core/clock.h"
 #include "core/result.h"
 #include "graph/plan.h"
+#include "graph/table.h"
 #include "live/bar_book.h"
 #include "live/topic_source.h"
 #include "live/update_sink.h"
@@ -76,6 +78,12 @@ class Topics {
   // The topic, made (and warmed) when there is none. not_found "graph: unknown graph …" for an
   // unknown graph; not_found for an unknown asset the graph reads; the store's failure.
   Result<Topic*> topic(const std::string& symbol, Interval interval, const std::string& graph);
+  // The topic with this key, or null.
+  Topic* find(std::string_view key);
+  // A new topic of `defined` (no topic of its key may exist), warmed from `warm` when given: the
+  // latest bars of every asset it reads, loaded without the engine lock and still current (see
+  // BarBook::Mark); else read here. Errors as topic().
+  Result<Topic*> add(TopicDefinition defined, const graph::MarketData* warm);
   // Makes the asset's standing topics once (until graph_changed() or release()); values to
   // materialise go to `staging`. A graph that fails is logged once and skipped.
   void standing(const std::string& symbol, WriteBatch& staging);
@@ -86,8 +94,10 @@ class Topics {
   void forming(std::span<const FormingBar> bars);
 
   // The topic's snapshot: its latest `history` bars and values, its forming bar. `columns` index
-  // the outputs requested (empty = all). The store's failure for a candle topic's read.
-  Result<TopicSnapshot> snapshot(Topic& topic, std::size_t history, std::vector<int> columns);
+  // the outputs requested (empty = all). A candle topic's bars are `candles` when given (loaded
+  // without the engine lock and still current), else read here: the store's failure.
+  Result<TopicSnapshot> snapshot(Topic& topic, std::size_t history, std::vector<int> columns,
+                                 const CandleSeries* candles = nullptr);
   // The indexes of `outputs` among the topic's; invalid_argument naming an output it lacks.
   static Result<std::vector<int>> columns(const Topic& topic,
                                           const std::vector<std::string>& outputs);
@@ -103,7 +113,7 @@ class Topics {
   std::size_t size() const { return topics_.size(); }
 
  private:
-  Status warm_up(Topic& topic);
+  Status warm_up(Topic& topic, const graph::MarketData* warm);
   void catch_up_materialised(Topic& topic, WriteBatch& staging);
   void materialise(Topic& topic, Timestamp t, std::span<const double> row, WriteBatch& staging);
   void feed_closed(Topic& topic, const ClosedBar& bar, WriteBatch& staging);

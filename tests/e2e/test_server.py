@@ -1524,8 +1524,11 @@ def test_streams_flow_while_the_database_is_locked(tmp_path, backend):
     lock); every POST answers,
     503 "unavailable" or, for one that got the table as the lock went, 200; once the lock is
     gone the simulator's 1s bars of every second of the lock and the ticks of exactly the POSTs
-    answered 200 are stored: nothing acknowledged is lost, nothing refused is kept. The
-    PostgreSQL case runs under scripts/pg-test.sh (ctest e2e_store_lock_postgres)."""
+    answered 200 are stored: nothing acknowledged is lost, nothing refused is kept. A second
+    client subscribing during the lock to a graph topic nobody follows yet (its graph and warm-up
+    are read from the store) waits for the store without stopping the first one's stream, and
+    gets its snapshot or an "unavailable" error. The PostgreSQL case runs under
+    scripts/pg-test.sh (ctest e2e_store_lock_postgres)."""
     if backend == "sqlite":
         path = tmp_path / "db.sqlite"
         db = f"sqlite:{path}"
@@ -1550,6 +1553,18 @@ def test_streams_flow_while_the_database_is_locked(tmp_path, backend):
                      message="tickgraph.v1.TickIngestResult")
         batches = {symbol: tick_list(symbol, base + NS, [11.0, 11.5, 12.0], [1.0, 2.0, 3.0])
                    for symbol in posters}
+        api.post("/v1/graphs", {"name": "lkg", "nodes": [
+            {"id": "sma3", "fn": "sma", "inputs": ["close"], "params": {"period": 3}}]},
+            expect=201, message="tickgraph.v1.Graph")
+
+        async def subscribe_graph():
+            await asyncio.sleep(1)  # once the server's own writes wait on the lock too
+            ws = await Ws.open(api, server.port)
+            try:
+                await ws.subscribe(assets=["LKS"], interval="INTERVAL_1S", graph="lkg", history=5)
+                return await ws.next(timeout=2 * 10 + 5)  # at most two busy timeouts
+            finally:
+                await ws.close()
 
         def post(symbol):
             if symbol not in warmed:  # once the server's own writes wait on the lock too
@@ -1567,7 +1582,7 @@ def test_streams_flow_while_the_database_is_locked(tmp_path, backend):
             arrivals = []  # (monotonic time, locked)
             lock, locked = None, False
             pool = ThreadPoolExecutor(len(posters))
-            posts = []
+            posts, subscribing = [], None
             t_lock = loop.time() + 3  # 3 s of the usual rate first
             t_end = t_lock + lock_s
             try:
@@ -1584,19 +1599,23 @@ def test_streams_flow_while_the_database_is_locked(tmp_path, backend):
                         lock.acquire()
                         locked, lock_wall = True, (time.time_ns(), None)
                         posts = [loop.run_in_executor(pool, post, s) for s in posters]
+                        subscribing = asyncio.create_task(subscribe_graph())
                     elif locked and now >= t_end:
                         lock.release()
                         locked, lock_wall = False, (lock_wall[0], time.time_ns())
                     arrivals.append((now, locked))
                 answers = await asyncio.gather(*posts)
+                subscribed = await subscribing if subscribing else None
             finally:
                 if lock is not None:
                     lock.release()
                 pool.shutdown(wait=False)
                 await ws.close()
-            return arrivals, answers, lock_wall, t_lock
+            return arrivals, answers, lock_wall, t_lock, subscribed
 
-        arrivals, answers, (locked_at, unlocked_at), t_lock = run(follow())
+        arrivals, answers, (locked_at, unlocked_at), t_lock, subscribed = run(follow())
+        assert subscribed and ("snapshot" in subscribed or
+                               subscribed.get("error", {}).get("code") == "unavailable"), subscribed
         before = [t for t, locked in arrivals if not locked and t < t_lock]
         during = [t for t, locked in arrivals if locked]
         usual = len(before) / 3
