@@ -16,14 +16,34 @@ BarBook::BarBook(store::Store& store, WriteQueue& writes, std::vector<Interval> 
 
 BarBook::Loaded BarBook::wanted(std::span<const TickInput> ticks) const {
   Loaded loaded;
-  const std::string* previous = nullptr;  // batches come grouped by symbol, mostly
-  for (const TickInput& t : ticks) {
-    if (previous != nullptr && *previous == t.symbol) continue;
-    previous = &t.symbol;
-    auto it = assets_.find(t.symbol);
-    if (it == assets_.end() || !it->second.resumed) loaded.assets.try_emplace(t.symbol);
-  }
   loaded.release_epoch = release_epoch_;
+  TickRead* read = nullptr;
+  const std::string* previous = nullptr;  // batches come grouped by symbol, mostly
+  for (const TickInput& t : ticks) {      // each asset's span
+    if (previous == nullptr || *previous != t.symbol) {
+      read = &loaded.ticks[t.symbol];
+      previous = &t.symbol;
+    }
+    read->lo = std::min(read->lo, t.tick.time);
+    read->hi = std::max(read->hi, t.tick.time);
+  }
+  for (auto it = loaded.ticks.begin(); it != loaded.ticks.end();) {
+    const auto live = assets_.find(it->first);
+    if (live == assets_.end() || !live->second.resumed) {
+      loaded.assets.try_emplace(it->first);
+      it->second.sorted = live == assets_.end() ? 0 : live->second.sorted;
+      it->second.id = live == assets_.end() ? 0 : live->second.id;
+      it->second.was_live = live != assets_.end();
+      ++it;
+    } else if (it->second.lo <= live->second.last_time) {
+      it->second.was_live = true;
+      it->second.id = live->second.id;
+      it->second.sorted = live->second.sorted;
+      ++it;
+    } else {
+      it = loaded.ticks.erase(it);  // moves forward: nothing to read
+    }
+  }
   return loaded;
 }
 
@@ -45,6 +65,17 @@ void BarBook::load(Loaded& loaded) const {
       continue;
     }
     load.resume = std::move(*resume);
+  }
+  for (auto& [symbol, read] : loaded.ticks) {
+    if (!read.was_live) {
+      auto asset = loaded.assets.find(symbol);
+      if (asset == loaded.assets.end() || !asset->second.status.ok()) continue;
+      read.id = asset->second.id;
+    }
+    auto stored = store_.read_ticks(read.id, {read.lo, read.hi});
+    if (!stored) continue;
+    read.ticks = std::move(*stored);
+    read.read = true;
   }
 }
 
@@ -231,7 +262,8 @@ Status BarBook::resume_one(const std::string& symbol, AssetLive& live,
 }
 
 Status BarBook::sort_out(std::span<const TickInput> ticks, const ByAsset& by_asset,
-                         std::vector<bool>& retried, FreshTicks& fresh, IngestCounts& counts) {
+                         std::vector<bool>& retried, FreshTicks& fresh, IngestCounts& counts,
+                         const Loaded* loaded) {
   bool flushed = false;
   for (const auto& [symbol, indexes] : by_asset) {
     AssetLive& live = assets_.find(symbol)->second;
@@ -246,13 +278,25 @@ Status BarBook::sort_out(std::span<const TickInput> ticks, const ByAsset& by_ass
     std::unordered_map<Timestamp, std::int64_t> next_seq;
     next_seq.reserve(indexes.size());
     if (lo <= live.last_time) {
-      if (!flushed) {
-        if (Status s = writes_.flush(); !s.ok()) return store_failed(s);
-        flushed = true;
+      const TickRead* read = nullptr;
+      if (loaded != nullptr && loaded->release_epoch == release_epoch_) {
+        auto it = loaded->ticks.find(symbol);
+        if (it != loaded->ticks.end() && it->second.read && it->second.id == live.id &&
+            it->second.sorted == live.sorted && it->second.lo <= lo && it->second.hi >= hi) {
+          read = &it->second;
+        }
       }
-      auto existing = store_.read_ticks(live.id, {lo, hi});
-      if (!existing) return store_failed(existing.status()).with_detail("asset", symbol);
-      for (const auto& t : *existing) {
+      std::vector<store::StoredTick> reread;
+      if (read == nullptr) {  // not read beforehand, or another batch of the asset came since
+        if (!flushed) {
+          if (Status s = writes_.flush(); !s.ok()) return store_failed(s);
+          flushed = true;
+        }
+        auto existing = store_.read_ticks(live.id, {lo, hi});
+        if (!existing) return store_failed(existing.status()).with_detail("asset", symbol);
+        reread = std::move(*existing);
+      }
+      for (const auto& t : read != nullptr ? read->ticks : reread) {
         at_time[t.time].push_back(t);
         auto& seq = next_seq[t.time];
         seq = std::max(seq, t.seq + 1);
@@ -282,6 +326,7 @@ Status BarBook::sort_out(std::span<const TickInput> ticks, const ByAsset& by_ass
       mine.push_back({t.time, next_seq[t.time]++, t.price, t.size});
     }
     live.last_time = std::max(live.last_time, hi);
+    ++live.sorted;
     if (!mine.empty()) fresh.emplace_back(live.id, std::move(mine));
   }
   return {};

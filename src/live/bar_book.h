@@ -15,8 +15,9 @@
 //
 // Thread-safety: none of its own. The engine's lock guards every call except load(), which only
 // reads the store and the options. Calls that read the store: load(), and under the engine lock
-// resume() without a load, asset() for an asset not loaded, and sort_out() for a batch reaching
-// back; each writes the WriteQueue first so that what it reads includes what is queued.
+// (when load() did not read it, or another batch of the asset came meanwhile) resume(), asset()
+// for an asset not live, and sort_out() for a batch reaching back; each writes the WriteQueue
+// first so that what it reads includes what is queued.
 #pragma once
 
 #include <cstdint>
@@ -65,17 +66,33 @@ class BarBook {
     std::int64_t id = 0;
     ResumeData resume;
   };
+  // The stored ticks of a batch's time span on one asset, for sort_out()'s redelivery check,
+  // read without the engine lock: current while no other batch of the asset was sorted.
+  struct TickRead {
+    bool was_live = false;
+    std::int64_t id = 0;  // set by load() for an asset not live yet
+    Timestamp lo = INT64_MAX;
+    Timestamp hi = INT64_MIN;
+    std::uint64_t sorted = 0;  // the asset's sorted batches when wanted() looked
+    bool read = false;
+    std::vector<store::StoredTick> ticks;
+  };
   struct Loaded {
     std::map<std::string, AssetLoad, std::less<>> assets;
+    std::map<std::string, TickRead, std::less<>> ticks;
     std::uint64_t release_epoch = 0;  // release() calls when it was read: newer ones void it
+    bool empty() const { return assets.empty() && ticks.empty(); }
   };
 
   BarBook(store::Store& store, WriteQueue& writes, std::vector<Interval> intervals);
 
-  // The batch's assets that are not live yet (to load()); empty when every one is.
+  // What load() must read for the batch: its assets that are not live yet (ids, resume data),
+  // and the stored ticks of the batch's span for those and for the assets whose batch reaches
+  // back to their last tick (the redelivery check). Empty for a batch that moves forward.
   Loaded wanted(std::span<const TickInput> ticks) const;
-  // Reads what wanted() names: ids and resume data. Reads the store; call it without the engine
-  // lock, after writes.write_queued() (the caller's: the error is then the store's).
+  // Reads what wanted() names. Reads the store; call it without the engine lock, after
+  // writes.write_queued() (the caller's: the error is then the store's). A read that fails is
+  // left undone: the step that needs it reads under the lock and reports the failure.
   void load(Loaded& loaded) const;
 
   // Groups the batch by asset (keeping batch order), making its assets live (from `loaded` when
@@ -87,9 +104,11 @@ class BarBook {
   // step fails. On failure the asset starts afresh next time; the store's failure, prefixed
   // "store: ", detail asset.
   Status resume(const ByAsset& by_asset, std::vector<ClosedBar>& closed, const Loaded* loaded);
-  // See the top. New ticks are appended to `fresh` per asset; retried ones are marked.
+  // See the top. New ticks are appended to `fresh` per asset; retried ones are marked. The
+  // stored ticks come from `loaded` when it holds them and they are current, else from the store.
   Status sort_out(std::span<const TickInput> ticks, const ByAsset& by_asset,
-                  std::vector<bool>& retried, FreshTicks& fresh, IngestCounts& counts);
+                  std::vector<bool>& retried, FreshTicks& fresh, IngestCounts& counts,
+                  const Loaded* loaded);
   // ingest()'s ticks being written without the engine lock keep their seqs reserved meanwhile,
   // so that a feed's tick of the same asset and time takes the next one.
   void reserve(const FreshTicks& fresh);
@@ -133,6 +152,7 @@ class BarBook {
     bool resumed = false;       // forming bars rebuilt from the store after (re)start
     std::uint32_t touched = 0;  // scratch of apply(): intervals whose forming bar changed
     std::uint64_t closed = 0;   // bars closed since it became live (see Mark)
+    std::uint64_t sorted = 0;   // batches sort_out() keyed (see TickRead)
     // No stored or staged tick of the asset is later than this (set by resume(), raised by each
     // batch): a batch whose ticks are all later cannot hold a redelivery.
     Timestamp last_time = INT64_MIN;

@@ -143,16 +143,16 @@ struct Engine::Impl {
 
   // --- without the engine lock ---
 
-  // Reads what prepare() needs of the batch's assets that are not live yet (ids, resume data),
-  // so that the engine lock is not held while the store answers. Writes the queue first: what it
-  // reads must include it.
+  // Reads what the batch needs of the store (BarBook::wanted: its assets not live yet, the stored
+  // ticks a redelivery check compares with), so that the engine lock is not held while the store
+  // answers. Writes the queue first: what it reads must include it.
   Result<BarBook::Loaded> preload(std::span<const TickInput> ticks) {
     BarBook::Loaded loaded;
     {
       std::lock_guard lock(mutex);
       loaded = book.wanted(ticks);
     }
-    if (loaded.assets.empty()) return loaded;
+    if (loaded.empty()) return loaded;
     if (Status s = writes.write_queued(); !s.ok()) return store_failed(s);
     book.load(loaded);
     return loaded;
@@ -196,7 +196,7 @@ Result<IngestCounts> Engine::ingest(std::span<const TickInput> ticks, std::strin
     std::lock_guard lock(m.mutex);
     auto fail = [&](Status e) { return m.refuse(std::move(e), std::move(closed)); };
     if (Status s = m.prepare(ticks, by_asset, closed, *loaded); !s.ok()) return fail(s);
-    if (Status s = m.book.sort_out(ticks, by_asset, retried, fresh, counts); !s.ok()) {
+    if (Status s = m.book.sort_out(ticks, by_asset, retried, fresh, counts, &*loaded); !s.ok()) {
       return fail(s);
     }
     m.book.reserve(fresh);
@@ -242,7 +242,8 @@ Result<IngestCounts> Engine::stage(std::span<const TickInput> ticks, std::string
   if (Status s = m.prepare(ticks, by_asset, closed, *loaded); !s.ok()) return fail(s);
   std::vector<bool> retried(ticks.size(), false);
   IngestCounts counts;
-  if (Status s = m.book.sort_out(ticks, by_asset, retried, m.staging.ticks, counts); !s.ok()) {
+  if (Status s = m.book.sort_out(ticks, by_asset, retried, m.staging.ticks, counts, &*loaded);
+      !s.ok()) {
     return fail(s);
   }
   m.apply(ticks, by_asset, retried, std::move(closed), counts);

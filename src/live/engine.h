@@ -29,10 +29,10 @@
 //
 // Thread-safety: every public function may be called from any thread. The engine lock serialises
 // the bar book and the topics; sinks are called under it (they must not block). Under it the
-// store is read only for: an asset's resume when its batch was not preloaded (an asset released
-// meanwhile), a batch reaching back to its asset's last tick (the redelivery check, which writes
-// the queue first), a standing topic's warm-up at its asset's first batch, and a followed topic
-// whose assets closed a bar while it was loaded.
+// store is read only when what was read before the lock is no longer current: an asset's resume
+// or redelivery check (a batch reaching back to its last tick; it writes the queue first) when
+// another batch of the asset or a release came meanwhile, and a followed topic whose assets
+// closed a bar while it was loaded; and for a standing topic's warm-up at its asset's first batch.
 #pragma once
 
 #include <chrono>
