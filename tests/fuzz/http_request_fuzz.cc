@@ -23,11 +23,11 @@
 #include <utility>
 #include <vector>
 
+#include "core/metrics.h"
 #include "fuzz_check.h"
 #include "server/api.h"
 #include "server/http_server.h"
 #include "server/live_market.h"
-#include "server/metrics.h"
 #include "server/router.h"
 #include "store/store.h"
 
@@ -116,7 +116,7 @@ Parsed parse(std::string_view data, std::size_t piece, const server::ServerOptio
 
 struct Service {
   std::unique_ptr<store::Store> store;
-  server::Metrics metrics;
+  Metrics metrics;
   std::unique_ptr<server::LiveMarket> live;
   std::unique_ptr<server::Api> api;
   server::Router router;
