@@ -415,7 +415,7 @@ Status Engine::follow(const FollowRequest& request, const Commit& commit) {
       if (!made) return fail(made.status().with_detail("graph", request.graph));
       topic = *made;
     }
-    auto columns = Topics::columns(*topic, request.outputs);
+    auto columns = output_columns(Topics::info(*topic), request.outputs);
     if (!columns) return fail(columns.status());
     const bool candles = current && request.graph.empty();
     auto snapshot = m.topics.snapshot(*topic, request.history, std::move(*columns),

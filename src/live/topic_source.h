@@ -8,6 +8,7 @@
 // unfollowed(), which asks the stream sink.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <span>
@@ -40,6 +41,12 @@ struct TopicSnapshot {
   std::optional<Candle> forming;
   std::vector<double> forming_values;  // every column
   Timestamp forming_time = 0;          // the forming update's server time
+
+  // Whether output `c` was requested.
+  bool wants(std::size_t c) const {
+    return columns.empty() ||
+           std::find(columns.begin(), columns.end(), static_cast<int>(c)) != columns.end();
+  }
 };
 
 class TopicSource {

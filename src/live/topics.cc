@@ -311,15 +311,15 @@ Result<TopicSnapshot> Topics::snapshot(Topic& topic, std::size_t history, std::v
   return snapshot;
 }
 
-Result<std::vector<int>> Topics::columns(const Topic& topic,
-                                         const std::vector<std::string>& outputs) {
+Result<std::vector<int>> output_columns(const TopicInfo& topic,
+                                        const std::vector<std::string>& outputs) {
   std::vector<int> chosen;
   for (const auto& output : outputs) {
-    const auto& names = topic.info.outputs;
+    const auto& names = topic.outputs;
     const auto it = std::find(names.rbegin(), names.rend(), output);  // the last, as before
     if (it == names.rend()) {
       return Status::invalid_argument("outputs: '" + output + "' is not an output of graph '" +
-                                      topic.info.graph + "'")
+                                      topic.graph + "'")
           .with_parameter("outputs");
     }
     chosen.push_back(static_cast<int>(names.rend() - it) - 1);

@@ -57,6 +57,10 @@ struct TopicDefinition {
 };
 Result<TopicDefinition> define_topic(store::Store& store, const std::string& symbol,
                                      Interval interval, const std::string& graph);
+// The indexes of `outputs` among the topic's; invalid_argument (parameter outputs) naming an
+// output the topic's graph lacks.
+Result<std::vector<int>> output_columns(const TopicInfo& topic,
+                                        const std::vector<std::string>& outputs);
 
 class Topics {
  public:
@@ -98,9 +102,6 @@ class Topics {
   // without the engine lock and still current), else read here: the store's failure.
   Result<TopicSnapshot> snapshot(Topic& topic, std::size_t history, std::vector<int> columns,
                                  const CandleSeries* candles = nullptr);
-  // The indexes of `outputs` among the topic's; invalid_argument naming an output it lacks.
-  static Result<std::vector<int>> columns(const Topic& topic,
-                                          const std::vector<std::string>& outputs);
   static const TopicInfo& info(const Topic& topic);
 
   // Drops topics that are neither followed (UpdateSink::follows of the stream sink) nor standing.

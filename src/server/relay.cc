@@ -98,10 +98,7 @@ Result<live::TopicSnapshot> Relay::snapshot(Topic& t, std::int64_t asset_id, std
   const CandleSeries& b = snapshot.bars;
   for (std::size_t c = 0; c < t.info.outputs.size(); ++c) {
     std::vector<double>& values = snapshot.values.emplace_back(b.size(), analytics::kNaN);
-    const bool wanted =
-        snapshot.columns.empty() || std::find(snapshot.columns.begin(), snapshot.columns.end(),
-                                              static_cast<int>(c)) != snapshot.columns.end();
-    if (!wanted || b.empty()) continue;
+    if (!snapshot.wants(c) || b.empty()) continue;
     auto stored = store_.read_analytics(asset_id, t.graph_id, t.info.graph_version,
                                         t.info.outputs[c], {b.time.front(), b.time.back()});
     if (!stored) return stored.status();
@@ -138,20 +135,12 @@ Status Relay::follow(const live::FollowRequest& request, const Commit& commit) {
       failed = t.status().with_detail("graph", request.graph);
       break;
     }
-    std::vector<int> columns;
-    for (const auto& output : request.outputs) {
-      const auto& names = (*t)->info.outputs;
-      const auto it = std::find(names.begin(), names.end(), output);
-      if (it == names.end()) {
-        failed = Status::invalid_argument("outputs: '" + output + "' is not an output of graph '" +
-                                          request.graph + "'")
-                     .with_parameter("outputs");
-        break;
-      }
-      columns.push_back(static_cast<int>(it - names.begin()));
+    auto columns = live::output_columns((*t)->info, request.outputs);
+    if (!columns) {
+      failed = columns.status();
+      break;
     }
-    if (!failed.ok()) break;
-    auto s = snapshot(**t, ids[i], request.history, std::move(columns));
+    auto s = snapshot(**t, ids[i], request.history, std::move(*columns));
     if (!s) {
       failed = store_failed(s.status());
       break;

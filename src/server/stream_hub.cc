@@ -42,11 +42,6 @@ ClientState& state_of(StreamClient& client) {
   return *static_cast<ClientState*>(client.user_state.get());
 }
 
-bool chosen(const std::vector<int>& columns, std::size_t c) {
-  return columns.empty() ||
-         std::find(columns.begin(), columns.end(), static_cast<int>(c)) != columns.end();
-}
-
 }  // namespace
 
 StreamHub::StreamHub(Metrics& metrics, StreamHubOptions options)
@@ -107,7 +102,7 @@ Status StreamHub::commit(const std::shared_ptr<StreamClient>& client,
       analytics->set_version(topic.graph_version);
       analytics->mutable_ts()->Add(s.bars.time.begin(), s.bars.time.end());
       for (std::size_t c = 0; c < topic.outputs.size(); ++c) {
-        if (chosen(s.columns, c)) to_proto(topic.outputs[c], s.values[c], *analytics->add_series());
+        if (s.wants(c)) to_proto(topic.outputs[c], s.values[c], *analytics->add_series());
       }
     }
     if (s.forming) {
