@@ -64,6 +64,12 @@ class Turn {
   TurnGate* gate_;
 };
 
+// What a batch needs of the store, read before the engine lock (Impl::preload).
+struct BatchLoad {
+  BarBook::Loaded book;
+  StandingLoad standing;
+};
+
 }  // namespace
 
 struct Engine::Impl {
@@ -118,10 +124,13 @@ struct Engine::Impl {
   // the batch's own ticks are applied (they would otherwise be counted twice). Standing topics
   // are made first, so that bars the rebuild closes reach them. Nothing of the batch is applied.
   Status prepare(std::span<const TickInput> ticks, ByAsset& by_asset,
-                 std::vector<ClosedBar>& closed, const BarBook::Loaded& loaded) {
-    if (Status s = book.group(ticks, by_asset, &loaded); !s.ok()) return s;
-    for (const auto& [symbol, indexes] : by_asset) topics.standing(symbol, staging);
-    return book.resume(by_asset, closed, &loaded);
+                 std::vector<ClosedBar>& closed, BatchLoad& loaded) {
+    topics.check_standing(loaded.standing);  // before group() makes the assets live
+    if (Status s = book.group(ticks, by_asset, &loaded.book); !s.ok()) return s;
+    for (const auto& [symbol, indexes] : by_asset) {
+      topics.standing(symbol, staging, &loaded.standing);
+    }
+    return book.resume(by_asset, closed, &loaded.book);
   }
 
   // A batch refused after prepare(): nothing of it is applied or staged, but the bars resuming
@@ -143,18 +152,26 @@ struct Engine::Impl {
 
   // --- without the engine lock ---
 
-  // Reads what the batch needs of the store (BarBook::wanted: its assets not live yet, the stored
-  // ticks a redelivery check compares with), so that the engine lock is not held while the store
-  // answers. Writes the queue first: what it reads must include it.
-  Result<BarBook::Loaded> preload(std::span<const TickInput> ticks) {
-    BarBook::Loaded loaded;
+  // Reads what the batch needs of the store, so that the engine lock is not held while the store
+  // answers: BarBook::wanted (its assets not live yet, the stored ticks a redelivery check
+  // compares with) and Topics::standing_wanted (the standing topics of its assets' first batch).
+  // Writes the queue first: what it reads must include it.
+  Result<BatchLoad> preload(std::span<const TickInput> ticks) {
+    BatchLoad loaded;
     {
       std::lock_guard lock(mutex);
-      loaded = book.wanted(ticks);
+      loaded.book = book.wanted(ticks);
+      loaded.standing = topics.standing_wanted(ticks);
     }
-    if (loaded.empty()) return loaded;
+    if (loaded.book.empty() && loaded.standing.empty()) return loaded;
+    if (!loaded.standing.empty()) {
+      topics.define_standing(loaded.standing);  // the graphs name the assets to mark
+      std::lock_guard lock(mutex);
+      topics.mark_standing(loaded.standing);
+    }
     if (Status s = writes.write_queued(); !s.ok()) return store_failed(s);
-    book.load(loaded);
+    book.load(loaded.book);
+    topics.load_standing(loaded.standing);
     return loaded;
   }
 
@@ -196,7 +213,8 @@ Result<IngestCounts> Engine::ingest(std::span<const TickInput> ticks, std::strin
     std::lock_guard lock(m.mutex);
     auto fail = [&](Status e) { return m.refuse(std::move(e), std::move(closed)); };
     if (Status s = m.prepare(ticks, by_asset, closed, *loaded); !s.ok()) return fail(s);
-    if (Status s = m.book.sort_out(ticks, by_asset, retried, fresh, counts, &*loaded); !s.ok()) {
+    if (Status s = m.book.sort_out(ticks, by_asset, retried, fresh, counts, &loaded->book);
+        !s.ok()) {
       return fail(s);
     }
     m.book.reserve(fresh);
@@ -242,7 +260,7 @@ Result<IngestCounts> Engine::stage(std::span<const TickInput> ticks, std::string
   if (Status s = m.prepare(ticks, by_asset, closed, *loaded); !s.ok()) return fail(s);
   std::vector<bool> retried(ticks.size(), false);
   IngestCounts counts;
-  if (Status s = m.book.sort_out(ticks, by_asset, retried, m.staging.ticks, counts, &*loaded);
+  if (Status s = m.book.sort_out(ticks, by_asset, retried, m.staging.ticks, counts, &loaded->book);
       !s.ok()) {
     return fail(s);
   }

@@ -27,12 +27,17 @@
 // written; under the lock they are used if no bar of the assets they read closed meanwhile
 // (BarBook::Mark), else read again there (a busy asset: rare, and then as before).
 //
+// Standing graphs (ingest workers): an asset's first batch makes its standing topics; their
+// graphs, warm-up bars and latest stored values are read with the batch's other reads, before the
+// engine lock, and used under it if still current (Topics::check_standing).
+//
 // Thread-safety: every public function may be called from any thread. The engine lock serialises
 // the bar book and the topics; sinks are called under it (they must not block). Under it the
-// store is read only when what was read before the lock is no longer current: an asset's resume
-// or redelivery check (a batch reaching back to its last tick; it writes the queue first) when
-// another batch of the asset or a release came meanwhile, and a followed topic whose assets
-// closed a bar while it was loaded; and for a standing topic's warm-up at its asset's first batch.
+// store is read only when what was read before the lock is no longer current (each writes the
+// queue first): an asset's resume or redelivery check (a batch reaching back to its last tick)
+// when another batch of the asset or a release came meanwhile, a followed topic whose assets
+// closed a bar while it was loaded, and a standing warm-up when its graph changed or a bar of its
+// assets closed meanwhile. engine_test.cc checks that no other store call holds the lock.
 #pragma once
 
 #include <chrono>

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "store/observed_store_test_util.h"
 #include "store/store.h"
 
 namespace tickgraph::live {
@@ -85,12 +87,14 @@ class EngineTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  Engine& start(EngineOptions options) {
+  // An engine over `store` (default: the fixture's SQLite file).
+  Engine& start(EngineOptions options, store::Store* store = nullptr) {
     options.intervals = {Interval::k1m};
     options.clock = &clock_;
     options.streams = &streams_;
     if (options.bus == nullptr) options.bus = &bus_;
-    engine_ = std::make_unique<Engine>(*store_, metrics_, generations_, std::move(options));
+    engine_ = std::make_unique<Engine>(store != nullptr ? *store : *store_, metrics_, generations_,
+                                       std::move(options));
     return *engine_;
   }
 
@@ -221,6 +225,172 @@ TEST_F(EngineTest, FollowCommitsTheSnapshotsOrNothing) {
   streams_.follow_only("nothing");
   engine.unfollowed();
   EXPECT_EQ(engine.topic_count(), 0U);
+}
+
+// Tells, from inside a store call, whether the calling thread holds the engine lock: a second
+// thread asks the engine for a forming bar, which takes that lock. Held, the answer cannot come
+// before the store call returns, so it is not there within the wait (1 s: free, the lock is taken
+// in microseconds). Needs every store call on one thread (write-behind off).
+class LockProbe {
+ public:
+  explicit LockProbe(Engine& engine) : engine_(engine) {}
+  ~LockProbe() {
+    for (auto& t : threads_) t.join();
+  }
+  LockProbe(const LockProbe&) = delete;
+  LockProbe& operator=(const LockProbe&) = delete;
+
+  void check(std::string_view call) {
+    auto answered = std::make_shared<std::promise<void>>();
+    std::future<void> answer = answered->get_future();
+    threads_.emplace_back([this, answered] {
+      (void)engine_.forming("AAA", Interval::k1m);
+      answered->set_value();
+    });
+    ++calls_;
+    if (answer.wait_for(std::chrono::seconds(1)) == std::future_status::timeout) {
+      under_lock_.emplace_back(call);  // joined later: it gets the lock once this call returns
+    }
+  }
+  int calls() const { return calls_; }
+  const std::vector<std::string>& under_lock() const { return under_lock_; }
+
+ private:
+  Engine& engine_;
+  std::vector<std::thread> threads_;
+  int calls_ = 0;
+  std::vector<std::string> under_lock_;
+};
+
+// Every store call of the engine on the way of an asset's first batch (its resume, a standing
+// graph's warm-up and the values the store lacks), a redelivered batch, a request's ticks, a new
+// graph topic and a candle topic followed, and the clock: none is made holding the engine lock.
+TEST_F(EngineTest, NoStoreCallIsMadeUnderTheEngineLock) {
+  ASSERT_TRUE(
+      store_->put_graph("sma2", "nodes:\n  sma2: {fn: sma, input: close, period: 2}\n").ok());
+  // History from before this process: two closed bars and a tick of the bar that was forming.
+  const std::vector<store::StoredTick> before{
+      {at(0, 0), 0, 10, 1}, {at(1, 0), 0, 20, 1}, {at(2, 0), 0, 30, 1}};
+  ASSERT_TRUE(store_->write_ticks(ids_[0], before).ok());
+  ASSERT_TRUE(store_
+                  ->write_candles(ids_[0], Interval::k1m,
+                                  std::vector<Candle>{{at(0, 0), 10, 10, 10, 10, 1},
+                                                      {at(1, 0), 20, 20, 20, 20, 1}})
+                  .ok());
+  store::ObservedStore observed(*store_);
+  EngineOptions options;
+  options.standing = {{"sma2", Interval::k1m}};
+  Engine& engine = start(options, &observed);
+  streams_.follow_only("nothing");
+  LockProbe probe(engine);
+  observed.set_hook([&](std::string_view call) { probe.check(call); });
+
+  const std::vector<TickInput> first{{"AAA", {at(2, 30), 31, 1}}};  // resumes minute 2
+  ASSERT_TRUE(engine.stage(first, "feed").ok());
+  ASSERT_TRUE(engine.flush().ok());
+  ASSERT_TRUE(engine.stage(first, "feed").ok());  // delivered again: the redelivery check
+  ASSERT_TRUE(engine.flush().ok());
+  const std::vector<TickInput> posted{{"AAA", {at(3, 0), 32, 1}}, {"BBB", {at(3, 0), 50, 1}}};
+  ASSERT_TRUE(engine.ingest(posted, "api").ok());
+  auto keep = [](std::span<const TopicSnapshot>) { return Status{}; };
+  ASSERT_TRUE(engine.follow({{"CCC"}, Interval::k1m, "sma2", {}, 10}, keep).ok());
+  ASSERT_TRUE(engine.follow({{"AAA"}, Interval::k1m, "", {}, 10}, keep).ok());
+  clock_.set(at(4, 0));
+  engine.advance_clock(at(4, 0));
+  ASSERT_TRUE(engine.flush().ok());
+  observed.set_hook(nullptr);
+
+  EXPECT_GT(probe.calls(), 10);  // the probe did look
+  EXPECT_TRUE(probe.under_lock().empty())
+      << "store calls under the engine lock: " << ::testing::PrintToString(probe.under_lock());
+  // And the work was done: the standing values of minutes 0..3 are stored, ticks stored once.
+  auto graph = store_->get_graph("sma2", 0);
+  ASSERT_TRUE(graph.ok() && graph->has_value());
+  auto values = store_->read_analytics(ids_[0], (*graph)->graph_id, (*graph)->version, "sma2", {});
+  ASSERT_TRUE(values.ok()) << values.message();
+  EXPECT_EQ(values->values.size(), 4U);
+  auto ticks = store_->read_ticks(ids_[0], {});
+  ASSERT_TRUE(ticks.ok());
+  EXPECT_EQ(ticks->size(), 5U);
+}
+
+// What the engine read of the store before its lock is not used when it stopped being current:
+// a second delivery of the same ticks keyed meanwhile. The first delivery is paused right after
+// its redelivery check's read, and the second one runs whole in that pause (on the same thread,
+// from the store's hook), so the race happens every time. The tick new to both is stored once:
+// the first delivery sees that its read is stale and reads again under the lock.
+TEST_F(EngineTest, ARedeliveryCheckReadBeforeAnotherDeliveryIsReadAgain) {
+  store::ObservedStore observed(*store_);
+  Engine& engine = start({}, &observed);
+  streams_.follow_only("nothing");
+  const std::vector<TickInput> earlier{{"DDD", {at(0, 1), 100, 1}}, {"DDD", {at(0, 2), 101, 1}}};
+  ASSERT_TRUE(engine.stage(earlier, "feed").ok());
+  ASSERT_TRUE(engine.flush().ok());
+  // Reaches back to the asset's last tick (a redelivery check reads the store), one tick new.
+  const std::vector<TickInput> batch{{"DDD", {at(0, 2), 101, 1}}, {"DDD", {at(0, 3), 102, 1}}};
+  bool raced = false;
+  IngestCounts second;
+  observed.set_hook([&](std::string_view call) {
+    if (call != "read_ticks" || raced) return;
+    raced = true;  // the first delivery's read is done: the second delivery comes now
+    auto counts = engine.stage(batch, "feed");
+    ASSERT_TRUE(counts.ok()) << counts.status().to_string();
+    second = *counts;
+    ASSERT_TRUE(engine.flush().ok());
+  });
+  auto first = engine.stage(batch, "feed");
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  ASSERT_TRUE(engine.flush().ok());
+  observed.set_hook(nullptr);
+
+  ASSERT_TRUE(raced);
+  EXPECT_EQ(second.accepted, 1);
+  EXPECT_EQ(second.unchanged, 1);
+  EXPECT_EQ(first->accepted, 0);
+  EXPECT_EQ(first->unchanged, 2);
+  auto ticks = store_->read_ticks(ids_[3], {});
+  ASSERT_TRUE(ticks.ok()) << ticks.message();
+  EXPECT_EQ(ticks->size(), 3U);
+  EXPECT_EQ(engine.forming("DDD", Interval::k1m)->volume, 3);  // each tick applied once
+}
+
+// A standing graph's warm-up read before its lock is not used once the graph changed meanwhile:
+// the new version runs, and its values are stored under that version.
+TEST_F(EngineTest, AStandingWarmUpReadBeforeAGraphChangeIsReadAgain) {
+  ASSERT_TRUE(
+      store_->put_graph("sma2", "nodes:\n  sma2: {fn: sma, input: close, period: 2}\n").ok());
+  ASSERT_TRUE(store_
+                  ->write_candles(ids_[1], Interval::k1m,
+                                  std::vector<Candle>{{at(0, 0), 10, 10, 10, 10, 1},
+                                                      {at(1, 0), 20, 20, 20, 20, 1}})
+                  .ok());
+  store::ObservedStore observed(*store_);
+  EngineOptions options;
+  options.standing = {{"sma2", Interval::k1m}};
+  Engine& engine = start(options, &observed);
+  streams_.follow_only("nothing");
+  bool changed = false;
+  observed.set_hook([&](std::string_view call) {
+    if (call != "latest_candles" || changed) return;
+    changed = true;  // the warm-up bars of version 1 are read: version 2 comes now
+    ASSERT_TRUE(
+        store_->put_graph("sma2", "nodes:\n  sma2: {fn: sma, input: close, period: 3}\n").ok());
+    engine.graph_changed("sma2");
+  });
+  const std::vector<TickInput> tick{{"BBB", {at(2, 0), 30, 1}}};
+  ASSERT_TRUE(engine.ingest(tick, "test").ok());
+  observed.set_hook(nullptr);
+  ASSERT_TRUE(changed);
+
+  auto v2 = store_->get_graph("sma2", 2);
+  ASSERT_TRUE(v2.ok() && v2->has_value());
+  auto stored = store_->read_analytics(ids_[1], (*v2)->graph_id, 2, "sma2", {});
+  ASSERT_TRUE(stored.ok()) << stored.message();
+  ASSERT_EQ(stored->values.size(), 2U);  // the warm bars' values, of the 3-bar average
+  EXPECT_TRUE(std::isnan(stored->values[1]));
+  auto v1 = store_->read_analytics(ids_[1], (*v2)->graph_id, 1, "sma2", {});
+  ASSERT_TRUE(v1.ok()) << v1.message();
+  EXPECT_TRUE(v1->values.empty());
 }
 
 // Feeds (one delivered twice at once), requests, a client following and leaving, and the clock,

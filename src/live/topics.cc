@@ -130,31 +130,140 @@ Status Topics::warm_up(Topic& topic, const graph::MarketData* warm) {
   return {};
 }
 
-void Topics::standing(const std::string& symbol, WriteBatch& staging) {
+void Topics::standing(const std::string& symbol, WriteBatch& staging, StandingLoad* load) {
   if (options_.standing.empty() || !standing_ready_.insert(symbol).second) return;
-  for (const auto& standing : options_.standing) {
-    auto made = topic(symbol, standing.interval, standing.graph);
+  for (std::size_t g = 0; g < options_.standing.size(); ++g) {
+    const std::string& graph = options_.standing[g].graph;
+    StandingLoad::Entry* entry = nullptr;
+    if (load != nullptr) {
+      for (auto& e : load->entries) {
+        if (e.current && e.symbol == symbol && e.graph == g) entry = &e;
+      }
+    }
+    Result<Topic*> made = Status{};
+    if (entry != nullptr && !entry->defined_status.ok()) {
+      made = entry->defined_status;
+    } else if (entry != nullptr && entry->defined) {
+      made = add(std::move(*entry->defined), &entry->warm);
+    } else {
+      made = topic(symbol, options_.standing[g].interval, graph);
+    }
     if (!made) {
       // Logged once per graph; tried again after the graph changes or the asset is released.
-      if (reported_standing_errors_.insert(standing.graph).second) {
-        log::error("standing graph '" + standing.graph + "' on " + symbol + ": " + made.message(),
-                   {{"graph", standing.graph}, {"symbol", symbol}});
+      if (reported_standing_errors_.insert(graph).second) {
+        log::error("standing graph '" + graph + "' on " + symbol + ": " + made.message(),
+                   {{"graph", graph}, {"symbol", symbol}});
       }
       continue;
     }
     (*made)->standing = true;
-    catch_up_materialised(**made, staging);
+    catch_up_materialised(**made, staging, entry != nullptr ? &entry->stored_until : nullptr);
+  }
+}
+
+StandingLoad Topics::standing_wanted(std::span<const TickInput> ticks) const {
+  StandingLoad load;
+  load.graph_epoch = graph_epoch_;
+  if (options_.standing.empty()) return load;
+  std::set<std::string_view> symbols;
+  for (const TickInput& t : ticks) {
+    if (!standing_ready_.contains(t.symbol)) symbols.insert(t.symbol);
+  }
+  for (const std::string_view symbol : symbols) {
+    for (std::size_t g = 0; g < options_.standing.size(); ++g) {
+      StandingLoad::Entry& e = load.entries.emplace_back();
+      e.symbol = std::string(symbol);
+      e.graph = g;
+      auto it = topics_.find(
+          topic_key(e.symbol, options_.standing[g].interval, options_.standing[g].graph));
+      if (it == topics_.end()) continue;
+      const Topic& topic = *it->second;
+      e.existed = true;
+      e.first_row = topic.bars.empty() ? INT64_MAX : topic.bars.time.front();
+      e.reads = topic.reads();
+      e.graph_id = topic.graph_id;
+      e.version = topic.info.graph_version;
+      if (topic.plan && !topic.plan->columns.empty()) e.output = topic.plan->columns[0].name;
+    }
+  }
+  return load;
+}
+
+void Topics::define_standing(StandingLoad& load) const {
+  for (auto& e : load.entries) {
+    if (e.existed) continue;
+    auto defined = define_topic(store_, e.symbol, options_.standing[e.graph].interval,
+                                options_.standing[e.graph].graph);
+    if (!defined) {
+      e.defined_status = defined.status();
+      continue;
+    }
+    e.reads = defined->plan ? defined->plan->assets : std::vector<std::string>{e.symbol};
+    e.graph_id = defined->graph_id;
+    e.version = defined->info.graph_version;
+    if (defined->plan && !defined->plan->columns.empty()) {
+      e.output = defined->plan->columns[0].name;
+    }
+    e.defined = std::move(*defined);
+  }
+}
+
+void Topics::mark_standing(StandingLoad& load) const {
+  for (auto& e : load.entries) {
+    for (const auto& symbol : e.reads) e.marks.push_back(book_.mark(symbol));
+  }
+}
+
+void Topics::load_standing(StandingLoad& load) const {
+  for (auto& e : load.entries) {
+    if (!e.defined_status.ok()) continue;
+    Timestamp from = e.first_row;
+    if (e.defined && e.defined->plan) {
+      auto warm =
+          latest_bars(store_, *e.defined->plan, e.defined->info.interval, options_.warmup_bars);
+      if (!warm) continue;  // read again under the lock, which reports the failure
+      e.warm = std::move(*warm);
+      const CandleSeries& primary = e.warm.find(e.symbol)->second;
+      from = primary.empty() ? INT64_MAX : primary.time.front();
+    }
+    if (!e.output.empty() && from != INT64_MAX) {
+      auto asset = store_.find_asset(e.symbol);
+      if (!asset || !asset->has_value()) continue;
+      auto stored =
+          store_.read_analytics((*asset)->id, e.graph_id, e.version, e.output, {from, INT64_MAX});
+      if (!stored) continue;
+      e.stored_until = stored->time.empty() ? INT64_MIN : stored->time.back();
+    }
+    e.read = true;
+  }
+}
+
+void Topics::check_standing(StandingLoad& load) const {
+  for (auto& e : load.entries) {
+    const bool exists = topics_.contains(
+        topic_key(e.symbol, options_.standing[e.graph].interval, options_.standing[e.graph].graph));
+    e.current = load.graph_epoch == graph_epoch_ && exists == e.existed &&
+                (e.read || !e.defined_status.ok());
+    for (std::size_t r = 0; e.current && r < e.reads.size(); ++r) {
+      e.current = book_.mark(e.reads[r]) == e.marks[r];
+    }
   }
 }
 
 // From the latest stored value on, the warm rows' values the store lacks.
-void Topics::catch_up_materialised(Topic& topic, WriteBatch& staging) {
+void Topics::catch_up_materialised(Topic& topic, WriteBatch& staging,
+                                   const Timestamp* stored_until) {
   if (!topic.plan || topic.bars.empty() || topic.plan->columns.empty()) return;
-  auto stored = store_.read_analytics(book_.id_of(topic.info.symbol), topic.graph_id,
-                                      topic.info.graph_version, topic.plan->columns[0].name,
-                                      {topic.bars.time.front(), INT64_MAX});
-  if (!stored) return;  // written with the next bar's values instead
-  const Timestamp after = stored->time.empty() ? INT64_MIN : stored->time.back();
+  Timestamp after = INT64_MIN;
+  if (stored_until != nullptr) {
+    after = *stored_until;
+  } else {
+    auto stored = store_.read_analytics(book_.id_of(topic.info.symbol), topic.graph_id,
+                                        topic.info.graph_version, topic.plan->columns[0].name,
+                                        {topic.bars.time.front(), INT64_MAX});
+    if (!stored) return;  // written with the next bar's values instead
+    after = stored->time.empty() ? INT64_MIN : stored->time.back();
+  }
   for (std::size_t r = topic.bars.lower_bound(after == INT64_MIN ? INT64_MIN : after + 1);
        r < topic.bars.size(); ++r) {
     std::vector<double> row(topic.values.size());
@@ -347,6 +456,7 @@ void Topics::graph_changed(std::string_view name) {
   reindex();
   reported_standing_errors_.erase(std::string(name));
   standing_ready_.clear();
+  ++graph_epoch_;
 }
 
 void Topics::release(std::span<const std::string> symbols) {

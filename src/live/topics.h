@@ -15,15 +15,17 @@
 // written too (a process that died between a bar and its values, or history from before the graph
 // ran).
 //
-// Thread-safety: none of its own; the engine's lock guards every call. Calls that read the store
-// (each after the write queue is written): topic() for a new graph topic (its graph and warm-up),
-// add() and snapshot() when not given what they need (the engine's follow() loads it without its
-// lock), and standing() for an asset's first batch.
+// Thread-safety: none of its own; the engine's lock guards every call but define_standing() and
+// load_standing(), which read only the store. Calls that read the store (each after the write
+// queue is written): topic() for a new graph topic (its graph and warm-up), and add(), snapshot()
+// and standing() when not given what they need (the engine loads it without its lock: follow()
+// for the first two, a batch's preload for standing()).
 #pragma once
 
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -35,6 +37,7 @@
 #include "graph/plan.h"
 #include "graph/table.h"
 #include "live/bar_book.h"
+#include "live/ticks.h"
 #include "live/topic_source.h"
 #include "live/update_sink.h"
 #include "live/write_queue.h"
@@ -61,6 +64,33 @@ Result<TopicDefinition> define_topic(store::Store& store, const std::string& sym
 // output the topic's graph lacks.
 Result<std::vector<int>> output_columns(const TopicInfo& topic,
                                         const std::vector<std::string>& outputs);
+
+// What standing() reads of the store at an asset's first batch, read without the engine lock
+// (see Topics::standing_wanted). One entry per (asset, standing graph).
+struct StandingLoad {
+  struct Entry {
+    std::string symbol;
+    std::size_t graph = 0;  // its index in Options::standing
+    // A topic of its key was there (a client follows it): its first bar then.
+    bool existed = false;
+    Timestamp first_row = INT64_MIN;
+    Status defined_status;                   // define_topic's failure
+    std::optional<TopicDefinition> defined;  // a new topic
+    std::vector<std::string> reads;          // the assets whose bars it reads
+    std::vector<BarBook::Mark> marks;        // theirs, before the reads
+    // Where its values are stored (output: the first one; empty for a candle topic).
+    std::int64_t graph_id = 0;
+    std::int64_t version = 0;
+    std::string output;
+    bool read = false;  // warm and stored_until read
+    graph::MarketData warm;
+    Timestamp stored_until = INT64_MIN;  // its latest stored value from its first bar on
+    bool current = false;                // set by check_standing()
+  };
+  std::uint64_t graph_epoch = 0;  // Topics' graph changes when it was made
+  std::vector<Entry> entries;
+  bool empty() const { return entries.empty(); }
+};
 
 class Topics {
  public:
@@ -89,8 +119,24 @@ class Topics {
   // BarBook::Mark); else read here. Errors as topic().
   Result<Topic*> add(TopicDefinition defined, const graph::MarketData* warm);
   // Makes the asset's standing topics once (until graph_changed() or release()); values to
-  // materialise go to `staging`. A graph that fails is logged once and skipped.
-  void standing(const std::string& symbol, WriteBatch& staging);
+  // materialise go to `staging`. A graph that fails is logged once and skipped. What `load`
+  // holds current (check_standing) is used; else the graph, the warm-up and the stored values are
+  // read here.
+  void standing(const std::string& symbol, WriteBatch& staging, StandingLoad* load = nullptr);
+
+  // A standing warm-up read without the engine lock, in four steps: standing_wanted() (under the
+  // lock) names the batch's assets whose standing topics are not made; define_standing()
+  // (without it) reads their graphs; mark_standing() (under it) marks the assets they read;
+  // load_standing() (without it, after the write queue is written) reads the warm-up bars and the
+  // latest stored values. Under the lock that applies the batch, check_standing() (before the
+  // batch makes its assets live) keeps what is still current: no graph changed, no bar of the
+  // assets read closed, no topic of the key appeared. define_standing() and load_standing() read
+  // only the store and the options.
+  StandingLoad standing_wanted(std::span<const TickInput> ticks) const;
+  void define_standing(StandingLoad& load) const;
+  void mark_standing(StandingLoad& load) const;
+  void load_standing(StandingLoad& load) const;
+  void check_standing(StandingLoad& load) const;
 
   // A closed bar: to the bus, then to every topic that reads its asset at its interval.
   void closed(const ClosedBar& bar, WriteBatch& staging);
@@ -115,7 +161,9 @@ class Topics {
 
  private:
   Status warm_up(Topic& topic, const graph::MarketData* warm);
-  void catch_up_materialised(Topic& topic, WriteBatch& staging);
+  // `stored_until`: the latest stored value's time, read beforehand; null: read here.
+  void catch_up_materialised(Topic& topic, WriteBatch& staging, const Timestamp* stored_until);
+  Result<Topic*> make_standing(const std::string& symbol, std::size_t graph, StandingLoad* load);
   void materialise(Topic& topic, Timestamp t, std::span<const double> row, WriteBatch& staging);
   void feed_closed(Topic& topic, const ClosedBar& bar, WriteBatch& staging);
   void append_row(Topic& topic, const Candle& bar) const;
@@ -135,6 +183,7 @@ class Topics {
   std::map<std::string, std::vector<Topic*>, std::less<>> by_symbol_;  // by the assets they read
   std::set<std::string, std::less<>> standing_ready_;  // assets whose standing topics exist
   std::set<std::string> reported_standing_errors_;     // one log line per failing graph
+  std::uint64_t graph_epoch_ = 0;                      // graph_changed() calls
 };
 
 }  // namespace tickgraph::live
