@@ -4,6 +4,8 @@
 #include <random>
 
 #include "core/log.h"
+#include "server/convert.h"
+#include "server/live_market.h"
 #include "tickgraph/v1/stream.pb.h"
 
 namespace tickgraph::cli {
@@ -133,6 +135,27 @@ void Feed::export_metrics() {
 
 // --- the bus ---
 
+class Bus::Updates final : public live::UpdateSink {
+ public:
+  Updates(ingest::NatsBus& bus, Counter& errors) : bus_(bus), errors_(errors) {}
+  void publish(const live::Update& update) override {
+    v1::Update message;
+    server::to_proto(update, {}, message);
+    // Publishing only queues on the connection (libnats buffers during a reconnect too).
+    const std::string subject = std::string(kUpdatesSubject) + update.topic.symbol;
+    if (!bus_.publish(subject, message.SerializeAsString()).ok()) errors_.inc();
+  }
+
+ private:
+  ingest::NatsBus& bus_;
+  Counter& errors_;
+};
+
+Bus::Bus() = default;
+Bus::~Bus() = default;
+
+live::UpdateSink& Bus::updates() { return *updates_; }
+
 Result<std::unique_ptr<Bus>> Bus::connect(std::string_view servers, Metrics& metrics) {
   auto urls = ingest::parse_nats_servers(servers);
   if (!urls) return urls.status();
@@ -146,26 +169,20 @@ Result<std::unique_ptr<Bus>> Bus::connect(std::string_view servers, Metrics& met
   bus->origin_ = std::to_string(random()) + "-" + std::to_string(random());
   bus->publish_errors_ = &metrics.counter("tickgraph_bus_publish_errors_total",
                                           "Updates or graph changes the NATS bus refused");
+  bus->updates_ = std::make_unique<Updates>(*bus->bus_, *bus->publish_errors_);
   ingest::NatsBus* raw = bus->bus_.get();
   metrics.gauge_callback("tickgraph_bus_connected", "1 while connected to NATS", {},
                          [raw] { return raw->stats().connected ? 1.0 : 0.0; });
   return bus;
 }
 
-std::function<void(const std::string&, const std::string&)> Bus::publisher() {
-  return [this](const std::string& symbol, const std::string& update) {
-    const std::string subject = std::string(kUpdatesSubject) + symbol;
-    // Publishing only queues on the connection (libnats buffers during a reconnect too).
-    if (!bus_->publish(subject, update).ok()) publish_errors_->inc();
-  };
-}
-
-Status Bus::follow_graph_changes(server::LiveMarket& live) {
-  return bus_->subscribe(kGraphsSubject, [this, &live](std::string_view, std::string_view data) {
+Status Bus::follow_graph_changes(std::function<void(std::string_view name)> changed) {
+  return bus_->subscribe(kGraphsSubject, [this, changed = std::move(changed)](
+                                             std::string_view, std::string_view data) {
     v1::GraphChange change;
     if (!change.ParseFromArray(data.data(), static_cast<int>(data.size()))) return;
     if (change.origin() == origin_) return;
-    live.graph_changed(change.name());
+    changed(change.name());
   });
 }
 

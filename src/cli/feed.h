@@ -17,7 +17,11 @@
 #include "ingest/nats_bus.h"
 #include "ingest/nats_source.h"
 #include "live/market_sink.h"
-#include "server/live_market.h"
+#include "live/update_sink.h"
+
+namespace tickgraph::server {
+class LiveMarket;
+}
 
 namespace tickgraph::cli {
 
@@ -74,11 +78,18 @@ class Bus {
  public:
   // Connects to `servers` (comma-separated nats:// URLs).
   static Result<std::unique_ptr<Bus>> connect(std::string_view servers, Metrics& metrics);
+  Bus();  // not connected: use connect()
+  ~Bus();
+  Bus(const Bus&) = delete;
+  Bus& operator=(const Bus&) = delete;
 
-  // The LiveOptions::on_update of an engine that publishes.
-  std::function<void(const std::string&, const std::string&)> publisher();
-  // Every process: graph changes published by others end this process's series of that graph.
-  Status follow_graph_changes(server::LiveMarket& live);
+  // The sink of an engine that publishes (EngineOptions::bus): each update as a
+  // tickgraph.v1.Update on `tickgraph.v1.updates.<symbol>`. It only queues on the connection, so
+  // the engine may call it under its lock.
+  live::UpdateSink& updates();
+  // Every process: graph changes published by others are given to `changed` (by name), which
+  // ends this process's series of that graph.
+  Status follow_graph_changes(std::function<void(std::string_view name)> changed);
   // A node without an engine: updates from the bus go to its stream clients.
   Status relay_updates(server::LiveMarket& live);
   // The ApiOptions::on_graph_changed that tells the others.
@@ -87,7 +98,9 @@ class Bus {
   ingest::NatsBus& nats() { return *bus_; }
 
  private:
+  class Updates;
   std::unique_ptr<ingest::NatsBus> bus_;
+  std::unique_ptr<Updates> updates_;
   std::string origin_;  // this process, in GraphChange.origin
   Counter* publish_errors_ = nullptr;
 };

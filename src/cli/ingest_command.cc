@@ -18,7 +18,10 @@
 #include "cli/feed.h"
 #include "cli/logging.h"
 #include "core/interval.h"
+#include "live/engine.h"
+#include "live/generations.h"
 #include "server/http_server.h"
+#include "server/relay.h"
 #include "server/router.h"
 
 namespace tickgraph::cli {
@@ -41,11 +44,11 @@ struct IngestOptions {
   std::string log_level = "info";
 };
 
-Result<std::vector<server::LiveOptions::Standing>> parse_graphs(
-    const std::vector<std::string>& specs, store::Store& store) {
-  std::vector<server::LiveOptions::Standing> out;
+Result<std::vector<live::StandingGraph>> parse_graphs(const std::vector<std::string>& specs,
+                                                      store::Store& store) {
+  std::vector<live::StandingGraph> out;
   for (const std::string& spec : specs) {
-    server::LiveOptions::Standing s;
+    live::StandingGraph s;
     const auto at = spec.find('@');
     s.graph = spec.substr(0, at);
     if (at != std::string::npos) {
@@ -103,10 +106,10 @@ int run_ingest(IngestOptions o) {
   auto db = open_database(o.db);
   if (!db) return fail(db.status());
   store::Store& store = **db;
-  server::LiveOptions live_options;
+  live::EngineOptions engine_options;
   auto intervals = parse_intervals(o.intervals);
   if (!intervals) return usage_error(intervals.status());
-  live_options.intervals = *intervals;
+  engine_options.intervals = *intervals;
   auto standing = parse_graphs(o.graphs, store);
   if (!standing) return fail(standing.status());
   for (const auto& s : *standing) {
@@ -115,21 +118,28 @@ int run_ingest(IngestOptions o) {
                          ": that interval is not in --intervals");
     }
   }
-  live_options.standing = *standing;
+  engine_options.standing = *standing;
 
   Metrics metrics;
+  // Exported by every process, as the README lists it: a worker relays nothing, so it stays 0.
+  (void)server::relay_dropped_counter(metrics);
   std::unique_ptr<Bus> bus;
   if (!o.nats_bus.empty()) {
     auto connected = Bus::connect(o.nats_bus, metrics);
     if (!connected) return fail(connected.status().with_prefix("--nats: "));
     bus = std::move(*connected);
-    live_options.on_update = bus->publisher();
+    engine_options.bus = &bus->updates();
   }
-  server::LiveMarket live(store, metrics, live_options);
+  // The engine alone: a worker has no stream clients. The feed flushes what it stages before it
+  // acknowledges it (no write-behind thread).
+  live::Generations generations;
+  live::Engine engine(store, metrics, generations, std::move(engine_options));
+  metrics.gauge_callback("tickgraph_live_topics", "Live (asset, interval, graph) series followed",
+                         {}, [&engine] { return static_cast<double>(engine.topic_count()); });
   if (bus) {
-    if (Status s = bus->follow_graph_changes(live); !s.ok()) {
-      return fail(s.with_prefix("--nats: "));
-    }
+    Status s =
+        bus->follow_graph_changes([&engine](std::string_view name) { engine.graph_changed(name); });
+    if (!s.ok()) return fail(s.with_prefix("--nats: "));
   }
 
   // Only /metrics and /healthz: the worker serves no data.
@@ -159,7 +169,7 @@ int run_ingest(IngestOptions o) {
     server_options.port = static_cast<std::uint16_t>(o.metrics_port);
     server_options.threads = 1;
     server_options.handler_threads = 0;  // its routes never wait
-    http = std::make_unique<server::HttpServer>(server_options, router, live, metrics);
+    http = std::make_unique<server::HttpServer>(server_options, router, metrics);
     if (Status s = http->listen(); !s.ok()) {
       return fail(s.with_prefix("--metrics-port: "));
     }
@@ -173,7 +183,7 @@ int run_ingest(IngestOptions o) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   if (http) http_thread = std::thread([&http] { http->run(false); });
 
-  auto feed = Feed::start(o.feed, store, *live.engine(), metrics);
+  auto feed = Feed::start(o.feed, store, engine, metrics);
   if (!feed) {
     if (http) http->stop();
     if (http_thread.joinable()) http_thread.join();

@@ -352,11 +352,12 @@ int serve(ServeOptions o, const CLI::App& cmd) {
     auto connected = Bus::connect(o.nats, metrics);
     if (!connected) return fail(connected.status().with_prefix("--nats: "));
     bus = std::move(*connected);
-    if (!o.no_engine) live_options.on_update = bus->publisher();
+    if (!o.no_engine) live_options.bus = &bus->updates();
   }
   server::LiveMarket live(store, metrics, live_options);
   if (bus) {
-    Status s = bus->follow_graph_changes(live);
+    Status s =
+        bus->follow_graph_changes([&live](std::string_view name) { live.graph_changed(name); });
     if (s.ok() && o.no_engine) s = bus->relay_updates(live);
     if (!s.ok()) return fail(s.with_prefix("--nats: "));
   }

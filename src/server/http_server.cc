@@ -1499,6 +1499,31 @@ HttpServer::HttpServer(ServerOptions options, const Router& router, StreamHandle
                        Metrics& metrics)
     : impl_(std::make_unique<Impl>(*this, std::move(options), router, stream_handler, metrics)) {}
 
+namespace {
+
+// The stream handler of a server whose router has no stream route: never called.
+class NoStreams final : public StreamHandler {
+ public:
+  std::shared_ptr<StreamClient> connect(StreamClient::Wake /*wake*/) override { return nullptr; }
+  void on_message(const std::shared_ptr<StreamClient>& /*client*/,
+                  std::string_view /*text*/) override {}
+  std::variant<HttpResponse, std::shared_ptr<StreamClient>> open_sse(
+      const HttpRequest& /*request*/, StreamClient::Wake /*wake*/) override {
+    return error_response(Status::not_found("this server serves no streams"));
+  }
+  void disconnect(const std::shared_ptr<StreamClient>& /*client*/) override {}
+};
+
+StreamHandler& no_streams() {
+  static NoStreams none;  // stateless
+  return none;
+}
+
+}  // namespace
+
+HttpServer::HttpServer(ServerOptions options, const Router& router, Metrics& metrics)
+    : HttpServer(std::move(options), router, no_streams(), metrics) {}
+
 HttpServer::~HttpServer() = default;
 
 Status HttpServer::listen() { return impl_->listen(); }

@@ -67,6 +67,8 @@ class HttpServer {
  public:
   HttpServer(ServerOptions options, const Router& router, StreamHandler& stream_handler,
              Metrics& metrics);
+  // A server whose router has no stream route (an ingest worker's /metrics and /healthz).
+  HttpServer(ServerOptions options, const Router& router, Metrics& metrics);
   // Not while run() runs on another thread: stop() and let run() return first. Wake functions
   // handed to StreamClients may outlive the server; they then do nothing.
   ~HttpServer();

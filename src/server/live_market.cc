@@ -1,27 +1,11 @@
 #include "server/live_market.h"
 
 #include "live/generations.h"
-#include "server/convert.h"
 #include "server/relay.h"
 
 namespace tickgraph::server {
 
 namespace {
-
-// The bus's encoding of the engine's updates: serialised tickgraph.v1.Update, every value.
-class BusEncoder : public live::UpdateSink {
- public:
-  explicit BusEncoder(std::function<void(const std::string&, const std::string&)> send)
-      : send_(std::move(send)) {}
-  void publish(const live::Update& update) override {
-    v1::Update message;
-    to_proto(update, {}, message);
-    send_(update.topic.symbol, message.SerializeAsString());
-  }
-
- private:
-  std::function<void(const std::string&, const std::string&)> send_;
-};
 
 Status no_engine() {
   return Status::unavailable(
@@ -33,7 +17,6 @@ Status no_engine() {
 
 struct LiveMarket::Impl {
   live::Generations generations;
-  std::unique_ptr<BusEncoder> bus;
   StreamHub streams;
   std::unique_ptr<live::Engine> engine;  // or, in relay mode:
   std::unique_ptr<Relay> relay;
@@ -46,14 +29,13 @@ struct LiveMarket::Impl {
       streams.follow_from(*relay);
       return;
     }
-    if (o.on_update) bus = std::make_unique<BusEncoder>(std::move(o.on_update));
     live::EngineOptions e;
     e.intervals = std::move(o.intervals);
     e.warmup_bars = o.warmup_bars;
     e.max_history = o.max_history;
     e.standing = std::move(o.standing);
     e.streams = &streams;
-    e.bus = bus.get();
+    e.bus = o.bus;
     e.clock = o.clock;
     e.writes = {o.write_behind, o.write_period, o.max_queued};
     e.store_wait = o.store_wait;

@@ -1,19 +1,17 @@
-// The live side of a serve process or an ingest worker, wired: the engine (live/engine.h) or, in
-// relay mode, a relay of the bus (relay.h), with the stream protocol over it (stream_hub.h) and
-// the bus encoding of updates. It holds no engine state of its own; see those headers for what
-// each part does, locks and reads.
+// The live side of a serve process, wired: the engine (live/engine.h) or, in relay mode, a relay
+// of the bus (relay.h), with the stream protocol over it (stream_hub.h). It holds no engine state
+// of its own; see those headers for what each part does, locks and reads. (An ingest worker runs
+// a live::Engine alone: it has no stream clients.)
 //
 // Ingest (POST /v1/ticks) and the feeds go to the engine; in relay mode (LiveOptions::relay_only,
 // `serve --no-engine`) they are refused (unavailable) and streams relay what relay() is given.
-// With LiveOptions::on_update, every update the engine makes for the bus (the candles of every
-// asset and interval, standing graphs' values) is given to it as a serialised
-// tickgraph.v1.Update.
+// With LiveOptions::bus, every update the engine makes for the bus (the candles of every asset
+// and interval, standing graphs' values) is given to that sink too.
 //
 // Thread-safety: every public function may be called from any thread.
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -48,9 +46,9 @@ struct LiveOptions {
   // Graphs run on every asset that ticks, with their final values stored (live/topics.h).
   using Standing = live::StandingGraph;
   std::vector<Standing> standing;
-  // Receives every update the engine makes for the bus: (symbol, serialised tickgraph.v1.Update).
-  // Called under the engine lock, so it must only queue (NatsBus::publish does).
-  std::function<void(const std::string& symbol, const std::string& update)> on_update;
+  // Receives every update the engine makes for the bus (live::EngineOptions::bus). Called under
+  // the engine lock, so it must only queue (cli::Bus::updates() does). Must outlive the market.
+  live::UpdateSink* bus = nullptr;
   // No engine: ingest is refused, streams relay what relay() is given.
   bool relay_only = false;
   // Bounds tick times (at most an hour ahead), stamps updates' serverTime and ages stream
