@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -234,6 +235,31 @@ TEST_F(SqliteStoreTest, SimultaneousFirstOpensMigrateOnce) {
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(ok, std::vector<int>(4, 1)) << errors[0] << errors[1] << errors[2] << errors[3];
   EXPECT_EQ(raw_sql(path_, "SELECT count(*) FROM schema_version"), std::vector<std::string>{"1"});
+}
+
+TEST_F(SqliteStoreTest, AWriteWaitsOutAnotherConnectionsLock) {
+  // Another connection of the same process holds the write lock for a while (a VACUUM, a
+  // migration, a second store): the write waits for it (busy timeout) instead of failing at once.
+  auto store = open_ok(path_);
+  ASSERT_NE(store, nullptr);
+  Asset a;
+  a.symbol = "WAIT";
+  const std::int64_t id = store->upsert_asset(a)->id;
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::thread release([other] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the lock's holder, not a wait
+    sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto written = store->write_candles(id, Interval::k1d, daily_bars(2));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  release.join();
+  sqlite3_close(other);
+  ASSERT_TRUE(written.ok()) << written.message();
+  EXPECT_GE(waited, std::chrono::milliseconds(250));  // it did wait for the lock
+  EXPECT_EQ(written->inserted, 2);
 }
 
 TEST_F(SqliteStoreTest, AcknowledgedWritesSurviveKillDashNine) {
