@@ -140,14 +140,13 @@ void Topics::standing(const std::string& symbol, WriteBatch& staging, StandingLo
         if (e.current && e.symbol == symbol && e.graph == g) entry = &e;
       }
     }
-    Result<Topic*> made = Status{};
-    if (entry != nullptr && !entry->defined_status.ok()) {
-      made = entry->defined_status;
-    } else if (entry != nullptr && entry->defined) {
-      made = add(std::move(*entry->defined), &entry->warm);
-    } else {
-      made = topic(symbol, options_.standing[g].interval, graph);
-    }
+    // Made from what was read before the lock when it is current; else read now.
+    auto make = [&]() -> Result<Topic*> {
+      if (entry != nullptr && !entry->defined_status.ok()) return entry->defined_status;
+      if (entry != nullptr && entry->defined) return add(std::move(*entry->defined), &entry->warm);
+      return topic(symbol, options_.standing[g].interval, graph);  // found when it existed
+    };
+    Result<Topic*> made = make();
     if (!made) {
       // Logged once per graph; tried again after the graph changes or the asset is released.
       if (reported_standing_errors_.insert(graph).second) {
