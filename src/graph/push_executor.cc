@@ -179,7 +179,7 @@ Result<Table> run_push(const std::shared_ptr<const CompiledGraph>& graph, std::s
     table.time.push_back(primary.time[i]);
   }
   for (const auto& c : plan->columns) table.columns.push_back(c.name);
-  table.values.assign(plan->columns.size(), std::vector<double>(table.rows(), analytics::kNaN));
+  table.values.assign(plan->columns.size(), Column(table.rows(), analytics::kNaN));
 
   PushExecutor exec(plan);
   exec.set_listener([&](Timestamp t, int domain) {
