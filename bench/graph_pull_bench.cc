@@ -140,7 +140,7 @@ void BM_KernelsAlone(benchmark::State& state) {
         owned.push_back(graph::Column::with_lead(0, n));
         out[o] = owned.back().buffer();
         std::fill(out[o], out[o] + first, analytics::kNaN);
-        slot[static_cast<std::size_t>(inst.output_slot + o)] = out[o];
+        slot[static_cast<std::size_t>(inst.output_slot) + static_cast<std::size_t>(o)] = out[o];
         out[o] += first;
       }
       for (int k = 0; k < inst.input_count; ++k) in[k] += first;
