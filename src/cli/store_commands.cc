@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/number_format.h"
 #include "ingest/csv_reader.h"
+#include "store/bar_reader.h"
 
 namespace tickgraph::cli {
 
@@ -119,7 +120,7 @@ int query_candles(const QueryOptions& o) {
   if (!asset->has_value()) {
     return fail(Status::not_found("unknown asset '" + o.symbol + "' (import it first)"));
   }
-  auto bars = (*db)->read_candles((*asset)->id, *interval, range, o.limit);
+  auto bars = store::BarReader(**db).read((*asset)->id, *interval, range, o.limit);
   if (!bars) return fail(bars.status());
   const bool intraday = interval_duration(*interval) < kDay;
   if (o.format == "json") {

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "live/bar_book.h"
 #include "live/pull.h"
+#include "store/bar_reader.h"
 
 namespace tickgraph::live {
 
@@ -391,13 +392,13 @@ Result<FollowLoad> Engine::load(const FollowRequest& request) {
     FollowLoad::Wanted& wanted = load.topics[i];
     if (wanted.reads.empty()) continue;
     if (wanted.defined && wanted.defined->plan) {
-      auto bars =
-          latest_bars(store, *wanted.defined->plan, request.interval, m.options.warmup_bars);
+      auto bars = latest_bars(store, *wanted.defined->plan, request.interval, m.options.warmup_bars,
+                              *m.options.clock);
       if (!bars) continue;  // read again under the lock, which reports the failure
       wanted.warm = std::move(*bars);
     } else {
-      auto bars =
-          store.latest_candles(load.ids.at(request.assets[i]), request.interval, request.history);
+      auto bars = store::BarReader(store, *m.options.clock)
+                      .latest(load.ids.at(request.assets[i]), request.interval, request.history);
       if (!bars) continue;
       wanted.candles = std::move(*bars);
     }

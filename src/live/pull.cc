@@ -9,6 +9,7 @@
 
 #include "graph/pull_executor.h"
 #include "graph/push_executor.h"
+#include "store/bar_reader.h"
 
 namespace tickgraph::live {
 
@@ -77,13 +78,15 @@ Result<StoredGraph> load_graph(store::Store& store, std::string_view name) {
 }
 
 Result<graph::MarketData> bars_for_range(store::MarketStore& store, const graph::Plan& plan,
-                                         Interval interval, graph::TimeRange range) {
+                                         Interval interval, graph::TimeRange range,
+                                         const Clock& clock) {
+  const store::BarReader reader(store, clock);
   auto ids = asset_ids(store, plan);
   if (!ids) return ids.status();
   graph::MarketData data;
   if (range.from == kMin) {  // from the first bar: everything up to `to`
     for (std::size_t a = 0; a < ids->size(); ++a) {
-      auto bars = store.read_candles((*ids)[a], interval, {kMin, range.to});
+      auto bars = reader.read((*ids)[a], interval, {kMin, range.to});
       if (!bars) return bars.status();
       data.emplace(plan.assets[a], std::move(*bars));
     }
@@ -101,7 +104,7 @@ Result<graph::MarketData> bars_for_range(store::MarketStore& store, const graph:
     before.clear();
     bool truncated = false;
     for (std::size_t a = 0; a < ids->size(); ++a) {
-      auto bars = store.latest_candles((*ids)[a], interval, count, range.from - 1);
+      auto bars = reader.latest((*ids)[a], interval, count, range.from - 1);
       if (!bars) return bars.status();
       whole[a] = bars->size() < count;
       truncated = truncated || !whole[a];
@@ -118,12 +121,12 @@ Result<graph::MarketData> bars_for_range(store::MarketStore& store, const graph:
     const CandleSeries& tail = before.find(plan.assets[a])->second;
     const bool covered = whole[a] || (!tail.empty() && tail.time.front() <= window.start);
     if (!covered) {
-      auto bars = store.read_candles((*ids)[a], interval, {window.start, range.to});
+      auto bars = reader.read((*ids)[a], interval, {window.start, range.to});
       if (!bars) return bars.status();
       data.emplace(plan.assets[a], std::move(*bars));
       continue;
     }
-    auto rest = store.read_candles((*ids)[a], interval, {range.from, range.to});
+    auto rest = reader.read((*ids)[a], interval, {range.from, range.to});
     if (!rest) return rest.status();
     data.emplace(plan.assets[a], join_tail(tail, window.start, *rest));
   }
@@ -131,12 +134,13 @@ Result<graph::MarketData> bars_for_range(store::MarketStore& store, const graph:
 }
 
 Result<graph::MarketData> latest_bars(store::MarketStore& store, const graph::Plan& plan,
-                                      Interval interval, std::size_t count) {
+                                      Interval interval, std::size_t count, const Clock& clock) {
+  const store::BarReader reader(store, clock);
   auto ids = asset_ids(store, plan);
   if (!ids) return ids.status();
   graph::MarketData data;
   for (std::size_t a = 0; a < ids->size(); ++a) {
-    auto bars = store.latest_candles((*ids)[a], interval, count);
+    auto bars = reader.latest((*ids)[a], interval, count);
     if (!bars) return bars.status();
     data.emplace(plan.assets[a], std::move(*bars));
   }
@@ -146,9 +150,9 @@ Result<graph::MarketData> latest_bars(store::MarketStore& store, const graph::Pl
 Result<graph::Table> run(store::MarketStore& store,
                          const std::shared_ptr<const graph::CompiledGraph>& graph,
                          std::string_view symbol, Interval interval, graph::TimeRange range,
-                         Mode mode) {
+                         Mode mode, const Clock& clock) {
   const auto plan = graph::make_plan(graph, symbol);
-  auto data = bars_for_range(store, *plan, interval, range);
+  auto data = bars_for_range(store, *plan, interval, range, clock);
   if (!data) return data.status();
   return mode == Mode::kPush ? graph::run_push(graph, symbol, *data, range)
                              : graph::run_pull(graph, symbol, *data, range);

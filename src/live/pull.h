@@ -19,6 +19,7 @@
 #include <memory>
 #include <string_view>
 
+#include "core/clock.h"
 #include "core/interval.h"
 #include "core/result.h"
 #include "graph/compiled_graph.h"
@@ -49,16 +50,20 @@ Result<std::shared_ptr<const graph::CompiledGraph>> prepare_graph(store::MarketS
 // none; a stored spec that no longer compiles (an asset it names is gone) gives its errors.
 Result<StoredGraph> load_graph(store::Store& store, std::string_view name);
 
-// Of every asset `plan` reads, the stored bars at `interval` that a run over `range` uses (see
-// the top): a run of `plan` over them equals a run over every stored bar up to range.to.
-// not_found naming an asset the store does not know.
-Result<graph::MarketData> bars_for_range(store::MarketStore& store, const graph::Plan& plan,
-                                         Interval interval, graph::TimeRange range);
+// Bars are read through store::BarReader: at an interval an asset does not store, they are
+// derived from its finer stored bars (store/bar_reader.h), closed by `clock`'s now.
 
-// Of every asset `plan` reads, its latest `count` stored bars at `interval` (a live topic's
-// warm-up).
+// Of every asset `plan` reads, the bars at `interval` that a run over `range` uses (see the top):
+// a run of `plan` over them equals a run over every bar up to range.to. not_found naming an
+// asset the store does not know.
+Result<graph::MarketData> bars_for_range(store::MarketStore& store, const graph::Plan& plan,
+                                         Interval interval, graph::TimeRange range,
+                                         const Clock& clock = system_clock());
+
+// Of every asset `plan` reads, its latest `count` bars at `interval` (a live topic's warm-up).
 Result<graph::MarketData> latest_bars(store::MarketStore& store, const graph::Plan& plan,
-                                      Interval interval, std::size_t count);
+                                      Interval interval, std::size_t count,
+                                      const Clock& clock = system_clock());
 
 enum class Mode { kPull, kPush };
 
@@ -67,6 +72,6 @@ enum class Mode { kPull, kPush };
 Result<graph::Table> run(store::MarketStore& store,
                          const std::shared_ptr<const graph::CompiledGraph>& graph,
                          std::string_view symbol, Interval interval, graph::TimeRange range,
-                         Mode mode = Mode::kPull);
+                         Mode mode = Mode::kPull, const Clock& clock = system_clock());
 
 }  // namespace tickgraph::live

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/resampler.h"
 #include "graph/pull_executor.h"
 #include "store/store.h"
 
@@ -219,6 +220,52 @@ TEST_F(PullTest, LatestBarsAreTheTailOfEveryAssetThePlanReads) {
     ASSERT_EQ(bars.size(), 10U) << symbol;
     EXPECT_EQ(bars.time.back(), stored.time.back()) << symbol;
     EXPECT_EQ(bars.time.front(), stored.time[stored.size() - 10]) << symbol;
+  }
+}
+
+// An asset stored at 1m only, pulled at 1h and 1d: the graph runs over the bars derived on read
+// (store/bar_reader.h), so any range equals a run over the whole aggregated history.
+TEST_F(PullTest, AnIntervalNotStoredIsPulledOverBarsDerivedFromFinerOnes) {
+  const Timestamp first = bar_open_time(kStart, Interval::k1m);
+  CandleSeries minutes;
+  {
+    const CandleSeries days = walk(20 * 1440, every_day, 9);  // a walk, one bar per minute
+    for (std::size_t i = 0; i < days.size(); ++i) {
+      if (i % 1440 >= 600 && i % 1440 < 900) continue;  // a gap every day
+      Candle m = days.at(i);
+      m.time = first + static_cast<Timestamp>(i) * kMinute;
+      minutes.push_back(m);
+    }
+  }
+  Asset a;
+  a.symbol = "MMM";
+  auto stored = store_->upsert_asset(a);
+  ASSERT_TRUE(stored.ok()) << stored.message();
+  std::vector<Candle> rows;
+  for (std::size_t i = 0; i < minutes.size(); ++i) rows.push_back(minutes.at(i));
+  ASSERT_TRUE(store_->write_candles(stored->id, Interval::k1m, rows).ok());
+
+  const auto g = compile(kChain);
+  ASSERT_TRUE(g);
+  const ManualClock clock(first + 40 * kDay);  // every bar closed
+  for (Interval interval : {Interval::k1h, Interval::k1d}) {
+    auto coarse = resample(minutes, Interval::k1m, interval);
+    ASSERT_TRUE(coarse.ok()) << coarse.message();
+    const graph::MarketData aggregated{{"MMM", *coarse}};
+    for (const graph::TimeRange range :
+         {graph::TimeRange{kMin, first + 20 * kDay},
+          graph::TimeRange{first + 9 * kDay, first + 11 * kDay},
+          graph::TimeRange{first + 17 * kDay + 5 * kHour, first + 30 * kDay}}) {
+      SCOPED_TRACE(std::string(interval_name(interval)) + " from " + format_timestamp(range.from));
+      auto reference = graph::run_pull(g, "MMM", aggregated, range);
+      ASSERT_TRUE(reference.ok()) << reference.message();
+      ASSERT_GT(reference->rows(), 0U);
+      for (Mode mode : {Mode::kPull, Mode::kPush}) {
+        auto pulled = run(*store_, g, "MMM", interval, range, mode, clock);
+        ASSERT_TRUE(pulled.ok()) << pulled.message();
+        EXPECT_TRUE(same_bits(*pulled, *reference));
+      }
+    }
   }
 }
 

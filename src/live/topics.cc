@@ -7,6 +7,7 @@
 #include "graph/plan.h"
 #include "graph/push_executor.h"
 #include "live/pull.h"
+#include "store/bar_reader.h"
 
 namespace tickgraph::live {
 
@@ -101,7 +102,8 @@ Status Topics::warm_up(Topic& topic, const graph::MarketData* warm) {
     for (const auto& symbol : topic.plan->assets) {
       if (auto id = book_.asset(symbol); !id) return id.status();
     }
-    auto loaded = latest_bars(store_, *topic.plan, topic.info.interval, options_.warmup_bars);
+    auto loaded = latest_bars(store_, *topic.plan, topic.info.interval, options_.warmup_bars,
+                              *options_.clock);
     if (!loaded) return loaded.status();
     read = std::move(*loaded);
     warm = &read;
@@ -218,8 +220,8 @@ void Topics::load_standing(StandingLoad& load) const {
     if (!e.defined_status.ok()) continue;
     Timestamp from = e.first_row;
     if (e.defined && e.defined->plan) {
-      auto warm =
-          latest_bars(store_, *e.defined->plan, e.defined->info.interval, options_.warmup_bars);
+      auto warm = latest_bars(store_, *e.defined->plan, e.defined->info.interval,
+                              options_.warmup_bars, *options_.clock);
       if (!warm) continue;  // read again under the lock, which reports the failure
       e.warm = std::move(*warm);
       const CandleSeries& primary = e.warm.find(e.symbol)->second;
@@ -406,7 +408,8 @@ Result<TopicSnapshot> Topics::snapshot(Topic& topic, std::size_t history, std::v
     snapshot.bars = *candles;
   } else {
     if (Status s = writes_.write_queued(); !s.ok()) return s;
-    auto bars = store_.latest_candles(book_.id_of(topic.info.symbol), topic.info.interval, history);
+    auto bars = store::BarReader(store_, *options_.clock)
+                    .latest(book_.id_of(topic.info.symbol), topic.info.interval, history);
     if (!bars) return bars.status();
     snapshot.bars = std::move(*bars);
   }

@@ -15,6 +15,7 @@
 #include "server/convert.h"
 #include "server/errors.h"
 #include "server/openapi.h"
+#include "store/bar_reader.h"
 #include "tickgraph/v1/service.pb.h"
 
 namespace tickgraph::server {
@@ -275,10 +276,10 @@ struct Api::Impl {
     auto a = asset(req);
     if (!a) return error_response(a.status());
     const auto start = std::chrono::steady_clock::now();
-    auto bars =
-        *last > 0
-            ? store.latest_candles(a->id, *interval, static_cast<std::size_t>(*last), range.to)
-            : store.read_candles(a->id, *interval, range, static_cast<std::size_t>(*limit));
+    const store::BarReader reader(store, *options.clock);
+    auto bars = *last > 0
+                    ? reader.latest(a->id, *interval, static_cast<std::size_t>(*last), range.to)
+                    : reader.read(a->id, *interval, range, static_cast<std::size_t>(*limit));
     read_latency.observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (!bars) return store_failure(bars.status());
@@ -548,7 +549,8 @@ struct Api::Impl {
       }
     }
     // The bars the range needs (its warm-up included), never the whole history: live/pull.h.
-    auto table = live::run(store, compiled, a->symbol, *interval, range);
+    auto table =
+        live::run(store, compiled, a->symbol, *interval, range, live::Mode::kPull, *options.clock);
     if (!table) return error_response(table.status());
     const std::size_t rows =
         *limit > 0 ? std::min(table->rows(), static_cast<std::size_t>(*limit)) : table->rows();

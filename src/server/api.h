@@ -9,9 +9,10 @@
 // Scopes: routes under /v1 need "read" (GET, and the streams) or "write" (POST, PUT, DELETE);
 // health, readiness, metrics, the OpenAPI document and the web UI are public (RouteDoc::scope).
 //
-// Reads of candles are cached per query (up to ApiOptions::cache_bytes), keyed by the asset's
-// generation (LiveMarket::generation), so a write to an asset invalidates its cached reads and a
-// read never returns stale bars.
+// Candles and analytics at an interval an asset does not store are derived from its finer stored
+// bars (store/bar_reader.h). Reads of candles are cached per query (up to ApiOptions::cache_bytes),
+// keyed by the asset's generation (LiveMarket::generation), so a write to an asset invalidates its
+// cached reads and a read never returns stale bars.
 #pragma once
 
 #include <atomic>
@@ -19,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "core/clock.h"
 #include "core/metrics.h"
 #include "server/live_market.h"
 #include "server/router.h"
@@ -31,6 +33,8 @@ struct ApiOptions {
   std::size_t cache_bytes = 64u << 20;
   std::size_t max_ticks_per_request = 100000;
   std::size_t max_candles_per_request = 1000000;
+  // Decides which bars derived on read are closed (store/bar_reader.h).
+  const Clock* clock = &system_clock();
   // More routes, registered before the scopes are assigned and the OpenAPI document is built
   // (the auth routes of server/auth, which sets their scopes itself).
   std::function<void(Router&)> extra_routes;

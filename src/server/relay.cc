@@ -6,6 +6,7 @@
 #include "analytics/kernel.h"
 #include "live/topics.h"
 #include "server/convert.h"
+#include "store/bar_reader.h"
 
 namespace tickgraph::server {
 
@@ -92,7 +93,7 @@ Result<live::TopicSnapshot> Relay::snapshot(Topic& t, std::int64_t asset_id, std
   live::TopicSnapshot snapshot;
   snapshot.topic = &t.info;
   snapshot.columns = std::move(columns);
-  auto bars = store_.latest_candles(asset_id, t.info.interval, history);
+  auto bars = store::BarReader(store_).latest(asset_id, t.info.interval, history);
   if (!bars) return bars.status();
   snapshot.bars = std::move(*bars);
   const CandleSeries& b = snapshot.bars;

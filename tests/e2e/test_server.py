@@ -872,6 +872,128 @@ def test_analytics_errors_name_the_parameter(api, spx_graph, params, status, par
     assert r.msg.details["parameter"] == parameter
 
 
+# Coarser bars derived on read: an asset stored at 1m only, around a weekend (a Monday week
+# boundary) with a gap on Saturday morning. The oracle aggregates in Python.
+MINUTE = 60 * NS
+AGG_START = day_ns("2022-03-11") + (21 * 60 + 17) * MINUTE  # Friday 21:17 UTC, mid-hour
+
+
+def minute_bars():
+    bars, price = [], 100.0
+    for i in range(3 * 1440):
+        t = AGG_START + i * MINUTE
+        o, price = price, price * (1 + 0.0007 * math.sin(i * 0.37) + 0.0003 * math.cos(i * 0.11))
+        if day_ns("2022-03-12") + 4 * 3600 * NS <= t < day_ns("2022-03-12") + 10 * 3600 * NS:
+            continue
+        bars.append({"time": str(t), "open": o, "high": max(o, price) + 0.03,
+                     "low": min(o, price) - 0.02, "close": price, "volume": 5.0 + (i % 13) * 0.75})
+    return bars
+
+
+def aggregated(bars, seconds):
+    """{open time: (open, high, low, close, volume)} of `bars` in spans of `seconds` (UTC; weeks
+    from Monday 1970-01-05), in time order."""
+    span, origin = seconds * NS, (4 * DAY if seconds == 7 * 86_400 else 0)
+    out = {}
+    for b in bars:
+        t = int(b["time"])
+        k = (t - origin) // span * span + origin
+        if k not in out:
+            out[k] = [b["open"], b["high"], b["low"], b["close"], b["volume"]]
+        else:
+            c = out[k]
+            c[1], c[2], c[3], c[4] = max(c[1], b["high"]), min(c[2], b["low"]), b["close"], c[4] + b["volume"]
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@pytest.fixture(scope="module")
+def minute_asset(api):
+    api.post("/v1/assets", {"symbol": "MINS"}, expect=201, message="tickgraph.v1.Asset")
+    bars = minute_bars()
+    api.post("/v1/assets/MINS/candles", {"interval": "INTERVAL_1M", "candles": bars},
+             message="tickgraph.v1.WriteStats")
+    return bars
+
+
+SPANS = {"5m": 300, "15m": 900, "1h": 3600, "4h": 4 * 3600, "1d": 86_400, "1w": 7 * 86_400}
+
+
+@pytest.mark.parametrize("interval", list(SPANS))
+def test_coarser_candles_are_derived_from_stored_minutes(api, minute_asset, interval):
+    """GET …/candles at an interval the asset does not store aggregates its 1m bars: equal to
+    Python's aggregation, the Saturday gap kept, weeks from Monday; last= is its tail."""
+    want = aggregated(minute_asset, SPANS[interval])
+    assert columns(get_candles(api, "MINS", interval=interval)) == want
+    tail = dict(list(want.items())[-2:])
+    assert columns(get_candles(api, "MINS", interval=interval, last="2")) == tail
+    if interval == "1h":
+        saturday = day_ns("2022-03-12")
+        assert not [t for t in want if saturday + 4 * 3600 * NS <= t < saturday + 10 * 3600 * NS]
+    if interval == "1w":
+        assert list(want) == [day_ns("2022-03-07"), day_ns("2022-03-14")]
+
+
+def test_analytics_at_a_derived_interval_equal_a_pull_over_the_aggregated_bars(api, minute_asset):
+    """GET …/analytics?interval=1h on a 1m asset is the graph over the hourly aggregation, from
+    any `from` (the warm-up comes from derived bars too)."""
+    spec = {"name": "hourly", "nodes": [node("sma5", "sma", ["close"], period=5),
+                                        node("ret", "pct_change", ["close"]),
+                                        node("ema3", "ema", ["close"], period=3)]}
+    api.post("/v1/graphs", spec, expect=201, message="tickgraph.v1.Graph")
+    hours = aggregated(minute_asset, 3600)
+    closes = pd.Series([c[3] for c in hours.values()], index=list(hours))
+    want = pd.DataFrame({"sma5": closes.rolling(5).mean(), "ret": closes.pct_change(),
+                         "ema3": ema(list(closes), 3)}, index=closes.index)
+    for lo in (None, "2022-03-13T07:00:00Z"):
+        params = {"graph": "hourly", "interval": "1h", **({"from": lo} if lo else {})}
+        body = analytics(api, "MINS", **params)
+        part = want if lo is None else want.loc[day_ns("2022-03-13") + 7 * 3600 * NS:]
+        assert [int(t) for t in body["ts"]] == list(part.index)
+        got = series(body)
+        for name in ("sma5", "ret", "ema3"):
+            expected = [None if pd.isna(v) else float(v) for v in part[name]]
+            bad = [(i, a, b) for i, (a, b) in enumerate(zip(got[name], expected)) if not close_to(a, b)]
+            assert not bad, f"{name} from {lo}: first differences {bad[:5]}"
+
+
+def test_a_stream_at_a_derived_interval_starts_from_derived_bars(server, api, minute_asset):
+    """A WebSocket subscription to the 1m asset at 1h with a graph: its snapshot holds the last
+    hourly bars aggregated from the minutes, with the graph's values over them (the topic warmed
+    on derived bars)."""
+    spec = {"name": "hourly_ws", "nodes": [node("sma5", "sma", ["close"], period=5)]}
+    api.post("/v1/graphs", spec, expect=201, message="tickgraph.v1.Graph")
+
+    async def go():
+        ws = await Ws.open(api, server.port)
+        await ws.subscribe(assets=["MINS"], interval="INTERVAL_1H", graph="hourly_ws", history=6)
+        snap = (await ws.next())["snapshot"]
+        await ws.close()
+        return snap
+
+    snap = run(go())
+    hours = aggregated(minute_asset, 3600)
+    want = dict(list(hours.items())[-6:])
+    assert columns(snap["candles"][0]) == want
+    closes = [c[3] for c in hours.values()]
+    sma5 = [sum(closes[i - 4:i + 1]) / 5 for i in range(len(closes) - 6, len(closes))]
+    got = snap["analytics"][0]["series"][0]["values"]
+    assert all(close_to(a, b) for a, b in zip(got, sma5)) and len(got) == 6, (got, sma5)
+
+
+def test_a_stored_coarser_bar_wins_over_the_derived_one(api, minute_asset):
+    """A stored 1h bar replaces the one its minutes would give, and only that one."""
+    api.post("/v1/assets", {"symbol": "MINX"}, expect=201, message="tickgraph.v1.Asset")
+    api.post("/v1/assets/MINX/candles", {"interval": "INTERVAL_1M", "candles": minute_asset},
+             message="tickgraph.v1.WriteStats")
+    want = aggregated(minute_asset, 3600)
+    hour = list(want)[10]
+    own = {"time": str(hour), "open": 1.0, "high": 3.0, "low": 0.5, "close": 2.0, "volume": 9.0}
+    api.post("/v1/assets/MINX/candles", {"interval": "INTERVAL_1H", "candles": [own]},
+             message="tickgraph.v1.WriteStats")
+    want[hour] = candle_tuple(own)
+    assert columns(get_candles(api, "MINX", interval="1h")) == want
+
+
 def test_functions_list_sma_with_its_parameters(api, spx):
     """GET /v1/functions lists sma, ema, pct_change and rsi; sma's `period` is an int whose
     advertised default is the one a graph without `period` gets (checked against pandas)."""

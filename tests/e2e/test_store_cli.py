@@ -253,8 +253,12 @@ def test_intraday_query_prints_time_of_day(db_path, tmp_path):
     doc = json.loads(ok("query", "candles", "ES", "--interval", "1m", "--format", "json",
                         "--db", db).stdout)
     assert [c["time"] for c in doc["candles"]] == [b[0] for b in bars]
-    # The bars belong to the 1m interval only.
-    assert query(db, "ES") == []
+    # Daily bars are not stored: they are derived from the minutes on read, one per UTC day.
+    days = {}
+    for t, o, h, l, c, v in bars:
+        d = days.setdefault(t[:10], [o, h, l, c, 0.0])
+        d[1], d[2], d[3], d[4] = max(d[1], h), min(d[2], l), c, d[4] + v
+    assert query(db, "ES") == [(day, *d) for day, d in days.items()]
 
 
 # --------------------------------------------------------------------------------------------
