@@ -229,7 +229,7 @@ TEST_F(PullTest, AnIntervalNotStoredIsPulledOverBarsDerivedFromFinerOnes) {
   const Timestamp first = bar_open_time(kStart, Interval::k1m);
   CandleSeries minutes;
   {
-    const CandleSeries days = walk(20 * 1440, every_day, 9);  // a walk, one bar per minute
+    const CandleSeries days = walk(std::size_t{20} * 1440, every_day, 9);  // one bar a minute
     for (std::size_t i = 0; i < days.size(); ++i) {
       if (i % 1440 >= 600 && i % 1440 < 900) continue;  // a gap every day
       Candle m = days.at(i);
