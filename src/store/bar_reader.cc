@@ -28,14 +28,14 @@ Duration times_clamped(std::size_t n, Duration d) {
 
 // The open time of the first bar of `interval` that opens at or after t.
 Timestamp first_open_from(Timestamp t, Interval interval) {
-  t = std::max(t, kLow);
+  t = std::clamp(t, kLow, kHigh);
   const Timestamp open = bar_open_time(t, interval);
   return open < t ? open + interval_duration(interval) : open;
 }
 
 // The open time of the last bar of `interval` that opens at or before t.
 Timestamp last_open_to(Timestamp t, Interval interval) {
-  return bar_open_time(std::min(t, kHigh), interval);
+  return bar_open_time(std::clamp(t, kLow, kHigh), interval);
 }
 
 std::size_t index_of(Interval interval) { return static_cast<std::size_t>(interval); }
@@ -134,7 +134,7 @@ Result<CandleSeries> BarReader::read(std::int64_t asset_id, Interval interval, T
   }
   const Timestamp start = std::max(range.from, last_open_to(first, interval));
   const Timestamp end = std::min(range.to, last);
-  Duration span = times_clamped(limit, 2 * interval_duration(interval));
+  Duration span = times_clamped(limit + limit / 4 + 1, interval_duration(interval));
   for (;;) {
     const Timestamp to = std::min(range.to, add_clamped(start, span));
     auto out = bars(call, interval, {start, to});
@@ -161,7 +161,7 @@ Result<CandleSeries> BarReader::latest(std::int64_t asset_id, Interval interval,
     if (e->any) first = std::min(first, e->first);
   }
   first = last_open_to(first, interval);  // the first bar's open
-  Duration span = times_clamped(n, 2 * interval_duration(interval));
+  Duration span = times_clamped(n + n / 4 + 1, interval_duration(interval));
   for (;;) {
     const Timestamp from = std::max(first, sub_clamped(before, span));
     auto out = bars(call, interval, {from, before});
@@ -217,8 +217,14 @@ Result<CandleSeries> BarReader::bars(Call& call, Interval interval, TimeRange ra
 }
 
 // The closed bars of `interval` aggregated from finer bars in `spans` (whole spans of
-// `interval`, none of them stored).
+// `interval`, none of them stored). Only the spans that have closed are read.
 Result<CandleSeries> BarReader::derive(Call& call, Interval interval, TimeRange spans) const {
+  auto by = call.closed_by(store_);
+  if (!by) return by.status();
+  const Duration d = interval_duration(interval);
+  const Timestamp last_closed = last_open_to(sub_clamped(*by, d), interval);
+  if (last_closed < spans.from) return CandleSeries{};
+  spans.to = std::min(spans.to, last_closed + d - 1);
   for (std::size_t k = index_of(interval); k-- > 0;) {
     const Interval finer = kAllIntervals[k];
     if (!interval_divides(finer, interval)) continue;
@@ -233,12 +239,6 @@ Result<CandleSeries> BarReader::derive(Call& call, Interval interval, TimeRange 
                                          " bars from stored " + std::string(interval_name(finer)) +
                                          " bars: ");
     }
-    auto by = call.closed_by(store_);
-    if (!by) return by.status();
-    std::size_t closed = coarse->size();
-    const Timestamp last_closed_open = sub_clamped(*by, interval_duration(interval));
-    while (closed > 0 && coarse->time[closed - 1] > last_closed_open) --closed;
-    if (closed < coarse->size()) return coarse->slice(0, closed);
     return coarse;
   }
   return CandleSeries{};

@@ -199,6 +199,16 @@ TEST_F(BarReaderTest, RangesLimitsAndLatestAreTheFullSeriesHeadAndTail) {
   }
   EXPECT_EQ(latest(id, Interval::k1h, 0).size(), 0u);
   EXPECT_EQ(read(id, Interval::k1h, {kStart + kDay, kStart}).size(), 0u);
+  // The ends of time: reads there hold nothing and every bar boundary stays in range.
+  for (Interval interval : {Interval::k1h, Interval::k1w}) {
+    EXPECT_EQ(read(id, interval, {INT64_MIN, INT64_MIN + 1}).size(), 0u);
+    EXPECT_EQ(read(id, interval, {INT64_MAX - 1, INT64_MAX}, 3).size(), 0u);
+    EXPECT_EQ(latest(id, interval, 3, INT64_MIN).size(), 0u);
+    EXPECT_EQ(read(id, interval, {INT64_MIN, INT64_MAX}).size(),
+              aggregate(minutes, interval).size());
+  }
+  clock_.set(INT64_MIN);
+  EXPECT_EQ(read(id, Interval::k1w).size(), 0u);  // nothing has closed yet
 }
 
 TEST_F(BarReaderTest, AStoredCoarserBarWinsOverADerivedOne) {
