@@ -173,11 +173,17 @@ Result<CandleSeries> BarReader::latest(std::int64_t asset_id, Interval interval,
   }
 }
 
+// Whether a span in range may be derived: one that has closed (see Call::closed_by) and that
+// finer stored bars reach into. When none may, a read is the store's own.
 Result<bool> BarReader::derivable(Call& call, Interval interval, TimeRange range) const {
+  auto by = call.closed_by(store_);
+  if (!by) return by.status();
+  const Duration d = interval_duration(interval);
   const Timestamp first = first_open_from(range.from, interval);
-  const Timestamp last = last_open_to(range.to, interval);
+  const Timestamp last =
+      std::min(last_open_to(range.to, interval), last_open_to(sub_clamped(*by, d), interval));
   if (first > last) return false;
-  const TimeRange window{first, last + interval_duration(interval) - 1};
+  const TimeRange window{first, last + d - 1};
   for (Interval finer : kAllIntervals) {
     if (!interval_divides(finer, interval)) continue;
     auto reaches = call.reaches(store_, finer, window);
