@@ -20,8 +20,6 @@ constexpr Timestamp kMax = std::numeric_limits<Timestamp>::max();
 constexpr Timestamp kLow = kMin + 2 * kWeek;
 constexpr Timestamp kHigh = kMax - 2 * kWeek;
 
-Timestamp add_clamped(Timestamp t, Duration d) { return t > kMax - d ? kMax : t + d; }
-Timestamp sub_clamped(Timestamp t, Duration d) { return t < kMin + d ? kMin : t - d; }
 Duration times_clamped(std::size_t n, Duration d) {
   return n > static_cast<std::size_t>(kMax / d) ? kMax : static_cast<Duration>(n) * d;
 }
@@ -105,6 +103,20 @@ struct BarReader::Call {
     return *cached;
   }
 
+  // Where the stored bars of `interval` and of every interval that divides it start and end:
+  // the times a read at `interval` can find bars in (only called when some are stored).
+  Result<Extent> extent_from(MarketStore& store, Interval interval) {
+    Extent all{false, kMax, kMin};
+    for (Interval i : kAllIntervals) {
+      if (i != interval && !interval_divides(i, interval)) continue;
+      auto e = extent(store, i);
+      if (!e) return e.status();
+      if (!e->any) continue;
+      all = {true, std::min(all.first, e->first), std::max(all.last, e->last)};
+    }
+    return all;
+  }
+
   // Whether stored bars of `interval` may have times in `window`.
   Result<bool> reaches(MarketStore& store, Interval interval, TimeRange window) {
     auto e = extent(store, interval);
@@ -122,21 +134,13 @@ Result<CandleSeries> BarReader::read(std::int64_t asset_id, Interval interval, T
   if (limit == 0) return bars(call, interval, range);
 
   // Windows from the first bar on, growing until they hold `limit` bars or reach the last one.
-  Timestamp first = kMax;
-  Timestamp last = kMin;
-  for (Interval i : kAllIntervals) {
-    if (i != interval && !interval_divides(i, interval)) continue;
-    auto e = call.extent(store_, i);
-    if (!e) return e.status();
-    if (!e->any) continue;
-    first = std::min(first, e->first);
-    last = std::max(last, e->last);
-  }
-  const Timestamp start = std::max(range.from, last_open_to(first, interval));
-  const Timestamp end = std::min(range.to, last);
+  auto all = call.extent_from(store_, interval);
+  if (!all) return all.status();
+  const Timestamp start = std::max(range.from, last_open_to(all->first, interval));
+  const Timestamp end = std::min(range.to, all->last);
   Duration span = times_clamped(limit + limit / 4 + 1, interval_duration(interval));
   for (;;) {
-    const Timestamp to = std::min(range.to, add_clamped(start, span));
+    const Timestamp to = std::min(range.to, saturating_add(start, span));
     auto out = bars(call, interval, {start, to});
     if (!out) return out.status();
     if (out->size() >= limit || to >= end) return out->slice(0, std::min(limit, out->size()));
@@ -153,17 +157,12 @@ Result<CandleSeries> BarReader::latest(std::int64_t asset_id, Interval interval,
   if (!*derived) return store_.latest_candles(asset_id, interval, n, before);
 
   // Windows back from `before`, growing until they hold n bars or reach the first one.
-  Timestamp first = kMax;
-  for (Interval i : kAllIntervals) {
-    if (i != interval && !interval_divides(i, interval)) continue;
-    auto e = call.extent(store_, i);
-    if (!e) return e.status();
-    if (e->any) first = std::min(first, e->first);
-  }
-  first = last_open_to(first, interval);  // the first bar's open
+  auto all = call.extent_from(store_, interval);
+  if (!all) return all.status();
+  const Timestamp first = last_open_to(all->first, interval);  // the first bar's open
   Duration span = times_clamped(n + n / 4 + 1, interval_duration(interval));
   for (;;) {
-    const Timestamp from = std::max(first, sub_clamped(before, span));
+    const Timestamp from = std::max(first, saturating_sub(before, span));
     auto out = bars(call, interval, {from, before});
     if (!out) return out.status();
     if (out->size() >= n || from <= first) {
@@ -181,7 +180,7 @@ Result<bool> BarReader::derivable(Call& call, Interval interval, TimeRange range
   const Duration d = interval_duration(interval);
   const Timestamp first = first_open_from(range.from, interval);
   const Timestamp last =
-      std::min(last_open_to(range.to, interval), last_open_to(sub_clamped(*by, d), interval));
+      std::min(last_open_to(range.to, interval), last_open_to(saturating_sub(*by, d), interval));
   if (first > last) return false;
   const TimeRange window{first, last + d - 1};
   for (Interval finer : kAllIntervals) {
@@ -228,7 +227,7 @@ Result<CandleSeries> BarReader::derive(Call& call, Interval interval, TimeRange 
   auto by = call.closed_by(store_);
   if (!by) return by.status();
   const Duration d = interval_duration(interval);
-  const Timestamp last_closed = last_open_to(sub_clamped(*by, d), interval);
+  const Timestamp last_closed = last_open_to(saturating_sub(*by, d), interval);
   if (last_closed < spans.from) return CandleSeries{};
   spans.to = std::min(spans.to, last_closed + d - 1);
   for (std::size_t k = index_of(interval); k-- > 0;) {
